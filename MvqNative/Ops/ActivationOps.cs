@@ -1,0 +1,77 @@
+using System.Runtime.CompilerServices;
+using MvqNative.Backends.Cpu;
+using MvqNative.Conformance;
+using static MvqNative.Conformance.TensorSpec;
+
+namespace MvqNative.Ops;
+
+/// <summary>Attributes of the activation ops.</summary>
+public sealed record ActivationAttrs(ActivationKind Kind, float Slope = 0.2f);
+
+public enum ActivationKind { Relu, LeakyRelu, Silu, Sigmoid }
+
+/// <summary>
+/// Pointwise activations. forward: y = f(x); backward: dx = dy * f'(x) (from x, not y).
+/// Shapes: any; in = [x] / [x, dy], out = [y] / [dx].
+/// </summary>
+public static class ActivationOps
+{
+    public static readonly OpDef Forward = new("activation_forward")
+    {
+        Cpu = CpuActivation.Forward,
+        Reference = RefActivation.Forward,
+        Backward = "activation_backward",
+        Doc = "y = f(x), f in relu, leaky_relu(slope), silu, sigmoid",
+        Cases = [.. Enum.GetValues<ActivationKind>().Select(k => new OpCase($"{k} odd", [F(3, 7, 5)], [Out(3, 7, 5)], new ActivationAttrs(k)) { Tolerance = 1e-12 }),
+                 new OpCase("size1", [F(1)], [Out(1)], new ActivationAttrs(ActivationKind.LeakyRelu))],
+    };
+
+    public static readonly OpDef BackwardOp = new("activation_backward")
+    {
+        Cpu = CpuActivation.Backward,
+        Reference = RefActivation.Backward,
+        Doc = "dx = dy * f'(x)",
+        Cases = [.. Enum.GetValues<ActivationKind>().Select(k => new OpCase($"{k} odd", [F(3, 7, 5), F(3, 7, 5)], [Out(3, 7, 5)], new ActivationAttrs(k)) { Tolerance = 1e-12 })],
+    };
+
+#pragma warning disable CA2255 // module initializers are how op families register themselves
+    [ModuleInitializer]
+    internal static void Register() => OpRegistry.Add(Forward, BackwardOp);
+#pragma warning restore CA2255
+}
+
+internal static class RefActivation
+{
+    internal static double F(ActivationKind k, double slope, double x) => k switch
+    {
+        ActivationKind.Relu => x > 0 ? x : 0,
+        ActivationKind.LeakyRelu => x > 0 ? x : slope * x,
+        ActivationKind.Silu => x / (1 + Math.Exp(-x)),
+        ActivationKind.Sigmoid => 1 / (1 + Math.Exp(-x)),
+        _ => throw new ArgumentOutOfRangeException(nameof(k)),
+    };
+
+    internal static double D(ActivationKind k, double slope, double x)
+    {
+        switch (k)
+        {
+            case ActivationKind.Relu: return x > 0 ? 1 : 0;
+            case ActivationKind.LeakyRelu: return x > 0 ? 1 : slope;
+            case ActivationKind.Silu: { double s = 1 / (1 + Math.Exp(-x)); return s * (1 + x * (1 - s)); }
+            case ActivationKind.Sigmoid: { double s = 1 / (1 + Math.Exp(-x)); return s * (1 - s); }
+            default: throw new ArgumentOutOfRangeException(nameof(k));
+        }
+    }
+
+    public static void Forward(RefCall c)
+    {
+        var a = c.A<ActivationAttrs>();
+        for (int i = 0; i < c.In[0].Length; i++) c.Out[0][i] = F(a.Kind, a.Slope, c.In[0][i]);
+    }
+
+    public static void Backward(RefCall c)
+    {
+        var a = c.A<ActivationAttrs>();
+        for (int i = 0; i < c.In[0].Length; i++) c.Out[0][i] = c.In[1][i] * D(a.Kind, a.Slope, c.In[0][i]);
+    }
+}
