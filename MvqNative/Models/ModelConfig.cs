@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MvqNative.Models;
+
+/// <summary>Image shape a model is built for.</summary>
+public sealed class ImageShape
+{
+    public int Channels { get; set; } = 1;
+    public int Height { get; set; } = 28;
+    public int Width { get; set; } = 28;
+}
+
+/// <summary>Encoder trunk and decoder widths (docs/model.md).</summary>
+public sealed class EncoderConfig
+{
+    /// <summary>[c0, c1]: widths after the first and second stride-2 convolution.</summary>
+    public int[] Channels { get; set; } = [32, 64];
+    public int ResBlocks { get; set; } = 2;
+    public int ResHidden { get; set; } = 32;
+    /// <summary>LeakyReLU negative slope.</summary>
+    public float Slope { get; set; } = 0.2f;
+}
+
+/// <summary>Codebook training mode and its knobs (MVQ.md, "Losses and gradients").</summary>
+public sealed class QuantizerConfig
+{
+    /// <summary>"ema" or "gradient".</summary>
+    public string Mode { get; set; } = "ema";
+    public float Beta { get; set; } = 0.25f;
+    public float Decay { get; set; } = 0.99f;
+    /// <summary>Steps between dead-code restarts (0 disables).</summary>
+    public int RestartEvery { get; set; } = 100;
+    /// <summary>An entry used by fewer than this fraction of a uniform share of tokens since the last restart is dead.</summary>
+    public float DeadFraction { get; set; } = 0.03f;
+    public bool KMeansInit { get; set; } = true;
+}
+
+/// <summary>The secondary code of MVQ.</summary>
+public sealed class SecondaryConfig
+{
+    public int Tokens { get; set; } = 2;
+    public int CodeDim { get; set; } = 16;
+    public int Codes { get; set; } = 64;
+}
+
+/// <summary>Multiple-Hypotheses Dropout settings.</summary>
+public sealed class MvqConfig
+{
+    /// <summary>J, hypotheses per instance in training.</summary>
+    public int Hypotheses { get; set; } = 256;
+    /// <summary>J_eval, size of the fixed evaluation bank used for encoding.</summary>
+    public int EvalHypotheses { get; set; } = 256;
+    /// <summary>p, the probability that a mask bit is dropped.</summary>
+    public float DropRate { get; set; } = 0.5f;
+    /// <summary>Hidden width of the transformation network f.</summary>
+    public int FHidden { get; set; } = 64;
+    /// <summary>Hypotheses scored per chunk (running argmin across chunks).</summary>
+    public int Chunk { get; set; } = 256;
+    /// <summary>Seed of the evaluation bank (stored in checkpoints).</summary>
+    public int BankSeed { get; set; } = 7;
+    /// <summary>Train with a fixed seeded bank of J masks instead of fresh masks each step.</summary>
+    public bool FixedTrainBank { get; set; }
+}
+
+/// <summary>
+/// Everything that defines a model's graph (docs/model.md). Serialised into checkpoints, so a
+/// model can be rebuilt from its file alone.
+/// </summary>
+public sealed class ModelConfig
+{
+    /// <summary>"vq" or "mvq".</summary>
+    public string Kind { get; set; } = "vq";
+    public ImageShape Image { get; set; } = new();
+    public EncoderConfig Encoder { get; set; } = new();
+    /// <summary>"grid" (one token per latent position) or "global" (a few tokens per image).</summary>
+    public string Head { get; set; } = "grid";
+    /// <summary>L1 for global heads (grid heads use H'W').</summary>
+    public int Tokens { get; set; } = 5;
+    public int CodeDim { get; set; } = 16;
+    public int Codes { get; set; } = 128;
+    public QuantizerConfig Quantizer { get; set; } = new();
+    public SecondaryConfig? Secondary { get; set; }
+    public MvqConfig? Mvq { get; set; }
+    /// <summary>"mse" or "l1".</summary>
+    public string Loss { get; set; } = "mse";
+
+    public bool IsMvq => Kind == "mvq";
+    public int LatentHeight => Image.Height / 4;
+    public int LatentWidth => Image.Width / 4;
+    /// <summary>Primary tokens per instance.</summary>
+    public int PrimaryTokens => Head == "grid" ? LatentHeight * LatentWidth : Tokens;
+    /// <summary>Secondary tokens per instance (0 for VQ).</summary>
+    public int SecondaryTokens => !IsMvq ? 0 : Head == "grid" ? LatentHeight * LatentWidth : Secondary!.Tokens;
+    /// <summary>Length of the sequence a prior samples: L1 for VQ, L1 + L2 + 1 for MVQ.</summary>
+    public int TokensPerInstance => IsMvq ? PrimaryTokens + SecondaryTokens + 1 : PrimaryTokens;
+
+    /// <summary>Throws a one-line <see cref="ArgumentException"/> for an inconsistent config.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string msg) { if (!ok) throw new ArgumentException("config: " + msg); }
+        Check(Kind is "vq" or "mvq", $"kind must be vq or mvq, not '{Kind}'");
+        Check(Head is "grid" or "global", $"head must be grid or global, not '{Head}'");
+        Check(Image.Channels is 1 or 3, "image.channels must be 1 or 3");
+        Check(Image.Height % 4 == 0 && Image.Width % 4 == 0 && Image.Height >= 4 && Image.Width >= 4, "image height and width must be positive multiples of 4");
+        Check(Encoder.Channels.Length == 2 && Encoder.Channels.All(c => c > 0), "encoder.channels must be two positive widths");
+        Check(Encoder.ResBlocks >= 0 && Encoder.ResHidden > 0, "encoder.resBlocks >= 0 and encoder.resHidden > 0");
+        Check(Codes >= 2 && CodeDim >= 1, "codes >= 2 and codeDim >= 1");
+        Check(Head == "grid" || Tokens >= 1, "tokens >= 1 for a global head");
+        Check(Quantizer.Mode is "ema" or "gradient", $"quantizer.mode must be ema or gradient, not '{Quantizer.Mode}'");
+        Check(Loss is "mse" or "l1", $"loss must be mse or l1, not '{Loss}'");
+        if (IsMvq)
+        {
+            Check(Secondary != null && Mvq != null, "an mvq model needs 'secondary' and 'mvq' sections");
+            Check(Secondary!.CodeDim is >= 1 and <= 32, "secondary.codeDim must be 1..32 (a mask is one 32-bit word)");
+            Check(Secondary.Codes >= 2 && Secondary.Tokens >= 1, "secondary.codes >= 2, secondary.tokens >= 1");
+            Check(Mvq!.Hypotheses >= 1 && Mvq.EvalHypotheses >= 1 && Mvq.Chunk >= 1, "mvq.hypotheses, evalHypotheses and chunk must be >= 1");
+            Check(Mvq.DropRate is >= 0 and < 1, "mvq.dropRate must be in [0, 1)");
+        }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, ModelJson.Default.ModelConfig);
+
+    public static ModelConfig FromJson(string json, string source = "config")
+    {
+        ModelConfig? c;
+        try { c = JsonSerializer.Deserialize(json, ModelJson.Default.ModelConfig); }
+        catch (JsonException e) { throw new ArgumentException($"{source}: invalid model config JSON ({e.Message})"); }
+        if (c == null) throw new ArgumentException($"{source}: empty model config");
+        c.Validate();
+        return c;
+    }
+
+    public ModelConfig Clone() => FromJson(ToJson());
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+[JsonSerializable(typeof(ModelConfig))]
+internal sealed partial class ModelJson : JsonSerializerContext { }
