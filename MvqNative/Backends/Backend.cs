@@ -55,6 +55,17 @@ public abstract class Backend : IDisposable
     /// <summary>Waits for all queued work. No-op on the CPU.</summary>
     public virtual void Synchronize() { }
 
+    /// <summary>Starts profiler capture (cuProfilerStart on CUDA) so Nsight records only the bracketed steps.</summary>
+    public virtual void ProfilerStart() { }
+
+    /// <summary>Stops profiler capture (cuProfilerStop on CUDA).</summary>
+    public virtual void ProfilerStop() { }
+
+    /// <summary>Opens a named range on the profiler timeline (NVTX on CUDA). Pair with <see cref="PopRange"/>.</summary>
+    public virtual void PushRange(string name) { }
+
+    public virtual void PopRange() { }
+
     // --- Tensor factories -------------------------------------------------------------
 
     public Tensor Empty(params int[] shape) => new(this, shape, DType.F32);

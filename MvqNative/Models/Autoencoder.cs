@@ -49,15 +49,31 @@ public sealed class Autoencoder : Module
     public ModelConfig Config { get; }
     public Bottleneck Bottleneck { get; }
 
+    /// <summary>When set, each section's time is recorded (benchmarks only: it synchronises).</summary>
+    public Training.SectionTimer? Timer { get; set; }
+
     public override Tensor Forward(Tensor x)
     {
         var im = Config.Image;
         if (x.Rank != 4 || x.Dim(1) != im.Channels || x.Dim(2) != im.Height || x.Dim(3) != im.Width)
             throw new ArgumentException($"model expects images [B, {im.Channels}, {im.Height}, {im.Width}], got [{x.ShapeString}]");
-        return _decoder.Forward(Bottleneck.Forward(_encoder.Forward(x)));
+        using var _ = new Training.Section(Backend, Timer, "forward");
+        Tensor h, z, y;
+        using (new Training.Section(Backend, Timer, "encoder_forward")) h = _encoder.Forward(x);
+        using (new Training.Section(Backend, Timer, "bottleneck_forward")) z = Bottleneck.Forward(h);
+        using (new Training.Section(Backend, Timer, "decoder_forward")) y = _decoder.Forward(z);
+        return y;
     }
 
-    public override Tensor Backward(Tensor dy) => _encoder.Backward(Bottleneck.Backward(_decoder.Backward(dy)));
+    public override Tensor Backward(Tensor dy)
+    {
+        using var _ = new Training.Section(Backend, Timer, "backward");
+        Tensor dz, dh, dx;
+        using (new Training.Section(Backend, Timer, "decoder_backward")) dz = _decoder.Backward(dy);
+        using (new Training.Section(Backend, Timer, "bottleneck_backward")) dh = Bottleneck.Backward(dz);
+        using (new Training.Section(Backend, Timer, "encoder_backward")) dx = _encoder.Backward(dh);
+        return dx;
+    }
 
     /// <summary>Reconstruction from codes [B, CodeLength] (I32), without the encoder.</summary>
     public Tensor Decode(Tensor codes) => _decoder.Forward(Bottleneck.ForwardFromCodes(codes));

@@ -23,8 +23,11 @@ public abstract class Bottleneck : Module
     /// <summary>All quantizers, for usage reports: ("k1", q1), ("k2", q2).</summary>
     public abstract IReadOnlyList<(string Name, VectorQuantizer Quantizer)> Quantizers { get; }
 
+    /// <summary>The parts of an instance's code: k1 [L1] for VQ; k1 [L1], k2 [L2], w [1] for MVQ.</summary>
+    public abstract IReadOnlyList<CodeSegment> Segments { get; }
+
     /// <summary>Integers per instance in a code: L1 for VQ; L1 + L2 + 1 for MVQ.</summary>
-    public abstract int CodeLength { get; }
+    public int CodeLength => Segments.Sum(s => s.Length);
 
     /// <summary>Copies the codes of the last Forward into dst [B, CodeLength].</summary>
     public abstract void ReadCodes(Span<int> dst);
@@ -34,4 +37,10 @@ public abstract class Bottleneck : Module
 
     /// <summary>Extra metadata the checkpoint must keep (e.g. the evaluation bank seed).</summary>
     public virtual IReadOnlyDictionary<string, string> Metadata => new Dictionary<string, string>();
+
+    /// <summary>Restores what <see cref="Metadata"/> saved, before the weights are loaded.</summary>
+    public virtual void LoadMetadata(IReadOnlyDictionary<string, string> metadata) { }
 }
+
+/// <summary>A named run of integers inside an instance's code, each in [0, Vocabulary).</summary>
+public sealed record CodeSegment(string Name, int Start, int Length, int Vocabulary);

@@ -24,7 +24,7 @@ public sealed class VqBottleneck : Bottleneck
     public override VectorQuantizer Primary => _vq;
     public override IReadOnlyList<(string Name, VectorQuantizer Quantizer)> Quantizers => [("k1", _vq)];
     public override IReadOnlyList<(string Name, Tensor Value)> LossTerms => [("vq", _vq.Loss)];
-    public override int CodeLength => _tokens;
+    public override IReadOnlyList<CodeSegment> Segments => [new("k1", 0, _tokens, _vq.Options.Codes)];
 
     public override Tensor Forward(Tensor h) => _out.Forward(_vq.Forward(_head.Forward(h)));
 

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using MvqNative.Backends;
+using MvqNative.Data;
+using MvqNative.Models;
+using MvqNative.Training;
+
+namespace MvqNative.Benchmarks;
+
+/// <summary>Result of timing training steps: per-step times and the median.</summary>
+public sealed record TrainBenchResult(int Steps, double MedianMs, double ImagesPerSecond, IReadOnlyList<double> StepMs, IReadOnlyDictionary<string, double> Sections);
+
+/// <summary>Times full training steps of a preset on synthetic images (uniform noise in [0, 1]).</summary>
+public static class TrainBench
+{
+    public static TrainBenchResult Run(Backend backend, Preset preset, int steps, int warmup)
+    {
+        var im = preset.Model.Image;
+        int n = Math.Max(preset.Train.Batch * 4, 256);
+        var rng = new Random(1);
+        var pixels = new float[n * im.Channels * im.Height * im.Width];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)rng.NextDouble();
+        var data = new ImageDataset("synthetic", pixels, n, im.Channels, im.Height, im.Width);
+        var tc = preset.Train;
+        tc.Steps = warmup + steps + 4;
+        tc.LogEvery = int.MaxValue;
+        tc.CheckpointEvery = 0;
+        using var model = new Autoencoder(backend, preset.Model, tc.Seed);
+        using var trainer = new Trainer(backend, model, tc, data);
+        for (int i = 0; i < warmup; i++) trainer.TrainStep();
+        backend.Synchronize();
+        var times = new List<double>();
+        for (int i = 0; i < steps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            trainer.TrainStep();
+            backend.Synchronize();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        // Section shares come from extra synchronised steps so that the timed steps stay clean.
+        model.Timer = new SectionTimer();
+        for (int i = 0; i < Math.Min(3, steps); i++) trainer.TrainStep();
+        var sorted = times.OrderBy(t => t).ToList();
+        double med = sorted[sorted.Count / 2];
+        return new TrainBenchResult(steps, med, tc.Batch * 1000.0 / med, times, trainer.SectionShares());
+    }
+}

@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using MvqNative.Backends;
+using MvqNative.Data;
+using MvqNative.Layers;
+using MvqNative.Models;
+using MvqNative.Optim;
+using MvqNative.Tensors;
+
+namespace MvqNative.Training;
+
+/// <summary>Figures of one logged step.</summary>
+public sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
+
+/// <summary>Raised when the loss stops being finite; the last good checkpoint stays on disk.</summary>
+public sealed class TrainingDivergedException(int step, string what) : Exception($"training diverged at step {step}: {what} is not finite (the last checkpoint is kept)")
+{
+    public int Step { get; } = step;
+}
+
+/// <summary>
+/// The training loop: batches, forward, losses, backward, clipped AdamW with warmup + cosine,
+/// logging every <see cref="TrainConfig.LogEvery"/> steps (the only host synchronisation of a
+/// step), checkpoints. Resuming from a checkpoint reproduces the loss trajectory exactly on the CPU.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly Backend _backend;
+    private readonly ImageDataset _data;
+    private readonly float[] _host;
+    private readonly Tensor _x;
+    private readonly ReconstructionLoss _rec;
+    private readonly Stopwatch _clock = new();
+    private int _stepsSinceLog;
+
+    public Trainer(Backend backend, Autoencoder model, TrainConfig config, ImageDataset data)
+    {
+        _backend = backend;
+        Model = model;
+        Config = config;
+        _data = data;
+        var im = model.Config.Image;
+        if (data.Channels != im.Channels || data.Height != im.Height || data.Width != im.Width)
+            throw new ArgumentException($"dataset {data.Name} has images {data.Channels}x{data.Height}x{data.Width}, the model expects {im.Channels}x{im.Height}x{im.Width}");
+        Batcher = new Batcher(data, config.Batch, config.Seed);
+        Optimizer = new AdamW(model.Parameters(), config.Lr, config.Beta1, config.Beta2, 1e-8f, config.WeightDecay, config.ClipNorm);
+        _host = new float[config.Batch * im.Channels * im.Height * im.Width];
+        _x = backend.Empty(config.Batch, im.Channels, im.Height, im.Width);
+        _rec = new ReconstructionLoss(backend, model.Config.Loss == "l1" ? LossKind.L1 : LossKind.Mse);
+        model.SetTraining(true);
+    }
+
+    public Autoencoder Model { get; }
+    public TrainConfig Config { get; }
+    public Batcher Batcher { get; }
+    public AdamW Optimizer { get; }
+    /// <summary>Steps completed so far.</summary>
+    public int Step { get; set; }
+
+    public float LearningRate(int step) => LrSchedule.WarmupCosine(step, Config.WarmupSteps, Config.Steps, Config.Lr, Config.MinLr);
+
+    /// <summary>Runs one step; returns figures when the step is a logging step (or <paramref name="forceLog"/>), else null.</summary>
+    public StepStats? TrainStep(bool forceLog = false)
+    {
+        if (!_clock.IsRunning) _clock.Start();
+        Batcher.NextBatch(_host);
+        _x.CopyFrom(_host);
+        Model.SetTraining(true);
+        Optimizer.ZeroGrad();
+        var xhat = Model.Forward(_x);
+        _rec.Compute(xhat, _x);
+        Model.Backward(_rec.Grad);
+        float lr = LearningRate(Step);
+        using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
+        Step++;
+        _stepsSinceLog++;
+        if (!forceLog && Step % Config.LogEvery != 0 && Step != Config.Steps) return null;
+
+        double rec = _rec.Read();
+        var terms = new Dictionary<string, double>();
+        double total = rec;
+        foreach (var (name, t) in Model.Bottleneck.LossTerms)
+        {
+            double v = t.ToArray()[0];
+            terms[name] = v;
+            total += v;
+        }
+        double gn = Optimizer.LastGradNorm;
+        if (!double.IsFinite(total)) throw new TrainingDivergedException(Step, "the loss");
+        if (!double.IsFinite(gn)) throw new TrainingDivergedException(Step, "the gradient norm");
+        _backend.Synchronize();
+        double ms = _clock.Elapsed.TotalMilliseconds / _stepsSinceLog;
+        _clock.Restart();
+        _stepsSinceLog = 0;
+        return new StepStats(Step, total, rec, terms, gn, lr, ms, Config.Batch * 1000.0 / ms);
+    }
+
+    /// <summary>Share of step time per section (forward/backward parts, optimiser); needs <see cref="Autoencoder.Timer"/>.</summary>
+    public IReadOnlyDictionary<string, double> SectionShares()
+    {
+        var t = Model.Timer;
+        if (t == null) return new Dictionary<string, double>();
+        var ms = t.Milliseconds;
+        double total = ms.GetValueOrDefault("forward") + ms.GetValueOrDefault("backward") + ms.GetValueOrDefault("optimizer");
+        return ms.Where(kv => kv.Key is not ("forward" or "backward")).ToDictionary(kv => kv.Key, kv => total > 0 ? kv.Value / total : 0);
+    }
+
+    public void Dispose()
+    {
+        _x.Dispose();
+        _rec.Dispose();
+        Optimizer.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using MvqNative.Backends.Cpu;
+using MvqNative.Benchmarks;
+using MvqNative.Models;
+using MvqNative.Training;
+using Spectre.Console;
+
+namespace MvqNative.Cli.Commands;
+
+/// <summary>`mvq bench gemm|train`: figures printed as JSON or a table; never a pass/fail.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("bench", "Benchmarks (print figures; they never fail).");
+        cmd.Subcommands.Add(Gemm());
+        cmd.Subcommands.Add(Train());
+        return cmd;
+    }
+
+    private static Command Gemm()
+    {
+        var sizes = new Option<int[]>("--sizes") { Description = "square sizes", DefaultValueFactory = _ => [256, 512, 1024, 2048], AllowMultipleArgumentsPerToken = true };
+        var repeats = new Option<int>("--repeats") { Description = "timed runs per size (median reported)", DefaultValueFactory = _ => 5 };
+        var json = Cli.Json();
+        var cmd = new Command("gemm", "Our SGEMM against OpenBLAS cblas_sgemm, GFLOP/s side by side.\nExample: mvq bench gemm --json") { sizes, repeats, json };
+        cmd.SetAction(r =>
+        {
+            var rows = GemmBench.Run(r.GetValue(sizes)!, Math.Max(1, r.GetValue(repeats)), r.GetValue(json) ? null : Console.WriteLine);
+            var o = new JsonObject
+            {
+                ["threads"] = CpuParallel.Threads,
+                ["provider"] = CpuGemm.ProviderDescription,
+                ["openblas"] = SystemBlas.IsAvailable ? SystemBlas.LibraryPath : null,
+                ["rows"] = new JsonArray(rows.Select(x => (JsonNode)new JsonObject
+                {
+                    ["size"] = x.Size, ["ours_gflops"] = x.OursGflops, ["openblas_gflops"] = x.OpenBlasGflops, ["ratio"] = x.Ratio,
+                }).ToArray()),
+            };
+            if (r.GetValue(json)) Cli.PrintJson(o);
+            else
+            {
+                var t = new Table().AddColumns("size", "ours GFLOP/s", "OpenBLAS GFLOP/s", "ours / OpenBLAS");
+                foreach (var x in rows) t.AddRow(x.Size.ToString(), x.OursGflops.ToString("F1"), x.OpenBlasGflops?.ToString("F1") ?? "-", x.Ratio?.ToString("P0") ?? "-");
+                AnsiConsole.Write(t);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Train()
+    {
+        var preset = new Option<string>("--preset") { Description = "model preset", DefaultValueFactory = _ => "fmnist-vq" };
+        var batch = new Option<int?>("--batch") { Description = "images per step (default: the preset's)" };
+        var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
+        var hyp = new Option<int?>("--hypotheses") { Description = "override J (MVQ)" };
+        var device = Cli.Device(); var json = Cli.Json();
+        var cmd = new Command("train", "Time full training steps (forward, backward, AdamW) on synthetic data of the preset's shape.\nExample: mvq bench train --device cpu --preset fmnist-vq --json")
+        { preset, batch, steps, warmup, hyp, device, json };
+        cmd.SetAction(r =>
+        {
+            var p = Presets.Get(r.GetValue(preset)!);
+            if (r.GetValue(batch) is int b) p.Train.Batch = b;
+            if (r.GetValue(hyp) is int j && p.Model.Mvq != null) { p.Model.Mvq.Hypotheses = j; p.Model.Mvq.Chunk = Math.Min(p.Model.Mvq.Chunk, j); }
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup));
+            var o = new JsonObject
+            {
+                ["device"] = backend.Name, ["preset"] = p.Name, ["batch"] = p.Train.Batch, ["threads"] = CpuParallel.Threads,
+                ["steps"] = res.Steps, ["ms_per_step"] = res.MedianMs, ["images_per_s"] = res.ImagesPerSecond,
+                ["step_ms"] = new JsonArray(res.StepMs.Select(x => (JsonNode)x).ToArray()),
+            };
+            foreach (var (k, v) in res.Sections) o["share_" + k] = v;
+            if (r.GetValue(json)) Cli.PrintJson(o);
+            else Console.WriteLine($"{p.Name} on {backend.Name}, batch {p.Train.Batch}, {CpuParallel.Threads} threads: {res.MedianMs:F1} ms/step (median of {res.Steps}), {res.ImagesPerSecond:F0} images/s");
+            return 0;
+        });
+        return cmd;
+    }
+}

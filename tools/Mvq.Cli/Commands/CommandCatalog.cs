@@ -1,0 +1,16 @@
+using System.CommandLine;
+
+namespace MvqNative.Cli.Commands;
+
+/// <summary>The subcommands of `mvq`, in help order.</summary>
+public static class CommandCatalog
+{
+    public static IEnumerable<Command> All() =>
+    [
+        TrainCommand.Create(),
+        EvalCommand.Create(),
+        ReconstructCommand.Create(),
+        BenchCommand.Create(),
+        DoctorCommand.Create(),
+    ];
+}

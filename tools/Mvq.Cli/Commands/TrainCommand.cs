@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using MvqNative.Checkpoints;
+using MvqNative.Data;
+using MvqNative.Imaging;
+using MvqNative.Metrics;
+using MvqNative.Models;
+using MvqNative.Training;
+using Spectre.Console;
+
+namespace MvqNative.Cli.Commands;
+
+/// <summary>`mvq train`: trains a preset or config and writes model.safetensors, metrics.json, reconstructions.png, loss.png.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string?>("--preset") { Description = "built-in recipe: " + string.Join(", ", Presets.Names) };
+        var config = new Option<FileInfo?>("--config") { Description = "JSON file {\"model\": {...}, \"train\": {...}} (overrides the preset's sections it names)" };
+        var data = new Option<string>("--data") { Description = "fashion-mnist[:train|:test] | folder:PATH | idx:PATH", DefaultValueFactory = _ => "fashion-mnist:train" };
+        var output = new Option<DirectoryInfo>("--out") { Description = "output folder", Required = true };
+        var steps = new Option<int?>("--steps") { Description = "training steps" };
+        var batch = new Option<int?>("--batch") { Description = "images per step" };
+        var lr = new Option<float?>("--lr") { Description = "peak learning rate" };
+        var limit = new Option<int?>("--limit") { Description = "use only the first N images of the dataset" };
+        var resume = new Option<FileInfo?>("--resume") { Description = "continue from a checkpoint written by mvq train" };
+        var profile = new Option<string?>("--profile-steps") { Description = "A:B: bracket steps A..B with profiler start/stop (Nsight)" };
+        var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json();
+        var cmd = new Command("train", "Train a VQ-VAE or MVQ autoencoder.\nExample: mvq train --preset fmnist-vq --data fashion-mnist:train --out runs/vq")
+        { preset, config, data, output, steps, batch, lr, limit, resume, profile, device, seed, json };
+        cmd.SetAction(r =>
+        {
+            var (model, train) = Resolve(r.GetValue(preset), r.GetValue(config));
+            if (r.GetValue(steps) is int s) train.Steps = s;
+            if (r.GetValue(batch) is int b) train.Batch = b;
+            if (r.GetValue(lr) is float l) train.Lr = l;
+            if (r.GetValue(seed) is int sd) train.Seed = sd;
+            if (train.Steps < 1 || train.Batch < 1) throw new ArgumentException("--steps and --batch must be >= 1");
+            return Run(model, train, r.GetValue(data)!, r.GetValue(output)!.FullName, r.GetValue(device)!, r.GetValue(limit), r.GetValue(resume)?.FullName, r.GetValue(json), r.GetValue(profile));
+        });
+        return cmd;
+    }
+
+    internal static (ModelConfig, TrainConfig) Resolve(string? preset, FileInfo? config)
+    {
+        if (preset is null && config is null) preset = "fmnist-vq";
+        var p = preset is null ? null : Presets.Get(preset);
+        var model = p?.Model ?? new ModelConfig();
+        var train = p?.Train ?? new TrainConfig();
+        if (config is not null)
+        {
+            if (!config.Exists) throw new MvqInputException(config.FullName, "config file does not exist");
+            JsonNode? node;
+            try { node = JsonNode.Parse(File.ReadAllText(config.FullName)); }
+            catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, "invalid JSON: " + e.Message); }
+            if (node?["model"] is JsonNode m) model = ModelConfig.FromJson(m.ToJsonString(), config.FullName);
+            if (node?["train"] is JsonNode t) train = TrainConfig.FromJson(t.ToJsonString());
+        }
+        model.Validate();
+        return (model, train);
+    }
+
+    private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, string outDir, string deviceName, int? limit, string? resume, bool json, string? profile)
+    {
+        var (profFrom, profTo) = ParseProfile(profile);
+        var dataset = DataSpec.Load(dataSpec, mc.Image.Channels, mc.Image.Height, mc.Image.Width);
+        if (limit is int n) dataset = dataset.Subset(Math.Min(n, dataset.Count));
+        if (dataset.Count < 1) throw new ArgumentException($"{dataSpec}: dataset is empty");
+        Directory.CreateDirectory(outDir);
+        using var backend = Cli.OpenDevice(deviceName);
+        using var model = new Autoencoder(backend, mc, tc.Seed);
+        using var trainer = new Trainer(backend, model, tc, dataset);
+        if (resume != null)
+        {
+            var st = ModelCheckpoint.RestoreTraining(resume, trainer);
+            Log(json, $"resumed from {resume} at step {st.Step}");
+        }
+        Log(json, $"training {mc.Kind} ({mc.Head} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
+
+        var history = new List<StepStats>();
+        var ckpt = Path.Combine(outDir, "model.safetensors");
+        var started = DateTime.UtcNow;
+        void Body(Action<StepStats>? onLog)
+        {
+            while (trainer.Step < tc.Steps)
+            {
+                if (trainer.Step == profFrom) backend.ProfilerStart();
+                var st = trainer.TrainStep();
+                if (trainer.Step == profTo) backend.ProfilerStop();
+                if (st != null) { history.Add(st); onLog?.Invoke(st); }
+                if (tc.CheckpointEvery > 0 && trainer.Step % tc.CheckpointEvery == 0 && trainer.Step < tc.Steps)
+                    ModelCheckpoint.Save(ckpt, model, trainer);
+            }
+        }
+        if (Cli.Interactive && !json)
+        {
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("training", maxValue: tc.Steps);
+                    task.Value = trainer.Step;
+                    Body(st =>
+                    {
+                        task.Value = st.Step;
+                        task.Description = $"loss {st.Loss:F4} rec {st.Reconstruction:F4} {st.ImagesPerSecond:F0} img/s";
+                    });
+                });
+        }
+        else Body(st => Log(json, FormatStep(st)));
+
+        ModelCheckpoint.Save(ckpt, model, trainer);
+        double seconds = (DateTime.UtcNow - started).TotalSeconds;
+
+        // Held-out figures: the test split when training on FashionMNIST, else the first images.
+        var evalData = dataSpec.StartsWith("fashion-mnist", StringComparison.Ordinal)
+            ? DataSpec.Load("fashion-mnist:test", mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
+        var report = Evaluator.Run(model, evalData, 256, limit: 2000);
+        WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
+        LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind} {mc.Head}: training loss");
+        var metrics = new JsonObject
+        {
+            ["model"] = JsonNode.Parse(mc.ToJson()),
+            ["train"] = JsonNode.Parse(tc.ToJson()),
+            ["device"] = backend.Name,
+            ["dataset"] = dataset.Name,
+            ["steps"] = trainer.Step,
+            ["seconds"] = seconds,
+            ["tokens_per_instance"] = mc.TokensPerInstance,
+            ["final_loss"] = history.Count > 0 ? history[^1].Loss : null,
+            ["history"] = new JsonArray(history.Select(h => (JsonNode)new JsonObject
+            {
+                ["step"] = h.Step, ["loss"] = h.Loss, ["rec"] = h.Reconstruction, ["grad_norm"] = h.GradNorm,
+                ["lr"] = h.Lr, ["ms"] = h.MsPerStep, ["images_per_s"] = h.ImagesPerSecond,
+                ["terms"] = new JsonObject(h.Terms.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            }).ToArray()),
+            ["eval"] = EvalCommand.ToJson(report),
+        };
+        AtomicFile.WriteAllText(Path.Combine(outDir, "metrics.json"), metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        if (json) Cli.PrintJson(new JsonObject { ["out"] = outDir, ["steps"] = trainer.Step, ["seconds"] = seconds, ["eval"] = EvalCommand.ToJson(report) });
+        else
+        {
+            Console.WriteLine($"done in {seconds:F0} s; held-out ({report.Images} images of {report.Dataset}): mse {report.Mse:F5} psnr {report.Psnr:F2} ssim {report.Ssim:F3} codebook usage {report.CodebookUsage:P0} perplexity {report.Perplexity:F1}");
+            Console.WriteLine($"wrote {ckpt}, metrics.json, reconstructions.png, loss.png in {outDir}");
+        }
+        return 0;
+    }
+
+    internal static string FormatStep(StepStats s) =>
+        $"step {s.Step,6} | loss {s.Loss:F5} | rec {s.Reconstruction:F5} | {string.Join(" | ", s.Terms.Select(kv => $"{kv.Key} {kv.Value:F5}"))} | grad {s.GradNorm:F3} | lr {s.Lr:E2} | {s.MsPerStep:F1} ms | {s.ImagesPerSecond:F0} img/s";
+
+    private static void Log(bool json, string line)
+    {
+        if (json) Console.Error.WriteLine(line); else Console.WriteLine(line);
+    }
+
+    private static (int, int) ParseProfile(string? spec)
+    {
+        if (spec is null) return (-1, -1);
+        var parts = spec.Split(':');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int a) && int.TryParse(parts[1], out int b) && a >= 0 && b > a) return (a, b);
+        throw new ArgumentException($"--profile-steps expects A:B with 0 <= A < B, got '{spec}'");
+    }
+
+    /// <summary>Originals on the top row, reconstructions below, 16 test images.</summary>
+    internal static void WriteReconstructions(string path, Autoencoder model, ImageDataset data)
+    {
+        int n = Math.Min(16, data.Count);
+        using var session = new InferenceSession(model, n);
+        var (orig, recon, _) = session.Run(data, 0, n);
+        var im = model.Config.Image;
+        var both = new float[orig.Length * 2];
+        orig.CopyTo(both, 0);
+        recon.CopyTo(both, orig.Length);
+        ImageGrid.Save(path, both, 2 * n, im.Channels, im.Height, im.Width, columns: n, scale: 3);
+    }
+}

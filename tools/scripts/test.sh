@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# README command 2: every test. Native emulator tests (CTest), then the C# suite on cpu and
+# cuda-emu (NVRTC compiles every kernel). Ends with one "N passed, M failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bash tools/scripts/install-deps.sh || exit 1
+bash tools/scripts/build-native.sh || exit 1
+mkdir -p build
+ctest --test-dir build --output-on-failure 2>&1 | tee build/ctest.log
+ctest_rc=${PIPESTATUS[0]}
+export MVQ_REQUIRE_EMU=1   # the emulator must be found: a missing one fails, never skips
+export MVQ_EMU_LIB="$PWD/build/native/libmvq_emu.so"
+dotnet test MvqNative.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee build/dotnet-test.log
+dotnet_rc=${PIPESTATUS[0]}
+# Totals over the C# summary lines ("Failed: F, Passed: P, Skipped: S") and CTest's.
+read -r p f < <(grep -E "^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+" build/dotnet-test.log |
+  sed -E 's/.*Failed: +([0-9]+), Passed: +([0-9]+).*/\2 \1/' | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
+read -r cp cf < <(grep -E "tests passed, [0-9]+ tests failed out of" build/ctest.log | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/' | awk '{print $2-$1, $1}')
+p=$((p + ${cp:-0})); f=$((f + ${cf:-0}))
+echo "$p passed, $f failed"
+if [ "$ctest_rc" != 0 ] || [ "$dotnet_rc" != 0 ] || [ "$p" = 0 ] || [ "$f" != 0 ]; then
+  echo "test run failed (ctest exit $ctest_rc, dotnet test exit $dotnet_rc)" >&2
+  exit 1
+fi
