@@ -59,11 +59,14 @@ internal static class CpuGroupNorm
                 mean[mo + bg] = (float)m;
                 rstd[ro + bg] = (float)r;
                 int g = bg % G;
+                float mf = (float)m;
                 for (int ci = 0; ci < cg; ci++)
                 {
                     int ch = g * cg + ci;
-                    // (x - m) in float is exact for x near m, so a large mean costs no precision.
-                    Affine(xs.Slice(ci * S, S), (float)m, (float)(r * gamma[go + ch]), beta[bo + ch], y.AsSpan(yo + bg * n + ci * S, S));
+                    double scale = r * gamma[go + ch];
+                    // (x - mf) in float is exact for x near mf; the shift carries the part of the
+                    // mean that float rounding dropped, so a large mean costs no precision.
+                    Affine(xs.Slice(ci * S, S), mf, (float)scale, (float)(beta[bo + ch] - (m - mf) * scale), y.AsSpan(yo + bg * n + ci * S, S));
                 }
             }
         });
