@@ -1,0 +1,140 @@
+// Gradient checks and hand-computed values for mse_loss, l1_loss, sum_squared_error and ReconstructionLoss.
+using MvqNative.Backends.Cpu;
+using MvqNative.Layers;
+using MvqNative.Ops;
+using Xunit;
+
+namespace MvqNative.Tests.Gradients;
+
+[Collection("CpuParallel.Threads")]
+public class LossGradTests
+{
+    private static readonly CpuBackend Cpu = CpuBackend.Instance;
+
+    private static float[] Rand(Random r, int n, float lo = -1f, float hi = 1f)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = lo + (hi - lo) * (float)r.NextDouble();
+        return a;
+    }
+
+    /// <summary>The float64 reference loss of <paramref name="op"/>.</summary>
+    private static double RefLoss(OpDef op, double[] p, double[] t, LossAttrs a)
+    {
+        var rc = new RefCall
+        {
+            In = [p, t], InShapes = [[p.Length], [t.Length]],
+            Out = [new double[1], new double[p.Length]], OutShapes = [[1], [p.Length]], Attrs = a,
+        };
+        op.Reference!(rc);
+        return rc.Out[0][0];
+    }
+
+    /// <summary>
+    /// Central differences of the float64 reference loss against the CPU op's dpred. For l1 the
+    /// targets sit at least 0.1 away from the predictions, so no difference step crosses a kink.
+    /// </summary>
+    [Theory]
+    [InlineData("mse_loss", 1, 1f)]
+    [InlineData("mse_loss", 37, 0.25f)]
+    [InlineData("l1_loss", 1, 1f)]
+    [InlineData("l1_loss", 37, 3f)]
+    public void GradientMatchesCentralDifferences(string opName, int n, float scale)
+    {
+        var op = OpRegistry.Get(opName);
+        var a = new LossAttrs(scale);
+        var rng = new Random(n * 7 + 1);
+        var pf = Rand(rng, n);
+        var tf = pf.Select(v => v + (rng.Next(2) == 0 ? -1 : 1) * (0.1f + 0.5f * (float)rng.NextDouble())).ToArray();
+        double[] p = pf.Select(v => (double)v).ToArray(), t = tf.Select(v => (double)v).ToArray();
+
+        using var tp = Cpu.FromArray(pf, n); using var tt = Cpu.FromArray(tf, n);
+        using var loss = Cpu.Empty(1); using var grad = Cpu.Empty(n);
+        op.Run(Cpu, [tp, tt], [loss, grad], a);
+        var g = grad.ToArray();
+
+        const double h = 1e-4;
+        double gmax = 0;
+        var numeric = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double keep = p[i];
+            p[i] = keep + h; double up = RefLoss(op, p, t, a);
+            p[i] = keep - h; double down = RefLoss(op, p, t, a);
+            p[i] = keep;
+            numeric[i] = (up - down) / (2 * h);
+            gmax = Math.Max(gmax, Math.Abs(numeric[i]));
+        }
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(numeric[i] - g[i]) <= 1e-5 * gmax, $"{opName} dpred[{i}]: numeric {numeric[i]:G9}, cpu {g[i]:G9}");
+        Assert.Equal(RefLoss(op, p, t, a), loss.ToArray()[0], 1e-6 * Math.Abs(RefLoss(op, p, t, a)));
+    }
+
+    [Theory]
+    [InlineData(LossKind.Mse, 14.0 / 3)]
+    [InlineData(LossKind.L1, 2.0)]
+    public void ReconstructionLossEqualsHandValue(LossKind kind, double want)
+    {
+        using var loss = new ReconstructionLoss(Cpu, kind);
+        using var pred = Cpu.FromArray([1f, -2f, 3f], 1, 3);
+        using var target = Cpu.Zeros(1, 3);
+        var t = loss.Compute(pred, target);
+        Assert.Equal([1], t.Shape);
+        Assert.Same(Cpu, t.Backend);
+        Assert.Equal(want, loss.Read(), 1e-6);
+        Assert.Equal([1, 3], loss.Grad.Shape);
+        float[] wantGrad = kind == LossKind.Mse ? [2f / 3, -4f / 3, 2f] : [1f / 3, -1f / 3, 1f / 3];
+        var g = loss.Grad.ToArray();
+        for (int i = 0; i < 3; i++) Assert.Equal(wantGrad[i], g[i], 1e-6f);
+    }
+
+    [Fact]
+    public void L1SignOfZeroIsZero()
+    {
+        using var loss = new ReconstructionLoss(Cpu, LossKind.L1);
+        using var pred = Cpu.FromArray([0.5f, 2f, -1f], 3);
+        using var target = Cpu.FromArray([0.5f, 1f, -1f], 3);
+        loss.Compute(pred, target);
+        Assert.Equal([0f, 1f / 3, 0f], loss.Grad.ToArray());
+        Assert.Equal(1f / 3, loss.Read(), 1e-7f);
+    }
+
+    [Fact]
+    public void SumSquaredErrorEqualsHandValue()
+    {
+        using var a = Cpu.FromArray([1f, 2f, 3f, 0.5f], 2, 2);
+        using var b = Cpu.FromArray([1f, 0f, -1f, 0f], 2, 2);
+        using var s = Cpu.Empty(1);
+        LossOps.SumSquaredError.Run(Cpu, [a, b], [s]);
+        Assert.Equal(20.25f, s.ToArray()[0]);
+    }
+
+    [Fact]
+    public void LossIsBitIdenticalForAnyThreadCount()
+    {
+        var rng = new Random(3);
+        const int n = 200_003;
+        using var p = Cpu.FromArray(Rand(rng, n), n); using var t = Cpu.FromArray(Rand(rng, n), n);
+        int saved = CpuParallel.Threads;
+        float[] Run(int threads)
+        {
+            CpuParallel.Threads = threads;
+            var res = new List<float>();
+            foreach (var op in new[] { LossOps.Mse, LossOps.L1 })
+            {
+                using var loss = Cpu.Empty(1); using var grad = Cpu.Empty(n);
+                op.Run(Cpu, [p, t], [loss, grad], new LossAttrs());
+                res.Add(loss.ToArray()[0]);
+            }
+            using var s = Cpu.Empty(1);
+            LossOps.SumSquaredError.Run(Cpu, [p, t], [s]);
+            res.Add(s.ToArray()[0]);
+            return [.. res];
+        }
+        try
+        {
+            Assert.Equal(Run(1), Run(5));
+        }
+        finally { CpuParallel.Threads = saved; }
+    }
+}
