@@ -25,6 +25,7 @@ public sealed class VectorQuantizer : Module
     private readonly Parameter _codebook;
     private readonly Parameter? _clusterSize, _embedSum;
     private readonly Tensor _usage, _restartUsage, _mse;
+    private readonly Parameter _steps;
     private readonly VqEmaAttrs _emaAttrs;
     private readonly AxpbyAttrs _lossAttrs;
     private VqBackwardAttrs _backwardAttrs;
@@ -59,7 +60,9 @@ public sealed class VectorQuantizer : Module
             _embedSum = AddParameter("embed_sum", backend.FromArray(init, k, d), decay: false, trainable: false);
         }
         _usage = backend.Zeros(k);
-        _restartUsage = backend.Zeros(k);
+        // Restart counts and the step counter are checkpointed (non-trainable) so a resumed run restarts exactly as an uninterrupted one.
+        _restartUsage = AddParameter("restart_usage", backend.Zeros(k), decay: false, trainable: false).Value;
+        _steps = AddParameter("steps", backend.Zeros(1), decay: false, trainable: false);
         _mse = backend.Zeros(1);
         Loss = backend.Zeros(1);
         _emaAttrs = new VqEmaAttrs(options.Decay, options.Eps);
@@ -92,6 +95,16 @@ public sealed class VectorQuantizer : Module
     {
         get => _lossWeight;
         set { _lossWeight = value; _backwardAttrs = _backwardAttrs with { LossScale = value }; }
+    }
+
+    /// <summary>Stores the step counter in the checkpointed `steps` buffer.</summary>
+    protected override void BeforeSave() => _steps.Value.CopyFrom([(float)TrainingSteps]);
+
+    /// <summary>Restores the step counter; k-means initialisation counts as done once any step ran.</summary>
+    protected override void AfterLoad()
+    {
+        TrainingSteps = (int)_steps.Value.ToArray()[0];
+        if (TrainingSteps > 0) _kmeansDone = true;
     }
 
     /// <summary>Training-mode Forward calls so far.</summary>
@@ -127,7 +140,7 @@ public sealed class VectorQuantizer : Module
                 VqOps.EmaUpdate.Run(Backend, [z, idx], [_codebook.Value, _clusterSize!.Value, _embedSum!.Value], _emaAttrs);
             TrainingSteps++;
             if (Options.RestartEvery > 0 && TrainingSteps % Options.RestartEvery == 0)
-                LastRestartCount = RestartDeadCodes(z, _rng);
+                LastRestartCount = RestartDeadCodes(z, new Random(HashCode.Combine(Options.Seed, TrainingSteps)));
         }
         _z = z; _q = q; _idx = idx;
         return q;
@@ -246,7 +259,7 @@ public sealed class VectorQuantizer : Module
 
     public override void Dispose()
     {
-        _usage.Dispose(); _restartUsage.Dispose(); _mse.Dispose(); Loss.Dispose();
+        _usage.Dispose(); _mse.Dispose(); Loss.Dispose();
         base.Dispose();
     }
 }
