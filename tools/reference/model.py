@@ -81,8 +81,8 @@ def from_tokens(cfg, out, y, batch, tokens, dim):
 
 def nearest_code(z, codebook):
     """k[n] = argmin_k sum_d (z[n,d] - e[k,d])^2, ties to the smallest k (torch.argmin keeps the first)."""
-    d = ((z.detach()[:, None, :] - codebook.detach()[None, :, :]) ** 2).sum(-1)
-    return torch.argmin(d, dim=1)
+    diff = z.detach()[:, None, :] - codebook.detach()[None, :, :]
+    return torch.argmin((diff * diff).sum(-1), dim=1)
 
 
 class VectorQuantizer(nn.Module):
@@ -253,12 +253,12 @@ class MvqBottleneck(nn.Module):
 
         # Winner only, with gradients: Y_w = z1 + sg(q1 - z1) + diff_w.
         bits_w = bits[torch.arange(b), w][:, None, :]                              # [B, 1, D2]
-        diff_w = self.f_apply(bits_w, g, mean, var)[:, 0]                          # [B, L1, D1]
-        y_w = z1v + (q1v - z1v).detach() + diff_w
+        diff_flat = self.f_apply(bits_w, g, mean, var)[:, 0].reshape(b * l1, d1)
+        y_w = z1v + (q1v - z1v).detach() + diff_flat.reshape(b, l1, d1)
         d_w = ((y_w - z1v) ** 2).mean()
         dec_in = from_tokens(cfg, self.out, y_w.reshape(b * l1, d1), b, l1, d1)
         outs = {"z1": z1, "k1": k1, "q1": q1, "z2": z2, "k2": k2, "q2": q2, "g": g.reshape(b * l2, d2),
-                "d": d_all, "w": w, "y_w": y_w.reshape(b * l1, d1), "diff_w": diff_w.reshape(b * l1, d1),
+                "d": d_all, "w": w, "y_w": y_w.reshape(b * l1, d1), "diff_w": diff_flat,
                 "bn_mean": mean, "bn_var": var}
         losses = {"vq1": term1, "vq2": term2, "wta": d_w}
         losses.update({f"vq1_{k}": v for k, v in parts1.items()})
