@@ -60,7 +60,7 @@ public abstract class Module : IDisposable
             yield return p;
         }
         foreach (var (name, c) in _children)
-            foreach (var p in c.Parameters(prefix + name + "."))
+            foreach (var p in c.Parameters(name.Length == 0 ? prefix : prefix + name + "."))
                 yield return p;
     }
 
