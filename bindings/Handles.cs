@@ -47,14 +47,14 @@ public abstract class ContextBoundHandle : SafeHandleZeroOrMinusOneIsInvalid
 }
 
 /// <summary>A loaded module (cubin or PTX image). Release = cuModuleUnload.</summary>
-public sealed class ModuleHandle : ContextBoundHandle
+public sealed class CudaModuleHandle : ContextBoundHandle
 {
     /// <summary>Loads an image (NUL-terminated PTX or a cubin) into <paramref name="context"/>.</summary>
-    public static unsafe ModuleHandle Load(PrimaryContextHandle context, ReadOnlySpan<byte> image)
+    public static unsafe CudaModuleHandle Load(PrimaryContextHandle context, ReadOnlySpan<byte> image)
     {
         IntPtr m;
         fixed (byte* p = image) Check.Cu(CudaDriver.cuModuleLoadData(out m, p));
-        var h = new ModuleHandle();
+        var h = new CudaModuleHandle();
         h.Init(context.DangerousGetHandle(), m);
         return h;
     }

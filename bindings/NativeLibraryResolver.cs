@@ -14,10 +14,10 @@ namespace MvqNative.Bindings;
 /// </summary>
 public static class CudaLibraries
 {
-    internal const string Cuda = "mvq_cuda";
-    internal const string Nvrtc = "mvq_nvrtc";
-    internal const string Cublas = "mvq_cublas";
-    internal const string Nvtx = "mvq_nvtx";
+    public const string Cuda = "mvq_cuda";
+    public const string Nvrtc = "mvq_nvrtc";
+    public const string Cublas = "mvq_cublas";
+    public const string Nvtx = "mvq_nvtx";
 
     /// <summary>File name of the emulator library.</summary>
     public const string EmulatorFileName = "libmvq_emu.so";
