@@ -67,17 +67,19 @@ public sealed class CudaDeviceTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Devices))]
-    public unsafe void CopyFromAnInvalidPointerThrowsCudaException(string device)
+    public void CopyFromAnInvalidPointerThrowsCudaException(string device)
     {
         if (Open(device) is not { } b) return;
         b.MakeCurrent();
+        var e = Assert.Throws<CudaException>(() => CopyFromBadPointer());
+        output.WriteLine(e.Message);
+        Assert.Contains("cuMemcpyDtoH_v2", e.Call);
+    }
+
+    private static unsafe void CopyFromBadPointer()
+    {
         var host = new float[4];
-        fixed (float* p = host)
-        {
-            var e = Assert.Throws<CudaException>(() => Check.Cu(CudaDriver.cuMemcpyDtoH_v2(p, 0x10UL, 16)));
-            output.WriteLine(e.Message);
-            Assert.Contains("cuMemcpyDtoH_v2", e.Call);
-        }
+        fixed (float* p = host) Check.Cu(CudaDriver.cuMemcpyDtoH_v2(p, 0x10UL, 16));
     }
 
     [Theory]
@@ -129,6 +131,49 @@ public sealed class CudaDeviceTests(ITestOutputHelper output)
         b.Synchronize();
         Assert.Equal(0, allocated);
         Assert.Equal([1.5f, 3f, 4.5f, 6f, 7.5f], y.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public unsafe void SgemmOnTheBackendStreamMatchesTheHostProduct(string device)
+    {
+        if (Open(device) is not { } b) return;
+        // Row-major C[2,4] = A[2,3] B[3,4]; cuBLAS is column-major, so compute C^T = B^T A^T.
+        float[] a = [1, 2, 3, -4, 5, 0.5f];
+        float[] bm = [1, 0, 2, -1, 0.25f, 3, 1, 2, -2, 1, 0, 4];
+        using var ta = b.FromArray(a, 2, 3);
+        using var tb = b.FromArray(bm, 3, 4);
+        using var tc = b.Zeros(2, 4);
+        float alpha = 1, beta = 0;
+        Check.Cublas(Cublas.cublasSgemm_v2(b.Blas, CublasOperation.N, CublasOperation.N, 4, 2, 3,
+            &alpha, CudaBackend.Ptr(tb), 4, CudaBackend.Ptr(ta), 3, &beta, CudaBackend.Ptr(tc), 4));
+        var got = tc.ToArray();
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 4; j++)
+            {
+                double want = 0;
+                for (int k = 0; k < 3; k++) want += a[i * 3 + k] * bm[k * 4 + j];
+                Assert.Equal(want, got[i * 4 + j], 5);
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void EventsTimeTheStream(string device)
+    {
+        if (Open(device) is not { } b) return;
+        var ctx = PrimaryContextHandle.Retain(b.Info.Ordinal);
+        try
+        {
+            using var start = EventHandle.Create(ctx);
+            using var end = EventHandle.Create(ctx);
+            using var stream = StreamHandle.Create(ctx);
+            start.Record(stream);
+            end.Record(stream);
+            end.Synchronize();
+            Assert.True(end.ElapsedSince(start) >= 0);
+        }
+        finally { ctx.Dispose(); }
     }
 
     [Fact]
