@@ -75,8 +75,8 @@ struct ThreadCtx {
 };
 /// Per-block state visible to kernels (the rest lives in emu_exec.cpp).
 struct BlockInfo {
-    uint3 blockIdx;
-    dim3 blockDim, gridDim;
+    uint3 bidx;          // field names differ from the built-ins, which are macros
+    dim3 bdim, gdim;
     unsigned dynamicSmemBytes;
 };
 extern thread_local ThreadCtx* tls_thread;
@@ -92,9 +92,9 @@ unsigned activemask_impl();
 }  // namespace mvq_emu
 
 #define threadIdx (::mvq_emu::tls_thread->tid)
-#define blockIdx (::mvq_emu::tls_block->blockIdx)
-#define blockDim (::mvq_emu::tls_block->blockDim)
-#define gridDim (::mvq_emu::tls_block->gridDim)
+#define blockIdx (::mvq_emu::tls_block->bidx)
+#define blockDim (::mvq_emu::tls_block->bdim)
+#define gridDim (::mvq_emu::tls_block->gdim)
 constexpr int warpSize = 32;
 
 // ---- synchronisation, shuffles, votes --------------------------------------------------------

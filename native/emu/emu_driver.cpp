@@ -643,7 +643,8 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 CUresult cuStreamCreate(CUstream* phStream, unsigned int flags) {
     if (CUresult r = need_ctx("cuStreamCreate")) return r;
     if (!phStream) return CUDA_ERROR_INVALID_VALUE;
-    auto* s = new CUstream_st{flags};
+    auto* s = new CUstream_st();
+    s->flags = flags;
     std::lock_guard<std::mutex> lk(st().m);
     st().streams.insert(s);
     *phStream = s;
@@ -684,7 +685,8 @@ CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int) {
 CUresult cuEventCreate(CUevent* phEvent, unsigned int flags) {
     if (CUresult r = need_ctx("cuEventCreate")) return r;
     if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
-    auto* e = new CUevent_st{flags};
+    auto* e = new CUevent_st();
+    e->flags = flags;
     std::lock_guard<std::mutex> lk(st().m);
     st().events.insert(e);
     *phEvent = e;

@@ -200,8 +200,8 @@ thread_local Block* tls_cur = nullptr;
 
 std::string block_where(const Block* b, const ThreadCtx* t) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "kernel '%s' block (%u,%u,%u)", b->k ? b->k->name : "?", b->info.blockIdx.x,
-                  b->info.blockIdx.y, b->info.blockIdx.z);
+    std::snprintf(buf, sizeof buf, "kernel '%s' block (%u,%u,%u)", b->k ? b->k->name : "?", b->info.bidx.x,
+                  b->info.bidx.y, b->info.bidx.z);
     std::string s = buf;
     if (t) {
         std::snprintf(buf, sizeof buf, " thread (%u,%u,%u)", t->tid.x, t->tid.y, t->tid.z);
@@ -270,7 +270,7 @@ void fiber_entry(Fiber* f) {
 }
 
 void run_block(Block* b) {
-    const dim3 bd = b->info.blockDim;
+    const dim3 bd = b->info.bdim;
     b->n = bd.x * bd.y * bd.z;
     b->next = 0;
     b->live = b->n;
@@ -528,11 +528,11 @@ RunResult run_grid(const KernelDesc* k, dim3 grid, dim3 block, unsigned dynSmem,
         Block* b = worker_block();
         b->k = k;
         b->params = params;
-        b->info.blockDim = block;
-        b->info.gridDim = grid;
+        b->info.bdim = block;
+        b->info.gdim = grid;
         b->info.dynamicSmemBytes = dynSmem;
         for (std::uint64_t i; error.load(std::memory_order_relaxed) == 0 && (i = next.fetch_add(1)) < total;) {
-            b->info.blockIdx = uint3{(unsigned)(i % grid.x), (unsigned)((i / grid.x) % grid.y), (unsigned)(i / ((std::uint64_t)grid.x * grid.y))};
+            b->info.bidx = uint3{(unsigned)(i % grid.x), (unsigned)((i / grid.x) % grid.y), (unsigned)(i / ((std::uint64_t)grid.x * grid.y))};
             run_block(b);
             if (b->error != 0) {
                 std::lock_guard<std::mutex> lk(msgMutex);

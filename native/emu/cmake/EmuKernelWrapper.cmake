@@ -59,7 +59,7 @@ endif()
 
 set(dyn "// Generated from ${SRC}: dynamic shared memory buffers, one per OS thread (= per running block).\n")
 foreach(n IN LISTS dynNames)
-  string(APPEND dyn "__attribute__((weak)) thread_local alignas(256) unsigned char ${n}[232448];\n")
+  string(APPEND dyn "__attribute__((weak, aligned(256))) thread_local unsigned char ${n}[232448];\n")
 endforeach()
 
 foreach(pair "OUT;out" "DYN_OUT;dyn")

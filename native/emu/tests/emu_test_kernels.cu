@@ -4,6 +4,10 @@
 // NVRTC too (the nvrtc test compiles this file), so nothing here may need host headers.
 #ifdef MVQ_EMU
 #include "cuda_emu.h"
+#else
+// NVRTC has no host headers: <math.h>/<float.h> constants come from builtins.
+#define INFINITY __int_as_float(0x7f800000)
+#define FLT_MAX 3.402823466e+38f
 #endif
 
 // Sum of x[0..n) per block into out[blockIdx.x]: tree reduction in static shared memory.
