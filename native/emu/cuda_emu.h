@@ -79,8 +79,10 @@ struct BlockInfo {
     dim3 bdim, gdim;
     unsigned dynamicSmemBytes;
 };
-extern thread_local ThreadCtx* tls_thread;
-extern thread_local BlockInfo* tls_block;
+// __thread (no C++ TLS wrapper call) and hidden (the kernels live in the same shared object,
+// so the compiler uses the cheap local-dynamic TLS model).
+extern __thread ThreadCtx* tls_thread __attribute__((visibility("hidden")));
+extern __thread BlockInfo* tls_block __attribute__((visibility("hidden")));
 
 int syncthreads_impl(int pred, int mode);                            // mode 0 plain, 1 count, 2 and, 3 or
 void syncwarp_impl(unsigned mask);

@@ -66,8 +66,16 @@ void sgemm_host(bool ta, bool tb, int m, int n, int k, float alpha, const float*
                 for (int i = 0; i < m; ++i) c[i] *= beta;
             if (alpha == 0.0f || k == 0) continue;
             if (!ta) {
-                for (int p = 0; p < k; ++p) {
-                    float s = alpha * (tb ? B[j + (std::size_t)p * ldb] : B[p + j * (std::size_t)ldb]);
+                auto bval = [&](int p) { return alpha * (tb ? B[j + (std::size_t)p * ldb] : B[p + j * (std::size_t)ldb]); };
+                int p = 0;
+                for (; p + 4 <= k; p += 4) {  // four columns of A per pass over c: a quarter of the c traffic
+                    float s0 = bval(p), s1 = bval(p + 1), s2 = bval(p + 2), s3 = bval(p + 3);
+                    const float* a0 = A + (std::size_t)p * lda;
+                    const float *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+                    for (int i = 0; i < m; ++i) c[i] += s0 * a0[i] + s1 * a1[i] + s2 * a2[i] + s3 * a3[i];
+                }
+                for (; p < k; ++p) {
+                    float s = bval(p);
                     const float* a = A + (std::size_t)p * lda;
                     for (int i = 0; i < m; ++i) c[i] += s * a[i];
                 }

@@ -27,8 +27,8 @@
 
 namespace mvq_emu {
 
-thread_local ThreadCtx* tls_thread = nullptr;
-thread_local BlockInfo* tls_block = nullptr;
+__thread ThreadCtx* tls_thread = nullptr;
+__thread BlockInfo* tls_block = nullptr;
 
 namespace {
 
@@ -49,8 +49,9 @@ struct Fiber {
 void fiber_entry(Fiber* f);
 
 #if defined(__x86_64__)
-// mvq_emu_switch(save, load): saves callee-saved registers, MXCSR and the x87 control word on
-// the current stack, stores the stack pointer to *save and continues on the stack `load`.
+// mvq_emu_switch(save, load): saves the callee-saved registers on the current stack, stores the
+// stack pointer to *save and continues on the stack `load`. MXCSR and the x87 control word are
+// not switched (ldmxcsr is slow, and kernels cannot change floating-point modes).
 extern "C" void mvq_emu_switch(void** save, void* load);
 extern "C" void mvq_emu_fiber_start();
 asm(R"(
@@ -65,14 +66,8 @@ mvq_emu_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -92,21 +87,20 @@ mvq_emu_fiber_start:
     .size mvq_emu_fiber_start, .-mvq_emu_fiber_start
 )");
 
-thread_local void* tls_sched_sp = nullptr;
+__thread void* tls_sched_sp = nullptr;
 
 void fiber_init(Fiber* f) {
     auto top = reinterpret_cast<std::uintptr_t>(f->mem + f->memSize) & ~std::uintptr_t(15);
-    auto* sp = reinterpret_cast<std::uint64_t*>(top - 64);
-    auto* csr = reinterpret_cast<std::uint32_t*>(sp);
-    csr[0] = 0x1F80;  // default MXCSR
-    csr[1] = 0x037F;  // default x87 control word
-    sp[1] = 0;                                                       // r15
-    sp[2] = 0;                                                       // r14
-    sp[3] = reinterpret_cast<std::uint64_t>(&fiber_entry);           // r13: entry
-    sp[4] = reinterpret_cast<std::uint64_t>(f);                      // r12: argument
-    sp[5] = 0;                                                       // rbx
-    sp[6] = 0;                                                       // rbp
-    sp[7] = reinterpret_cast<std::uint64_t>(&mvq_emu_fiber_start);   // return address
+    // Popped by mvq_emu_switch: r15 r14 r13 r12 rbx rbp, then `ret` into the start trampoline
+    // with rsp = top (16-aligned), so the entry function sees the ABI's alignment after `call`.
+    auto* sp = reinterpret_cast<std::uint64_t*>(top - 56);
+    sp[0] = 0;                                                       // r15
+    sp[1] = 0;                                                       // r14
+    sp[2] = reinterpret_cast<std::uint64_t>(&fiber_entry);           // r13: entry
+    sp[3] = reinterpret_cast<std::uint64_t>(f);                      // r12: argument
+    sp[4] = 0;                                                       // rbx
+    sp[5] = 0;                                                       // rbp
+    sp[6] = reinterpret_cast<std::uint64_t>(&mvq_emu_fiber_start);   // return address
     f->sp = sp;
 }
 inline void resume(Fiber* f) { mvq_emu_switch(&tls_sched_sp, f->sp); }
@@ -196,7 +190,7 @@ struct Block {
     int error = 0;
     std::string message;
 };
-thread_local Block* tls_cur = nullptr;
+__thread Block* tls_cur = nullptr;
 
 std::string block_where(const Block* b, const ThreadCtx* t) {
     char buf[200];
