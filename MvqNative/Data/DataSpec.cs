@@ -18,7 +18,7 @@ public enum DataSourceKind
 /// <item><c>fashion-mnist</c> (train split), <c>fashion-mnist:train</c>, <c>fashion-mnist:test</c></item>
 /// <item><c>folder:PATH</c>: every image in the directory PATH</item>
 /// <item><c>idx:IMAGES</c> or <c>idx:IMAGES,LABELS</c>: IDX files, raw or .gz (a path that exists as given is taken
-/// whole, so a comma inside a file name works)</item>
+/// whole, and the split is made at the first comma whose left part is an existing file, so commas in names work)</item>
 /// </list>
 /// </summary>
 public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, string? Path, string? LabelsPath)
@@ -50,7 +50,11 @@ public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, s
             if (rest.Length == 0) throw new MvqInputException(spec, "idx: needs a path (idx:IMAGES or idx:IMAGES,LABELS)");
             string images = rest;
             string? labels = null;
-            int comma = rest.LastIndexOf(',');
+            // Split at the first comma whose left part is an existing file (else the first comma), so commas in names work.
+            int comma = -1;
+            for (int i = rest.IndexOf(','); i >= 0 && comma < 0; i = rest.IndexOf(',', i + 1))
+                if (File.Exists(rest[..i])) comma = i;
+            if (comma < 0) comma = rest.IndexOf(',');
             if (!File.Exists(rest) && comma >= 0)
             {
                 images = rest[..comma];

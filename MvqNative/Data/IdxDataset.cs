@@ -19,8 +19,10 @@ public static class IdxDataset
         }
         if (c == 0 || h == 0 || w == 0) throw new MvqInputException(imagesPath, $"empty image size [{string.Join(", ", img.Dims)}]");
         var px = new float[img.Data.Length];
-        const float inv = 1f / 255f;
-        for (int i = 0; i < px.Length; i++) px[i] = img.Data[i] * inv;
+        // b / 255f (not b * (1/255f)) so IDX pixels equal the same byte decoded from an image file.
+        Span<float> lut = stackalloc float[256];
+        for (int i = 0; i < 256; i++) lut[i] = i / 255f;
+        for (int i = 0; i < px.Length; i++) px[i] = lut[img.Data[i]];
 
         int[]? labels = null;
         if (labelsPath is not null)
