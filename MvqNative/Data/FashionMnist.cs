@@ -35,7 +35,10 @@ public static class FashionMnist
     /// <param name="split">"train" or "test".</param>
     /// <param name="root">Directory to look in first, instead of $MVQ_DATA.</param>
     /// <exception cref="MvqInputException">Unknown split, files not found (the message lists the places searched), or a corrupt file.</exception>
-    public static ImageDataset Load(string split, string? root = null)
+    public static ImageDataset Load(string split, string? root = null) => Load(split, SearchDirs(root));
+
+    /// <summary>As <see cref="Load(string, string?)"/>, searching exactly <paramref name="dirs"/> in order.</summary>
+    internal static ImageDataset Load(string split, IReadOnlyList<string> dirs)
     {
         string prefix = split switch
         {
@@ -44,7 +47,7 @@ public static class FashionMnist
             _ => throw new MvqInputException($"fashion-mnist:{split}", "unknown split (use train or test)"),
         };
         var searched = new List<string>();
-        foreach (var dir in SearchDirs(root))
+        foreach (var dir in dirs)
         {
             var images = Find(dir, $"{prefix}-images-idx3-ubyte");
             var labels = Find(dir, $"{prefix}-labels-idx1-ubyte");

@@ -49,6 +49,20 @@ public class FashionMnistTests
     }
 
     [Fact]
+    public void AbsentDatasetListsThePlacesSearched()
+    {
+        using var dir = new TempDir();
+        string[] dirs = [dir.File("a"), dir.File("b")];
+        // Only the labels file present in b: both files are needed.
+        Directory.CreateDirectory(dirs[1]);
+        new IdxFile([1], [0]).Write(Path.Combine(dirs[1], "train-labels-idx1-ubyte.gz"), gzip: true);
+        var e = Assert.Throws<MvqInputException>(() => FashionMnist.Load("train", dirs));
+        Assert.StartsWith("fashion-mnist:train: ", e.Message);
+        Assert.Contains("train-images-idx3-ubyte", e.Message);
+        Assert.Contains($"searched: {dirs[0]}, {dirs[1]} ", e.Message);
+    }
+
+    [Fact]
     public void UnknownSplitIsAnInputError()
     {
         var e = Assert.Throws<MvqInputException>(() => FashionMnist.Load("validation"));
