@@ -5,6 +5,7 @@
 // then the data section. Offsets are relative to the start of the data section, tensors are little-endian and
 // row-major, and the tensors tile the data section exactly (no holes, no overlaps).
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -84,7 +85,7 @@ public sealed class SafeTensor
     private static byte[] ToBytes<T>(ReadOnlySpan<T> values) where T : unmanaged
     {
         var bytes = MemoryMarshal.AsBytes(values).ToArray();
-        if (!BitConverter.IsLittleEndian) ReverseEach(bytes, Marshal.SizeOf<T>());
+        if (!BitConverter.IsLittleEndian) ReverseEach(bytes, Unsafe.SizeOf<T>());
         return bytes;
     }
 
@@ -92,7 +93,7 @@ public sealed class SafeTensor
     {
         if (DType != expected) throw new InvalidOperationException($"tensor {Name} is {DType}, not {expected}");
         var copy = (byte[])Data.Clone();
-        if (!BitConverter.IsLittleEndian) ReverseEach(copy, Marshal.SizeOf<T>());
+        if (!BitConverter.IsLittleEndian) ReverseEach(copy, Unsafe.SizeOf<T>());
         return MemoryMarshal.Cast<byte, T>(copy).ToArray();
     }
 
