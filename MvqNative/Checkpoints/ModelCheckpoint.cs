@@ -26,6 +26,7 @@ public static class ModelCheckpoint
             ["model_config"] = model.Config.ToJson(),
         };
         foreach (var (k, v) in model.Bottleneck.Metadata) meta[k] = v;
+        model.PrepareSave();
         var tensors = new List<SafeTensor>();
         foreach (var p in model.Parameters())
             tensors.Add(SafeTensor.FromFloats(p.Name, p.Value.Shape, p.Value.ToArray()));
@@ -88,6 +89,7 @@ public static class ModelCheckpoint
                 if (!float.IsFinite(v)) throw new MvqInputException(path, $"tensor '{p.Name}' holds a non-finite value");
             p.Value.CopyFrom(data);
         }
+        model.CompleteLoad();
     }
 
     /// <summary>Restores optimiser moments, step and batcher position into a trainer built for the same model.</summary>

@@ -60,9 +60,26 @@ public abstract class Module : IDisposable
             yield return p;
         }
         foreach (var (name, c) in _children)
-            foreach (var p in c.Parameters(prefix + name + "."))
+            foreach (var p in c.Parameters(name.Length == 0 ? prefix : prefix + name + "."))
                 yield return p;
     }
+
+    /// <summary>Called on every module before its parameters are written to a checkpoint (sync host state into buffers).</summary>
+    public void PrepareSave()
+    {
+        BeforeSave();
+        foreach (var (_, c) in _children) c.PrepareSave();
+    }
+
+    /// <summary>Called on every module after a checkpoint's parameters were loaded (restore host state from buffers).</summary>
+    public void CompleteLoad()
+    {
+        AfterLoad();
+        foreach (var (_, c) in _children) c.CompleteLoad();
+    }
+
+    protected virtual void BeforeSave() { }
+    protected virtual void AfterLoad() { }
 
     public long ParameterCount => Parameters().Sum(p => (long)p.Value.Length);
 

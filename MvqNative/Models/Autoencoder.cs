@@ -32,7 +32,7 @@ public sealed class Autoencoder : Module
             new Conv2d(backend, c, c0, 4, 2, 1, rng), Act(),
             new Conv2d(backend, c0, c1, 4, 2, 1, rng), Act(),
             new Conv2d(backend, c1, c1, 3, 1, 1, rng)));
-        for (int i = 0; i < config.Encoder.ResBlocks; i++) _encoder.Add(new ResBlock(backend, c1, config.Encoder.ResHidden, slope, rng));
+        for (int i = 0; i < config.Encoder.ResBlocks; i++) _encoder.Add(ResBlock.Create(backend, c1, config.Encoder.ResHidden, slope, rng));
         _encoder.Add(Act());
 
         if (!BottleneckFactories.TryGetValue(config.Kind, out var make))
@@ -40,7 +40,7 @@ public sealed class Autoencoder : Module
         Bottleneck = AddChild("bottleneck", make(backend, config, rng));
 
         _decoder = AddChild("decoder", new Sequential(backend, new Conv2d(backend, c1, c1, 3, 1, 1, rng)));
-        for (int i = 0; i < config.Encoder.ResBlocks; i++) _decoder.Add(new ResBlock(backend, c1, config.Encoder.ResHidden, slope, rng));
+        for (int i = 0; i < config.Encoder.ResBlocks; i++) _decoder.Add(ResBlock.Create(backend, c1, config.Encoder.ResHidden, slope, rng));
         _decoder.Add(Act()).Add(new Upsample2x(backend))
                 .Add(new Conv2d(backend, c1, c0, 3, 1, 1, rng)).Add(Act()).Add(new Upsample2x(backend))
                 .Add(new Conv2d(backend, c0, c, 3, 1, 1, rng));

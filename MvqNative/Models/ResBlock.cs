@@ -1,25 +1,20 @@
 using MvqNative.Backends;
 using MvqNative.Layers;
 using MvqNative.Ops;
-using MvqNative.Tensors;
 
 namespace MvqNative.Models;
 
-/// <summary>y = x + conv2(act(conv1(act(x)))), conv1 3x3 ch->hidden, conv2 1x1 hidden->ch (VQ-VAE's block).</summary>
-public sealed class ResBlock : Module
+/// <summary>
+/// VQ-VAE's residual block: y = x + conv1x1(act(conv3x3(act(x)))). Built as
+/// Residual(Sequential(act, conv, act, conv)) so its parameters are named
+/// inner.1.* and inner.3.*, as in the PyTorch reference.
+/// </summary>
+public static class ResBlock
 {
-    private readonly Residual _body;
-
-    public ResBlock(Backend backend, int channels, int hidden, float slope, Random rng) : base(backend)
-    {
-        var inner = new Sequential(backend,
+    public static Residual Create(Backend backend, int channels, int hidden, float slope, Random rng) =>
+        new(backend, new Sequential(backend,
             new Activation(backend, ActivationKind.LeakyRelu, slope),
             new Conv2d(backend, channels, hidden, 3, 1, 1, rng),
             new Activation(backend, ActivationKind.LeakyRelu, slope),
-            new Conv2d(backend, hidden, channels, 1, 1, 0, rng));
-        _body = AddChild("body", new Residual(backend, inner));
-    }
-
-    public override Tensor Forward(Tensor x) => _body.Forward(x);
-    public override Tensor Backward(Tensor dy) => _body.Backward(dy);
+            new Conv2d(backend, hidden, channels, 1, 1, 0, rng)));
 }

@@ -9,7 +9,7 @@ namespace MvqNative.Models;
 /// <summary>The VQ-VAE bottleneck: head -> vector quantizer (straight-through) -> decoder head.</summary>
 public sealed class VqBottleneck : Bottleneck
 {
-    private readonly Sequential _head, _out;
+    private readonly Chain _head, _out;
     private readonly VectorQuantizer _vq;
     private readonly int _tokens;
 
