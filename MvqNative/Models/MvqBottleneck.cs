@@ -123,6 +123,10 @@ public sealed class MvqBottleneck : Bottleneck
     /// <summary>Biased batch variance [F] of the last training Forward.</summary>
     public Tensor BatchVariance => Arena.Get("bn_var", _hidden);
 
+    /// <summary>z1 [B*L1, D1] and Y_w [B*L1, D1] of the last training/evaluation Forward (tests).</summary>
+    internal Tensor? Z1 { get; private set; }
+    internal Tensor? YW { get; private set; }
+
     /// <summary>The WTA loss d_w of the last Forward, a device scalar [1].</summary>
     public Tensor WtaLoss => _wta;
 
@@ -175,6 +179,7 @@ public sealed class MvqBottleneck : Bottleneck
         var dwta = Arena.Get("dwta", b * _l1, _d1);
         LossOps.Mse.Run(Backend, [y, z1], [_wta, dwta], _lossAttrs);
         _dwta = dwta;
+        Z1 = z1; YW = y;
         return _out.Forward(y);
     }
 
