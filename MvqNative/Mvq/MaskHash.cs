@@ -67,6 +67,9 @@ public static class MaskHash
     }
 
     /// <summary>A D2-bit mask word: bit i set iff HashU32(seed, step, index, i) &gt;= ceil(p 2^32).</summary>
+    /// <param name="seed">Seed of the mask stream.</param>
+    /// <param name="step">Training step (or <see cref="EvalStep"/> / <see cref="FixedTrainStep"/> for banks).</param>
+    /// <param name="index">Which mask of the step: b*J + j for training masks, j for banks.</param>
     /// <param name="d2">Number of bits, 1..32.</param>
     /// <param name="dropRate">p, the probability that a bit is cleared, in [0, 1).</param>
     public static uint MaskWord(ulong seed, ulong step, ulong index, int d2, float dropRate)

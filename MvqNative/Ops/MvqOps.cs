@@ -111,7 +111,8 @@ public static class MvqOps
         Backward = "batchnorm_frozen_backward",
         Doc = "y = (a - mean) * rstd * gamma + beta, statistics given (stop-gradient)",
         Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(5)], [Out(7, 5)]),
-                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1)], [Out(1, 1)])],
+                 // One element whose result can nearly cancel: its float rounding is all of the norm.
+                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1)], [Out(1, 1)]) { Tolerance = 1e-6 }],
     };
 
     public static readonly OpDef BnFrozenBackward = new("batchnorm_frozen_backward")

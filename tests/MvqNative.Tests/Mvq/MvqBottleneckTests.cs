@@ -249,7 +249,7 @@ public class MvqBottleneckTests
         var bn = (MvqBottleneck)model.Bottleneck;
         var codes = new int[B * bn.CodeLength];
         bn.ReadCodes(codes);
-        Assert.Equal(2 + (head == "grid" ? 4 : 1) + 1, bn.CodeLength);
+        Assert.Equal(head == "grid" ? 4 + 4 + 1 : 2 + 1 + 1, bn.CodeLength);
         Assert.All(Enumerable.Range(0, B), i => Assert.InRange(codes[i * bn.CodeLength + bn.CodeLength - 1], 0, 15));
         using var tc = Cpu.FromArray(codes, B, bn.CodeLength);
         var decoded = model.Decode(tc).ToArray();
