@@ -19,7 +19,7 @@ public static class TrainBench
         var rng = new Random(1);
         var pixels = new float[n * im.Channels * im.Height * im.Width];
         for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)rng.NextDouble();
-        var data = new ImageDataset("synthetic", pixels, n, im.Channels, im.Height, im.Width);
+        var data = new ImageDataset("synthetic", n, im.Channels, im.Height, im.Width, pixels);
         var tc = preset.Train;
         tc.Steps = warmup + steps + 4;
         tc.LogEvery = int.MaxValue;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using MvqNative.Backends;
+using MvqNative.Data;
 using MvqNative.Models;
 using MvqNative.Training;
 
@@ -29,19 +30,19 @@ public static class ModelCheckpoint
         model.PrepareSave();
         var tensors = new List<SafeTensor>();
         foreach (var p in model.Parameters())
-            tensors.Add(SafeTensor.FromFloats(p.Name, p.Value.Shape, p.Value.ToArray()));
+            tensors.Add(SafeTensor.FromFloats(p.Name, Longs(p.Value.Shape), p.Value.ToArray()));
         if (trainer != null)
         {
             meta["train_config"] = trainer.Config.ToJson();
             meta["step"] = trainer.Step.ToString(CultureInfo.InvariantCulture);
-            var (epoch, pos) = trainer.Batcher.State;
+            var (epoch, pos) = (trainer.Batcher.State.Epoch, trainer.Batcher.State.Position);
             meta["batcher_epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
             meta["batcher_position"] = pos.ToString(CultureInfo.InvariantCulture);
             meta["optimizer_step"] = trainer.Optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
             foreach (var (name, m, v) in trainer.Optimizer.State)
             {
-                tensors.Add(SafeTensor.FromFloats("optim.m." + name, m.Shape, m.ToArray()));
-                tensors.Add(SafeTensor.FromFloats("optim.v." + name, v.Shape, v.ToArray()));
+                tensors.Add(SafeTensor.FromFloats("optim.m." + name, Longs(m.Shape), m.ToArray()));
+                tensors.Add(SafeTensor.FromFloats("optim.v." + name, Longs(v.Shape), v.ToArray()));
             }
         }
         SafeTensorsFile.Write(path, tensors, meta);
@@ -76,6 +77,11 @@ public static class ModelCheckpoint
         return model;
     }
 
+    private static long[] Longs(int[] shape) => shape.Select(d => (long)d).ToArray();
+
+    private static float[] Floats(SafeTensor t, string path) =>
+        t.DType == SafeDType.F32 ? t.ToFloats() : throw new MvqInputException(path, $"tensor '{t.Name}' is {t.DType}, expected F32");
+
     private static void LoadParameters(Autoencoder model, SafeTensorsContent file, string path)
     {
         var byName = file.Tensors.ToDictionary(t => t.Name);
@@ -84,7 +90,7 @@ public static class ModelCheckpoint
             if (!byName.TryGetValue(p.Name, out var t)) throw new MvqInputException(path, $"tensor '{p.Name}' is missing");
             if (!t.Shape.SequenceEqual(p.Value.Shape.Select(d => (long)d)))
                 throw new MvqInputException(path, $"tensor '{p.Name}' has shape [{string.Join(',', t.Shape)}], the model needs [{p.Value.ShapeString}]");
-            var data = t.ToFloats(path);
+            var data = Floats(t, path);
             foreach (var v in data)
                 if (!float.IsFinite(v)) throw new MvqInputException(path, $"tensor '{p.Name}' holds a non-finite value");
             p.Value.CopyFrom(data);
@@ -104,8 +110,10 @@ public static class ModelCheckpoint
         {
             if (!byName.TryGetValue("optim.m." + name, out var tm) || !byName.TryGetValue("optim.v." + name, out var tv))
                 throw new MvqInputException(path, $"optimizer state of '{name}' is missing");
-            m.CopyFrom(tm.ToFloats(path));
-            v.CopyFrom(tv.ToFloats(path));
+            if (!tm.Shape.SequenceEqual(Longs(m.Shape)) || !tv.Shape.SequenceEqual(Longs(v.Shape)))
+                throw new MvqInputException(path, $"optimizer state of '{name}' has the wrong shape");
+            m.CopyFrom(Floats(tm, path));
+            v.CopyFrom(Floats(tv, path));
         }
         static long L(IReadOnlyDictionary<string, string> md, string k, string path) =>
             md.TryGetValue(k, out var s) && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new MvqInputException(path, $"metadata '{k}' is missing or not an integer");
@@ -113,7 +121,7 @@ public static class ModelCheckpoint
         trainer.Step = step;
         trainer.Optimizer.StepCount = (int)L(md, "optimizer_step", path);
         long epoch = L(md, "batcher_epoch", path), pos = L(md, "batcher_position", path);
-        trainer.Batcher.Restore((epoch, pos));
+        trainer.Batcher.Restore(new BatcherState(epoch, pos));
         var train = md.TryGetValue("train_config", out var tj) ? TrainConfig.FromJson(tj) : trainer.Config;
         return new TrainingState(step, train, epoch, pos);
     }

@@ -47,7 +47,7 @@ public sealed class AdamW : IDisposable
     public float ClipNorm { get; set; }
 
     /// <summary>Steps taken (the bias-correction step count of the last step).</summary>
-    public int StepCount { get; private set; }
+    public int StepCount { get; set; }
 
     /// <summary>The trainable parameters this optimiser updates.</summary>
     public IReadOnlyList<Parameter> Parameters => _params;

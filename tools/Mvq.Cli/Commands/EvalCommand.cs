@@ -24,7 +24,7 @@ public static class EvalCommand
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var im = m.Config.Image;
-            var ds = DataSpec.Load(r.GetValue(data)!, im.Channels, im.Height, im.Width);
+            var ds = DataSpec.Parse(r.GetValue(data)!).Load(im.Channels, im.Height, im.Width);
             var rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit));
             if (r.GetValue(json)) Cli.PrintJson(ToJson(rep));
             else

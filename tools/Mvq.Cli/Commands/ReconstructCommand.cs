@@ -25,8 +25,11 @@ public static class ReconstructCommand
             string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!;
             bool dir = Directory.Exists(inPath);
             if (!dir && !File.Exists(inPath)) throw new MvqInputException(inPath, "no such file or folder");
-            var ds = dir ? ImageFolder.Load(inPath, im.Channels, im.Height, im.Width) : ImageFile.LoadDataset(inPath, im.Channels, im.Height, im.Width);
-            var names = dir ? ds.SourceNames ?? Enumerable.Range(0, ds.Count).Select(i => $"{i:D5}.png").ToArray() : [Path.GetFileName(outPath)];
+            var ds = dir ? ImageFolder.Load(inPath, im.Channels, im.Height, im.Width)
+                : new ImageDataset(inPath, 1, im.Channels, im.Height, im.Width, ImageFile.Load(inPath, im.Channels, im.Height, im.Width));
+            // Same listing rule as ImageFolder (image extensions, ordinal name order), for output names.
+            var names = dir ? Directory.EnumerateFiles(inPath).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
+                .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToArray() : [outPath];
             if (dir) Directory.CreateDirectory(outPath);
             int per = im.Channels * im.Height * im.Width;
             using var session = new InferenceSession(m, 64);

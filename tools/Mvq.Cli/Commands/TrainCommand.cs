@@ -63,7 +63,7 @@ public static class TrainCommand
     private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, string outDir, string deviceName, int? limit, string? resume, bool json, string? profile)
     {
         var (profFrom, profTo) = ParseProfile(profile);
-        var dataset = DataSpec.Load(dataSpec, mc.Image.Channels, mc.Image.Height, mc.Image.Width);
+        var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width);
         if (limit is int n) dataset = dataset.Subset(Math.Min(n, dataset.Count));
         if (dataset.Count < 1) throw new ArgumentException($"{dataSpec}: dataset is empty");
         Directory.CreateDirectory(outDir);
@@ -113,7 +113,7 @@ public static class TrainCommand
 
         // Held-out figures: the test split when training on FashionMNIST, else the first images.
         var evalData = dataSpec.StartsWith("fashion-mnist", StringComparison.Ordinal)
-            ? DataSpec.Load("fashion-mnist:test", mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
+            ? DataSpec.Parse("fashion-mnist:test").Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
         var report = Evaluator.Run(model, evalData, 256, limit: 2000);
         WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
         LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind} {mc.Head}: training loss");
@@ -135,7 +135,8 @@ public static class TrainCommand
             }).ToArray()),
             ["eval"] = EvalCommand.ToJson(report),
         };
-        AtomicFile.WriteAllText(Path.Combine(outDir, "metrics.json"), metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        var metricsText = metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        MvqNative.IO.AtomicFile.Write(Path.Combine(outDir, "metrics.json"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(metricsText); });
         if (json) Cli.PrintJson(new JsonObject { ["out"] = outDir, ["steps"] = trainer.Step, ["seconds"] = seconds, ["eval"] = EvalCommand.ToJson(report) });
         else
         {
