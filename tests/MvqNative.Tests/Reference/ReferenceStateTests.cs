@@ -16,17 +16,18 @@ public class ReferenceStateTests(ITestOutputHelper log)
 {
     private static readonly CpuBackend Cpu = CpuBackend.Instance;
 
-    // Tolerances: max abs error relative to the reference tensor's max abs value.
+    // Tolerances: max abs error relative to the reference tensor's max abs value. Observed on the
+    // tiny VQ states: <= 3.3e-7 for forward, losses, gradients and the trajectory, <= 7e-6 for final weights.
     // Forward activations and loss terms: float32 dot products summed in a different order than
     // PyTorch's (im2col GEMM vs oneDNN), a few ulps per layer over ~10 layers.
     private const double ForwardTol = 1e-5;
-    // Gradients: the same rounding, amplified through the backward chain and sums over the batch.
-    private const double GradTol = 1e-4;
-    // Trajectory and final weights after 10 AdamW steps at lr 1e-2: m/sqrt(v) normalises each
-    // gradient element, so elements whose gradient is tiny relative to rounding move by a few
-    // 1e-3 differently; compared relative to the tensor's max abs value.
-    private const double TrajectoryTol = 1e-3;
-    private const double FinalTol = 1e-3;
+    // Gradients: the same rounding carried through the backward chain and the batch sums.
+    private const double GradTol = 1e-5;
+    // Loss and gradient-norm trajectory of the 10 steps: rounding only, as long as no code flips.
+    private const double TrajectoryTol = 1e-5;
+    // Weights after 10 AdamW steps at lr 1e-2: m/sqrt(v) normalises each gradient element, so an
+    // element whose gradient is near rounding level moves by up to lr per step differently.
+    private const double FinalTol = 1e-4;
 
     /// <summary>
     /// Our checkpoint buffers that the reference does not have: the dead-code restart counts
