@@ -19,6 +19,7 @@ public static class ActivationOps
     public static readonly OpDef Forward = new("activation_forward")
     {
         Cpu = CpuActivation.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaActivation.Forward,
         Reference = RefActivation.Forward,
         Backward = "activation_backward",
         Doc = "y = f(x), f in relu, leaky_relu(slope), silu, sigmoid",
@@ -29,6 +30,7 @@ public static class ActivationOps
     public static readonly OpDef BackwardOp = new("activation_backward")
     {
         Cpu = CpuActivation.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaActivation.Backward,
         Reference = RefActivation.Backward,
         Doc = "dx = dy * f'(x)",
         Cases = [.. Enum.GetValues<ActivationKind>().Select(k => new OpCase($"{k} odd", [F(3, 7, 5), F(3, 7, 5)], [Out(3, 7, 5)], new ActivationAttrs(k)) { Tolerance = 1e-12 })],

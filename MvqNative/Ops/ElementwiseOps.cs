@@ -19,6 +19,7 @@ public static class ElementwiseOps
     public static readonly OpDef Add = new("add")
     {
         Cpu = (in OpCall c) => TensorPrimitives.Add(c.In[0].Span, c.In[1].Span, c.Out[0].Span),
+        Cuda = Backends.Cuda.Kernels.CudaElementwise.Add,
         Reference = r => { for (int i = 0; i < r.Out[0].Length; i++) r.Out[0][i] = r.In[0][i] + r.In[1][i]; },
         Doc = "y = a + b",
         Cases = [new OpCase("odd", [F(5, 13), F(5, 13)], [Out(5, 13)]), new OpCase("size1", [F(1), F(1)], [Out(1)])],
@@ -27,6 +28,7 @@ public static class ElementwiseOps
     public static readonly OpDef Axpby = new("axpby")
     {
         Cpu = CpuAxpby,
+        Cuda = Backends.Cuda.Kernels.CudaElementwise.Axpby,
         Reference = r => { var a = r.A<AxpbyAttrs>(); for (int i = 0; i < r.Out[0].Length; i++) r.Out[0][i] = a.Alpha * r.In[0][i] + a.Beta * r.In[1][i]; },
         Doc = "y = alpha a + beta b",
         Cases = [new OpCase("odd", [F(7, 3), F(7, 3)], [Out(7, 3)], new AxpbyAttrs(0.5f, -2f))],

@@ -13,6 +13,7 @@ public static class ReduceOps
     public static readonly OpDef SumSquares = new("sum_squares")
     {
         Cpu = CpuReduce.SumSquares,
+        Cuda = Backends.Cuda.Kernels.CudaReduce.SumSquares,
         Reference = r => { double s = 0; foreach (var v in r.In[0]) s += v * v; r.Out[0][0] += s; },
         Doc = "s[0] += sum x^2 (accumulates; double accumulation on the CPU); in [x] out [s(1)]",
         Cases =

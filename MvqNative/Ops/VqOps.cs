@@ -29,6 +29,7 @@ public static class VqOps
     public static readonly OpDef Lookup = new("vq_lookup")
     {
         Cpu = CpuVq.Lookup,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Lookup,
         Reference = RefVq.Lookup,
         Backward = "vq_backward",
         Doc = "idx[i] = argmin_k ||z_i - C_k||^2 (ties: smallest k), q_i = C_idx[i]; in [z(N,D), codebook(K,D)] out [idx(N) I32, q(N,D)]; fused, no N x K matrix",

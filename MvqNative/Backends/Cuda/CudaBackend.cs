@@ -1,0 +1,280 @@
+// The CUDA backend: device memory, one stream, NVRTC kernels and cuBLAS, on a GPU or the host emulator.
+using System.Runtime.InteropServices;
+using System.Text;
+using MvqNative.Bindings;
+using MvqNative.Tensors;
+
+namespace MvqNative.Backends.Cuda;
+
+/// <summary>Device memory: a CUdeviceptr to <see cref="DeviceBuffer.Count"/> 4-byte elements.</summary>
+public sealed class CudaBuffer : DeviceBuffer
+{
+    private readonly CudaBackend _backend;
+
+    /// <summary>The device address of element 0.</summary>
+    public ulong Ptr { get; }
+
+    internal CudaBuffer(CudaBackend backend, long count, ulong ptr) : base(backend, count)
+    {
+        _backend = backend; Ptr = ptr;
+    }
+
+    protected override void Free() => _backend.FreeDevice(Ptr);
+}
+
+/// <summary>What `mvq doctor` shows of a CUDA device.</summary>
+public sealed record CudaDeviceInfo(int Ordinal, string Name, int Major, int Minor, long TotalMemory, int SmCount, int DriverVersion)
+{
+    /// <summary>The NVRTC arch, e.g. sm_80.</summary>
+    public string Arch => $"sm_{Major}{Minor}";
+}
+
+/// <summary>
+/// CUDA backend on device <see cref="Info"/>: buffers are CUdeviceptr; uploads, copies, fills and
+/// kernels are queued on one non-blocking stream (no hidden synchronisation); Download
+/// synchronises. Named "cuda", or "cuda-emu" when the driver is the host emulator.
+/// </summary>
+public sealed class CudaBackend : Backend
+{
+    private static readonly byte[] EmptyImage = [0];
+    [ThreadStatic] private static IntPtr _currentContext;
+
+    private readonly PrimaryContextHandle _context;
+    private readonly IntPtr _ctx;
+    private readonly StreamHandle _stream;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, CudaModuleHandle> _modules = new(StringComparer.Ordinal);
+    private Kernel?[] _kernels = new Kernel?[32];
+    private CublasHandle? _blas;
+    private ulong _workspace;
+    private long _workspaceBytes;
+    private bool _disposed;
+
+    private CudaBackend(bool emulator, int device)
+    {
+        IsEmulator = emulator;
+        Check.Cu(CudaDriver.cuInit(0));
+        Check.Cu(CudaDriver.cuDeviceGetCount(out var count));
+        if (device < 0 || device >= count) throw new ArgumentOutOfRangeException(nameof(device), $"CUDA device {device} does not exist ({count} found)");
+        Check.Cu(CudaDriver.cuDeviceGet(out var dev, device));
+        Info = ReadInfo(device, dev);
+        _context = PrimaryContextHandle.Retain(dev);
+        _ctx = _context.DangerousGetHandle();
+        _currentContext = _ctx;
+        _stream = StreamHandle.Create(_context);
+        StreamPtr = _stream.DangerousGetHandle();
+    }
+
+    /// <summary>
+    /// Opens device <paramref name="device"/> on the real driver, or on the emulator found by
+    /// <see cref="CudaLibraries.FindEmulator"/> when <paramref name="emulator"/> is true.
+    /// </summary>
+    /// <exception cref="DllNotFoundException">No driver (or no emulator library) found.</exception>
+    /// <exception cref="InvalidOperationException">The process already bound the other kind of driver.</exception>
+    public static CudaBackend Create(bool emulator, int device = 0)
+    {
+        if (emulator)
+        {
+            var path = CudaLibraries.FindEmulator() ?? throw new DllNotFoundException(
+                "emulator library not found; build it with cmake -S . -B build && cmake --build build (or set MVQ_EMU_LIB)");
+            CudaLibraries.UseEmulator(path);
+        }
+        else
+        {
+            CudaLibraries.RequireRealDriver();
+            if (CudaLibraries.Probe(CudaLibraries.Cuda) is null) throw new DllNotFoundException("no CUDA driver found (libcuda.so.1)");
+        }
+        return new CudaBackend(emulator, device);
+    }
+
+    private static unsafe CudaDeviceInfo ReadInfo(int ordinal, int dev)
+    {
+        var name = stackalloc byte[256];
+        Check.Cu(CudaDriver.cuDeviceGetName(name, 256, dev));
+        Check.Cu(CudaDriver.cuDeviceGetAttribute(out var major, CUdeviceAttribute.ComputeCapabilityMajor, dev));
+        Check.Cu(CudaDriver.cuDeviceGetAttribute(out var minor, CUdeviceAttribute.ComputeCapabilityMinor, dev));
+        Check.Cu(CudaDriver.cuDeviceGetAttribute(out var sms, CUdeviceAttribute.MultiprocessorCount, dev));
+        Check.Cu(CudaDriver.cuDeviceTotalMem_v2(out var total, dev));
+        Check.Cu(CudaDriver.cuDriverGetVersion(out var version));
+        return new CudaDeviceInfo(ordinal, Marshal.PtrToStringUTF8((IntPtr)name) ?? "?", major, minor, (long)total, sms, version);
+    }
+
+    public override string Name => IsEmulator ? "cuda-emu" : "cuda";
+    public override ImplKind ImplKind => ImplKind.Cuda;
+
+    /// <summary>True when running on the host emulator.</summary>
+    public bool IsEmulator { get; }
+    /// <summary>Name, compute capability, memory and SM count of the device.</summary>
+    public CudaDeviceInfo Info { get; }
+    /// <summary>The raw CUstream every operation of this backend is queued on.</summary>
+    public IntPtr StreamPtr { get; }
+
+    /// <summary>Makes this backend's context current on the calling thread (a thread-local compare when it already is).</summary>
+    public void MakeCurrent()
+    {
+        if (_currentContext == _ctx) return;
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Check.Cu(CudaDriver.cuCtxSetCurrent(_ctx));
+        _currentContext = _ctx;
+    }
+
+    /// <summary>The device address of a tensor's first element.</summary>
+    public static ulong Ptr(Tensor t) => ((CudaBuffer)t.Buffer).Ptr + (ulong)t.Offset * 4;
+
+    protected override DeviceBuffer AllocateCore(long count)
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuMemAlloc_v2(out var p, (nuint)(count * 4)), $"cuMemAlloc_v2({count * 4} bytes)");
+        return new CudaBuffer(this, count, p);
+    }
+
+    internal void FreeDevice(ulong p)
+    {
+        if (_disposed) return; // the context and everything in it are gone already
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuMemFree_v2(p));
+    }
+
+    private static ulong At(DeviceBuffer b, long offset) => ((CudaBuffer)b).Ptr + (ulong)offset * 4;
+
+    public override unsafe void Upload<T>(DeviceBuffer dst, long offset, ReadOnlySpan<T> src)
+    {
+        MakeCurrent();
+        // From pageable memory the driver stages the data before returning, so src may be reused at once.
+        fixed (T* p = src) Check.Cu(CudaDriver.cuMemcpyHtoDAsync_v2(At(dst, offset), p, (nuint)(src.Length * sizeof(T)), StreamPtr));
+    }
+
+    public override unsafe void Download<T>(DeviceBuffer src, long offset, Span<T> dst)
+    {
+        MakeCurrent();
+        fixed (T* p = dst)
+        {
+            Check.Cu(CudaDriver.cuMemcpyDtoHAsync_v2(p, At(src, offset), (nuint)(dst.Length * sizeof(T)), StreamPtr));
+            Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
+        }
+    }
+
+    public override void Copy(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, long count)
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuMemcpyDtoDAsync_v2(At(dst, dstOffset), At(src, srcOffset), (nuint)(count * 4), StreamPtr));
+    }
+
+    public override void Fill(DeviceBuffer dst, long offset, long count, uint bits)
+    {
+        if (count == 0) return;
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuMemsetD32Async(At(dst, offset), bits, (nuint)count, StreamPtr));
+    }
+
+    public override void Synchronize()
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
+    }
+
+    /// <summary>The cuBLAS handle bound to this backend's stream (created on first use).</summary>
+    public IntPtr Blas
+    {
+        get
+        {
+            if (_blas is { } b) return b.DangerousGetHandle();
+            lock (_gate)
+            {
+                MakeCurrent();
+                _blas ??= CublasHandle.Create(_context, _stream);
+                return _blas.DangerousGetHandle();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A scratch device buffer of at least <paramref name="bytes"/>, owned by the backend and
+    /// reused by every op (ops on the one stream run in order, so they never overlap).
+    /// </summary>
+    public ulong Workspace(long bytes)
+    {
+        if (bytes <= _workspaceBytes) return _workspace;
+        lock (_gate)
+        {
+            if (bytes <= _workspaceBytes) return _workspace;
+            MakeCurrent();
+            if (_workspace != 0)
+            {
+                Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr)); // queued kernels may still read the old one
+                Check.Cu(CudaDriver.cuMemFree_v2(_workspace));
+                _workspace = 0; _workspaceBytes = 0;
+            }
+            long size = Math.Max(bytes, 64 * 1024);
+            Check.Cu(CudaDriver.cuMemAlloc_v2(out var p, (nuint)size), $"cuMemAlloc_v2(workspace {size} bytes)");
+            _workspace = p; _workspaceBytes = size;
+            return p;
+        }
+    }
+
+    /// <summary>The kernel <paramref name="r"/> names, compiling and loading its module on first use.</summary>
+    public Kernel Kernel(KernelRef r)
+    {
+        var table = _kernels;
+        if (r.Slot < table.Length && table[r.Slot] is { } k) return k;
+        return Resolve(r);
+    }
+
+    private Kernel Resolve(KernelRef r)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (r.Slot < _kernels.Length && _kernels[r.Slot] is { } k) return k;
+            MakeCurrent();
+            var module = Module(r.File);
+            var kernel = new Kernel(this, r, module.GetFunction(r.Name));
+            var table = _kernels;
+            if (r.Slot >= table.Length) Array.Resize(ref table, Math.Max(r.Slot + 1, table.Length * 2));
+            table[r.Slot] = kernel;
+            _kernels = table;
+            return kernel;
+        }
+    }
+
+    /// <summary>Loads an embedded kernel file as a module (cached per backend).</summary>
+    private CudaModuleHandle Module(string file)
+    {
+        if (_modules.TryGetValue(file, out var m)) return m;
+        byte[] image;
+        if (!IsEmulator) image = KernelCompiler.Compile(file, Info.Arch).Image;
+        // The emulator runs its own host build of the kernels and ignores the image, but the
+        // NVRTC output is still produced where NVRTC exists so that cuda-emu exercises the compile.
+        else image = NvrtcProgram.IsAvailable() ? KernelCompiler.Compile(file, Info.Arch).Image : EmptyImage;
+        m = CudaModuleHandle.Load(_context, image);
+        _modules[file] = m;
+        return m;
+    }
+
+    /// <summary>Threads per block that kernels use for 1-D grid-stride loops.</summary>
+    public const int Threads = 256;
+
+    /// <summary>Blocks for a grid-stride loop over <paramref name="n"/> elements (capped at 32 per SM).</summary>
+    public uint Blocks(long n) => (uint)Math.Clamp((n + Threads - 1) / Threads, 1, Math.Max(1, Info.SmCount) * 32L);
+
+    public override void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            try { MakeCurrent(); CudaDriver.cuStreamSynchronize(StreamPtr); } catch (CudaException) { }
+            foreach (var k in _kernels) k?.Dispose();
+            _blas?.Dispose();
+            foreach (var m in _modules.Values) m.Dispose();
+            _modules.Clear();
+            if (_workspace != 0) CudaDriver.cuMemFree_v2(_workspace);
+            _stream.Dispose();
+            _disposed = true;
+            _context.Dispose();
+            if (_currentContext == _ctx) _currentContext = IntPtr.Zero;
+        }
+        base.Dispose();
+    }
+
+    public override string ToString() => $"{Name}:{Info.Ordinal} {Info.Name} ({Info.Arch}, {Info.SmCount} SMs, {Info.TotalMemory >> 20} MiB)";
+}

@@ -1,0 +1,162 @@
+// LibraryImport declarations of the CUDA driver API subset the library uses (cuda.h),
+// plus the two extra exports of the host emulator.
+using System.Runtime.InteropServices;
+
+namespace MvqNative.Bindings;
+
+/// <summary>CUresult: status code of every driver call (0 = success).</summary>
+public enum CUresult
+{
+    Success = 0,
+    ErrorInvalidValue = 1,
+    ErrorOutOfMemory = 2,
+    ErrorNotInitialized = 3,
+    ErrorDeinitialized = 4,
+    ErrorNoDevice = 100,
+    ErrorInvalidDevice = 101,
+    ErrorInvalidImage = 200,
+    ErrorInvalidContext = 201,
+    ErrorInvalidPtx = 218,
+    ErrorUnsupportedPtxVersion = 222,
+    ErrorNotFound = 500,
+    ErrorNotReady = 600,
+    ErrorIllegalAddress = 700,
+    ErrorLaunchOutOfResources = 701,
+    ErrorLaunchFailed = 719,
+    ErrorUnknown = 999,
+}
+
+/// <summary>CUdevice_attribute values read by the library.</summary>
+public enum CUdeviceAttribute
+{
+    MaxThreadsPerBlock = 1,
+    MaxSharedMemoryPerBlock = 8,
+    WarpSize = 10,
+    MultiprocessorCount = 16,
+    ComputeCapabilityMajor = 75,
+    ComputeCapabilityMinor = 76,
+    MaxSharedMemoryPerBlockOptin = 97,
+}
+
+/// <summary>CUfunction_attribute values read or set by the library.</summary>
+public enum CUfunctionAttribute
+{
+    MaxThreadsPerBlock = 0,
+    SharedSizeBytes = 1,
+    NumRegs = 4,
+    MaxDynamicSharedSizeBytes = 8,
+}
+
+/// <summary>The CUDA driver API (libcuda.so.1, or libmvq_emu.so in emulator mode).</summary>
+public static unsafe partial class CudaDriver
+{
+    static CudaDriver() => CudaLibraries.EnsureResolver();
+
+    private const string L = CudaLibraries.Cuda;
+
+    [LibraryImport(L)] public static partial CUresult cuInit(uint flags);
+    [LibraryImport(L)] public static partial CUresult cuDriverGetVersion(out int version);
+    [LibraryImport(L)] public static partial CUresult cuDeviceGetCount(out int count);
+    [LibraryImport(L)] public static partial CUresult cuDeviceGet(out int device, int ordinal);
+    [LibraryImport(L)] public static partial CUresult cuDeviceGetName(byte* name, int len, int device);
+    [LibraryImport(L)] public static partial CUresult cuDeviceGetAttribute(out int value, CUdeviceAttribute attrib, int device);
+    [LibraryImport(L)] public static partial CUresult cuDeviceTotalMem_v2(out nuint bytes, int device);
+
+    [LibraryImport(L)] public static partial CUresult cuDevicePrimaryCtxRetain(out IntPtr ctx, int device);
+    [LibraryImport(L)] public static partial CUresult cuDevicePrimaryCtxRelease_v2(int device);
+    [LibraryImport(L)] public static partial CUresult cuCtxSetCurrent(IntPtr ctx);
+    [LibraryImport(L)] public static partial CUresult cuCtxSynchronize();
+
+    [LibraryImport(L)] public static partial CUresult cuMemAlloc_v2(out ulong dptr, nuint bytes);
+    [LibraryImport(L)] public static partial CUresult cuMemFree_v2(ulong dptr);
+    [LibraryImport(L)] public static partial CUresult cuMemGetInfo_v2(out nuint free, out nuint total);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyHtoD_v2(ulong dst, void* src, nuint bytes);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyDtoH_v2(void* dst, ulong src, nuint bytes);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyDtoD_v2(ulong dst, ulong src, nuint bytes);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyHtoDAsync_v2(ulong dst, void* src, nuint bytes, IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyDtoHAsync_v2(void* dst, ulong src, nuint bytes, IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuMemcpyDtoDAsync_v2(ulong dst, ulong src, nuint bytes, IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuMemsetD32_v2(ulong dst, uint value, nuint count);
+    [LibraryImport(L)] public static partial CUresult cuMemsetD32Async(ulong dst, uint value, nuint count, IntPtr stream);
+
+    [LibraryImport(L)] public static partial CUresult cuModuleLoadData(out IntPtr module, void* image);
+    [LibraryImport(L)] public static partial CUresult cuModuleLoadDataEx(out IntPtr module, void* image, uint numOptions, int* options, void** optionValues);
+    [LibraryImport(L)] public static partial CUresult cuModuleUnload(IntPtr module);
+    [LibraryImport(L, StringMarshalling = StringMarshalling.Utf8)] public static partial CUresult cuModuleGetFunction(out IntPtr function, IntPtr module, string name);
+    [LibraryImport(L)] public static partial CUresult cuFuncGetAttribute(out int value, CUfunctionAttribute attrib, IntPtr function);
+    [LibraryImport(L)] public static partial CUresult cuFuncSetAttribute(IntPtr function, CUfunctionAttribute attrib, int value);
+
+    /// <summary>Launches <paramref name="f"/>; <paramref name="kernelParams"/> points to one pointer per kernel argument.</summary>
+    [LibraryImport(L)]
+    public static partial CUresult cuLaunchKernel(IntPtr f, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
+        uint sharedMemBytes, IntPtr stream, void** kernelParams, void** extra);
+
+    [LibraryImport(L)] public static partial CUresult cuStreamCreate(out IntPtr stream, uint flags);
+    [LibraryImport(L)] public static partial CUresult cuStreamDestroy(IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuStreamSynchronize(IntPtr stream);
+
+    [LibraryImport(L)] public static partial CUresult cuEventCreate(out IntPtr ev, uint flags);
+    [LibraryImport(L)] public static partial CUresult cuEventRecord(IntPtr ev, IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuEventSynchronize(IntPtr ev);
+    [LibraryImport(L)] public static partial CUresult cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
+    [LibraryImport(L)] public static partial CUresult cuEventDestroy(IntPtr ev);
+
+    [LibraryImport(L)] public static partial CUresult cuProfilerStart();
+    [LibraryImport(L)] public static partial CUresult cuProfilerStop();
+
+    [LibraryImport(L)] public static partial CUresult cuGetErrorName(CUresult error, out byte* name);
+    [LibraryImport(L)] public static partial CUresult cuGetErrorString(CUresult error, out byte* text);
+
+    /// <summary>Flag of cuStreamCreate: no implicit synchronisation with the legacy default stream.</summary>
+    public const uint CU_STREAM_NON_BLOCKING = 1;
+
+    /// <summary>Name of a status code ("CUDA_ERROR_INVALID_VALUE"), or its number when the driver does not know it.</summary>
+    public static string ErrorName(CUresult r)
+    {
+        try
+        {
+            return cuGetErrorName(r, out var p) == CUresult.Success && p != null ? Marshal.PtrToStringUTF8((IntPtr)p)! : $"CUresult {(int)r}";
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return $"CUresult {(int)r}"; }
+    }
+
+    /// <summary>Description of a status code.</summary>
+    public static string ErrorString(CUresult r)
+    {
+        try
+        {
+            return cuGetErrorString(r, out var p) == CUresult.Success && p != null ? Marshal.PtrToStringUTF8((IntPtr)p)! : "";
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return ""; }
+    }
+}
+
+/// <summary>Exports only the host emulator has (call them only when <see cref="CudaLibraries.IsEmulator"/>).</summary>
+public static unsafe partial class MvqEmu
+{
+    static MvqEmu() => CudaLibraries.EnsureResolver();
+
+    [LibraryImport(CudaLibraries.Cuda)] private static partial int mvqemu_is_emulator();
+    [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_last_error();
+
+    /// <summary>True when the bound driver library is the emulator.</summary>
+    public static bool IsEmulator()
+    {
+        if (!CudaLibraries.IsEmulator) return false;
+        try { return mvqemu_is_emulator() != 0; }
+        catch (EntryPointNotFoundException) { return false; }
+    }
+
+    /// <summary>The emulator's description of its last error (guard violation, bad launch), or null.</summary>
+    public static string? LastError()
+    {
+        if (!CudaLibraries.IsEmulator) return null;
+        try
+        {
+            var p = mvqemu_last_error();
+            var s = p == null ? null : Marshal.PtrToStringUTF8((IntPtr)p);
+            return string.IsNullOrEmpty(s) ? null : s;
+        }
+        catch (EntryPointNotFoundException) { return null; }
+    }
+}
