@@ -21,7 +21,8 @@ public static class Cli
     {
         try
         {
-            return root.Parse(args).Invoke();
+            // The library's own handler would print a stack trace and swallow the exception: we map it below.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {
