@@ -29,8 +29,10 @@ public static class SelftestCommand
             var report = ConformanceRunner.Run(backend,
                 names.Length == 0 ? null : op => names.Any(n => op.Name.Contains(n, StringComparison.OrdinalIgnoreCase)));
             if (report.Ops == 0) throw new ArgumentException($"--filter {string.Join(' ', names)} matches no op");
-            if (r.GetValue(json)) Cli.PrintJson(ToJson(report, backend.ToString() ?? backend.Name));
-            else PrintTable(report, backend.ToString() ?? backend.Name);
+            // CUDA backends describe their card; the CPU backend's ToString is only its type name.
+            string description = backend is Backends.Cuda.CudaBackend cb ? cb.ToString() : $"{backend.Name} ({Environment.ProcessorCount} threads)";
+            if (r.GetValue(json)) Cli.PrintJson(ToJson(report, description));
+            else PrintTable(report, description);
             return report.Failed == 0 && report.Uncovered.Count == 0 ? 0 : 1;
         });
         return cmd;
