@@ -39,7 +39,7 @@ public static class Cli
     internal static string OneLine(Exception e) => e.Message.Replace('\n', ' ').Replace('\r', ' ');
 
     /// <summary>Writes a JSON object to stdout, indented.</summary>
-    public static void PrintJson(JsonNode node) => Console.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    public static void PrintJson(JsonNode node) => Console.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
 
     /// <summary>Interactive progress bars only on a terminal; plain log lines otherwise (CI, pipes).</summary>
     public static bool Interactive => !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null;
