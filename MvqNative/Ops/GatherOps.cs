@@ -16,6 +16,7 @@ public static class GatherOps
     public static readonly OpDef GatherRows = new("gather_rows")
     {
         Cpu = Cpu,
+        Cuda = Backends.Cuda.Kernels.CudaGather.Rows,
         Reference = r =>
         {
             int d = r.InShapes[0][1];

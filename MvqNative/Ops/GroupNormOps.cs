@@ -24,6 +24,7 @@ public static class GroupNormOps
     public static readonly OpDef Forward = new("group_norm_forward")
     {
         Cpu = CpuGroupNorm.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Forward,
         Reference = RefGroupNorm.Forward,
         Backward = "group_norm_backward",
         Doc = "x[B,C,S..], gamma[C], beta[C] -> y = (x-mean)*rstd*gamma+beta, mean[B*G], rstd[B*G] (stats per sample and group, biased var)",
@@ -43,6 +44,7 @@ public static class GroupNormOps
     public static readonly OpDef BackwardOp = new("group_norm_backward")
     {
         Cpu = CpuGroupNorm.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Backward,
         Reference = RefGroupNorm.Backward,
         Doc = "x, gamma, mean, rstd, dy -> dx (=), dgamma (+=), dbeta (+=)",
         Cases =

@@ -20,6 +20,7 @@ public static class OptimizerOps
     public static readonly OpDef AdamWStep = new("adamw_step")
     {
         Cpu = CpuOptimizer.Step,
+        Cuda = Backends.Cuda.Kernels.CudaOptimizer.Step,
         Reference = RefOptimizer.AdamW,
         Doc = "PyTorch AdamW with clip_grad_norm_: c = min(1, clip/(sqrt(gradNormSq)+1e-6)) (clip<=0: c=1), g = c*grad; param *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; param -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps); in [grad, gradNormSq(1)] out [param, m, v] (in place)",
         Cases =

@@ -48,6 +48,7 @@ public static class VqOps
     public static readonly OpDef BackwardOp = new("vq_backward")
     {
         Cpu = CpuVq.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Backward,
         Reference = RefVq.Backward,
         Doc = "dz = dq + s*beta*2(z-q)/(N D) (straight-through + commitment); gradient mode: dcodebook[k] += s*2*sum_{idx_i=k}(q_i-z_i)/(N D), fixed order; EMA mode: dcodebook untouched; in [z, q, idx, dq] out [dz =, dcodebook +=]",
         Cases =
@@ -63,6 +64,7 @@ public static class VqOps
     public static readonly OpDef Loss = new("vq_loss")
     {
         Cpu = CpuVq.Loss,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Loss,
         Reference = RefVq.Loss,
         Backward = "vq_backward",
         Doc = "loss[0] = mean((z - q)^2); in [z, q] out [loss(1)]; the caller scales by (1+beta) (gradient mode) or beta (EMA mode)",
@@ -78,6 +80,7 @@ public static class VqOps
     public static readonly OpDef EmaUpdate = new("vq_ema_update")
     {
         Cpu = CpuVq.EmaUpdate,
+        Cuda = Backends.Cuda.Kernels.CudaVq.EmaUpdate,
         Reference = RefVq.EmaUpdate,
         Doc = "in place (outputs read and written): clusterSize = decay*clusterSize + (1-decay)*count_k; embedSum = decay*embedSum + (1-decay)*sum_{idx_i=k} z_i; n_k = (clusterSize_k + eps)/(n + K eps)*n, n = sum clusterSize; codebook[k] = embedSum[k]/n_k; in [z(N,D), idx(N) I32] out [codebook(K,D), clusterSize(K), embedSum(K,D)]",
         Cases =
@@ -92,6 +95,7 @@ public static class VqOps
     public static readonly OpDef Histogram = new("code_histogram")
     {
         Cpu = CpuVq.Histogram,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Histogram,
         Reference = RefVq.Histogram,
         Doc = "counts[k] += #{i : idx_i = k}; in [idx(N) I32] out [counts(K) +=] (usage, perplexity, dead codes)",
         // Counts are exact integers, but the random initial counts are fractional, so adding
