@@ -1,0 +1,116 @@
+// Batcher.cs: seeded, resumable shuffling of an ImageDataset into full batches.
+namespace MvqNative.Data;
+
+/// <summary>Where a <see cref="Batcher"/> is: epoch number and position within that epoch's permutation.</summary>
+public readonly record struct BatcherState(long Epoch, long Position);
+
+/// <summary>
+/// Cuts a dataset into batches of a fixed size in a shuffled order. Epoch <c>e</c> visits every image exactly once,
+/// in a permutation drawn by Fisher-Yates from <c>System.Random(SeedFor(seed, e))</c>, so the order depends only on
+/// (seed, epoch) and a run resumes exactly from a saved <see cref="State"/>. Batches wrap across epoch boundaries:
+/// every batch is full, and a batch may hold the end of one epoch and the start of the next.
+/// </summary>
+public sealed class Batcher
+{
+    private readonly ImageDataset _data;
+    private readonly int _seed;
+    private int[] _perm;
+    private long _permEpoch = -1;
+
+    /// <param name="data">The images (at least one).</param>
+    /// <param name="batchSize">Images per batch B (at least 1; may exceed the dataset size).</param>
+    /// <param name="seed">Shuffle seed.</param>
+    public Batcher(ImageDataset data, int batchSize, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new ArgumentException($"dataset {data.Name} is empty", nameof(data));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        _data = data;
+        BatchSize = batchSize;
+        _seed = seed;
+        _perm = new int[data.Count];
+    }
+
+    /// <summary>B, images per batch.</summary>
+    public int BatchSize { get; }
+    /// <summary>The current epoch (0-based): the epoch the next image comes from.</summary>
+    public long Epoch { get; private set; }
+    /// <summary>Index into the current epoch's permutation of the next image (0 .. Count-1).</summary>
+    public long Position { get; private set; }
+    /// <summary>Floats in one batch: B*C*H*W.</summary>
+    public int BatchFloats => BatchSize * _data.ImageSize;
+
+    /// <summary>Epoch and position, for checkpoints.</summary>
+    public BatcherState State => new(Epoch, Position);
+
+    /// <summary>Continues from a state saved with <see cref="State"/> (same dataset size, batch size and seed).</summary>
+    public void Restore(BatcherState state)
+    {
+        if (state.Epoch < 0 || state.Position < 0 || state.Position >= _data.Count)
+            throw new ArgumentOutOfRangeException(nameof(state), state, $"position must be in [0, {_data.Count}) and epoch >= 0");
+        Epoch = state.Epoch;
+        Position = state.Position;
+    }
+
+    /// <summary>The seed of epoch <paramref name="epoch"/>'s permutation: a SplitMix64 mix of (seed, epoch).</summary>
+    public static int SeedFor(int seed, long epoch)
+    {
+        ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 0x632BE59BD9B4E019UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return (int)(z & 0x7FFFFFFF);
+    }
+
+    /// <summary>The permutation of image indices for <paramref name="epoch"/> (a fresh array).</summary>
+    public int[] Permutation(long epoch)
+    {
+        var p = new int[_data.Count];
+        FillPermutation(epoch, p);
+        return p;
+    }
+
+    /// <summary>Fills <paramref name="dst"/> with the next batch, [B, C, H, W]; returns B.</summary>
+    public int NextBatch(Span<float> dst) => NextBatch(dst, Span<int>.Empty);
+
+    /// <summary>
+    /// Fills <paramref name="dst"/> with the next batch, [B, C, H, W], and, when <paramref name="indices"/> is not
+    /// empty, the B dataset indices used (for labels); returns B.
+    /// </summary>
+    public int NextBatch(Span<float> dst, Span<int> indices)
+    {
+        int size = _data.ImageSize;
+        if ((long)BatchSize * size > dst.Length)
+            throw new ArgumentException($"dst holds {dst.Length} floats, a batch needs {(long)BatchSize * size}", nameof(dst));
+        if (!indices.IsEmpty && indices.Length < BatchSize)
+            throw new ArgumentException($"indices holds {indices.Length}, a batch needs {BatchSize}", nameof(indices));
+        for (int b = 0; b < BatchSize; b++)
+        {
+            if (_permEpoch != Epoch)
+            {
+                FillPermutation(Epoch, _perm);
+                _permEpoch = Epoch;
+            }
+            int idx = _perm[Position];
+            _data.Image(idx).CopyTo(dst.Slice(b * size, size));
+            if (!indices.IsEmpty) indices[b] = idx;
+            if (++Position == _data.Count)
+            {
+                Position = 0;
+                Epoch++;
+            }
+        }
+        return BatchSize;
+    }
+
+    private void FillPermutation(long epoch, int[] p)
+    {
+        for (int i = 0; i < p.Length; i++) p[i] = i;
+        var rng = new Random(SeedFor(_seed, epoch));
+        for (int i = p.Length - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+    }
+}

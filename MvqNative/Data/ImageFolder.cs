@@ -1,0 +1,42 @@
+// ImageFolder.cs: loads every image file in a directory into an ImageDataset.
+namespace MvqNative.Data;
+
+/// <summary>A directory of PNG/JPEG/BMP/GIF files (not recursive) as one dataset, files in ordinal name order.</summary>
+public static class ImageFolder
+{
+    /// <summary>
+    /// Loads every file with an image extension (.png .jpg .jpeg .bmp .gif, any case) in <paramref name="dir"/>,
+    /// sorted by file name (ordinal), each through <see cref="ImageFile.Load"/> (center crop, resize, channel rule).
+    /// The result is [N, C, H, W] with no labels.
+    /// </summary>
+    /// <exception cref="MvqInputException">The folder is missing or has no images, or one file is bad (named in the message).</exception>
+    public static ImageDataset Load(string dir, int channels, int height, int width, bool convert = false)
+    {
+        if (!Directory.Exists(dir)) throw new MvqInputException(dir, "image folder not found");
+        string[] files;
+        try
+        {
+            files = Directory.EnumerateFiles(dir)
+                .Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
+                .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal)
+                .ToArray();
+        }
+        catch (IOException e) { throw new MvqInputException(dir, $"cannot list folder ({e.Message})", e); }
+        catch (UnauthorizedAccessException e) { throw new MvqInputException(dir, "permission denied", e); }
+        if (files.Length == 0)
+            throw new MvqInputException(dir, "no image files (.png, .jpg, .jpeg, .bmp, .gif) in folder");
+
+        int size = channels * height * width;
+        var px = new float[(long)files.Length * size];
+        // Files decode independently, each into its own slice; on errors the lowest-numbered bad file is reported.
+        var errors = new Exception?[files.Length];
+        Parallel.For(0, files.Length, (i, state) =>
+        {
+            try { ImageFile.LoadInto(files[i], channels, height, width, px.AsSpan(i * size, size), convert); }
+            catch (Exception e) { errors[i] = e; state.Stop(); }
+        });
+        var first = errors.FirstOrDefault(e => e is not null);
+        if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        return new ImageDataset(Path.GetFullPath(dir), files.Length, channels, height, width, px);
+    }
+}

@@ -1,0 +1,832 @@
+// emu_driver.cpp: the CUDA driver API subset exported by libmvq_emu.so (names and C ABI of
+// CUDA 12's cuda.h, `_v2` symbols where the header maps to them). One emulated device
+// (sm_90-like limits); contexts, modules, functions, streams and events are validated
+// handles; all work runs synchronously at the call (streams are ordered anyway), so
+// asynchronous variants complete before they return. Failures also leave a message for
+// mvqemu_last_error().
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "emu_internal.h"
+#include "mvq_emu_api.h"
+
+struct CUctx_st {
+    bool primary = false;
+};
+struct CUmod_st {
+    std::vector<unsigned char> image;
+    bool ptx = false;
+    std::map<std::string, std::unique_ptr<struct CUfunc_st>> funcs;
+};
+struct CUfunc_st {
+    const mvq_emu::KernelDesc* k = nullptr;
+    CUmod_st* mod = nullptr;
+    int maxDynamicSmem = (int)mvq_emu::kDefaultDynamicSmem;
+    int carveout = -1;
+};
+struct CUstream_st {
+    unsigned flags = 0;
+};
+struct CUevent_st {
+    unsigned flags = 0;
+    bool recorded = false;
+    std::chrono::steady_clock::time_point when;
+};
+
+namespace mvq_emu {
+namespace {
+
+struct State {
+    std::mutex m;
+    bool initialized = false;
+    CUctx_st primaryCtx{true};
+    int primaryRefs = 0;
+    unsigned primaryFlags = 0;
+    std::set<CUctx_st*> contexts{&primaryCtx};
+    std::set<CUmod_st*> modules;
+    std::set<CUfunc_st*> functions;
+    std::set<CUstream_st*> streams;
+    std::set<CUevent_st*> events;
+    std::string lastError;
+};
+State& st() {
+    static State* s = new State();  // leaked: handles may be released during process exit
+    return *s;
+}
+thread_local std::vector<CUctx_st*> tls_ctx_stack;
+
+CUresult fail(CUresult code, const std::string& msg) {
+    set_last_error(msg);
+    return code;
+}
+
+CUctx_st* current_ctx() { return tls_ctx_stack.empty() ? nullptr : tls_ctx_stack.back(); }
+
+/// The checks every call that needs a context makes: cuInit was called and a live context is current.
+CUresult need_ctx(const char* call) {
+    State& S = st();
+    bool init, ok;
+    {
+        std::lock_guard<std::mutex> lk(S.m);
+        init = S.initialized;
+        CUctx_st* c = current_ctx();
+        ok = c && S.contexts.count(c) && !(c->primary && S.primaryRefs == 0);
+    }
+    if (!init) return fail(CUDA_ERROR_NOT_INITIALIZED, std::string(call) + ": cuInit was not called");
+    if (!ok)
+        return fail(CUDA_ERROR_INVALID_CONTEXT,
+                    std::string(call) + ": no live current context on this thread (cuCtxSetCurrent must be called on each thread)");
+    return CUDA_SUCCESS;
+}
+
+bool stream_ok(CUstream s) {
+    auto v = reinterpret_cast<std::uintptr_t>(s);
+    if (v == 0 || v == 1 || v == 2) return true;  // NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD
+    std::lock_guard<std::mutex> lk(st().m);
+    return st().streams.count(s) != 0;
+}
+
+bool func_ok(CUfunction f) {
+    std::lock_guard<std::mutex> lk(st().m);
+    return f && st().functions.count(f) != 0;
+}
+
+/// Guard check run after every operation that writes device memory.
+CUresult check_guards(const std::string& after) {
+    std::string msg;
+    if (mem_check_guards(&msg) == 0) return CUDA_SUCCESS;
+    return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "out-of-bounds write detected after " + after + ": " + msg);
+}
+
+std::string hex(const void* p) {
+    char b[32];
+    std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)reinterpret_cast<std::uintptr_t>(p));
+    return b;
+}
+
+CUresult copy(const char* call, void* dst, bool dstDev, const void* src, bool srcDev, std::size_t bytes, CUstream s) {
+    if (CUresult r = need_ctx(call)) return r;
+    if (!stream_ok(s)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string(call) + ": invalid stream");
+    if (bytes == 0) return CUDA_SUCCESS;
+    if (!dst || !src) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": null pointer");
+    if (dstDev && !mem_range_ok(dst, bytes))
+        return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": destination " + hex(dst) + " + " + std::to_string(bytes) +
+                                                  " bytes is not inside one cuMemAlloc allocation");
+    if (srcDev && !mem_range_ok(src, bytes))
+        return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": source " + hex(src) + " + " + std::to_string(bytes) +
+                                                  " bytes is not inside one cuMemAlloc allocation");
+    std::memmove(dst, src, bytes);
+    return check_guards(call);
+}
+
+CUresult memset_n(const char* call, CUdeviceptr d, const void* value, std::size_t elem, std::size_t count, CUstream s) {
+    if (CUresult r = need_ctx(call)) return r;
+    if (!stream_ok(s)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string(call) + ": invalid stream");
+    if (count == 0) return CUDA_SUCCESS;
+    auto* p = reinterpret_cast<unsigned char*>(d);
+    if (elem == 4 && (d & 3)) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": pointer not 4-byte aligned");
+    if (!mem_range_ok(p, elem * count))
+        return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": " + hex(p) + " + " + std::to_string(elem * count) +
+                                                  " bytes is not inside one cuMemAlloc allocation");
+    if (elem == 1)
+        std::memset(p, *static_cast<const unsigned char*>(value), count);
+    else
+        for (std::size_t i = 0; i < count; ++i) std::memcpy(p + 4 * i, value, 4);
+    return check_guards(call);
+}
+
+/// Size of a module image: NUL-terminated PTX text, an ELF cubin or a fatbinary.
+std::size_t image_size(const unsigned char* img, bool* ptx) {
+    *ptx = false;
+    if (img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F') {
+        std::uint64_t shoff, phoff;
+        std::uint16_t shentsize, shnum, phentsize, phnum;
+        std::memcpy(&phoff, img + 0x20, 8);
+        std::memcpy(&shoff, img + 0x28, 8);
+        std::memcpy(&phentsize, img + 0x36, 2);
+        std::memcpy(&phnum, img + 0x38, 2);
+        std::memcpy(&shentsize, img + 0x3A, 2);
+        std::memcpy(&shnum, img + 0x3C, 2);
+        return std::max<std::uint64_t>({64, shoff + (std::uint64_t)shentsize * shnum, phoff + (std::uint64_t)phentsize * phnum});
+    }
+    std::uint32_t magic;
+    std::memcpy(&magic, img, 4);
+    if (magic == 0xBA55ED50u) {  // fatbinary: magic, version(2), header size(2), payload size(8)
+        std::uint16_t hdr;
+        std::uint64_t payload;
+        std::memcpy(&hdr, img + 6, 2);
+        std::memcpy(&payload, img + 8, 8);
+        return hdr + payload;
+    }
+    std::size_t n = std::strlen(reinterpret_cast<const char*>(img));
+    *ptx = std::strstr(reinterpret_cast<const char*>(img), ".entry") != nullptr;
+    return n + 1;
+}
+
+bool ptx_has_entry(const std::vector<unsigned char>& img, const std::string& name) {
+    const char* text = reinterpret_cast<const char*>(img.data());
+    std::string pat = ".entry " + name;
+    for (const char* p = std::strstr(text, pat.c_str()); p; p = std::strstr(p + 1, pat.c_str())) {
+        char c = p[pat.size()];
+        if (c == '(' || c == ' ' || c == '\t' || c == '\n' || c == '\r') return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+void set_last_error(const std::string& msg) {
+    std::lock_guard<std::mutex> lk(st().m);
+    st().lastError = msg;
+}
+
+}  // namespace mvq_emu
+
+using namespace mvq_emu;
+
+extern "C" {
+
+// ---- initialisation and device ---------------------------------------------------------------
+CUresult cuInit(unsigned int flags) {
+    if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuInit: flags must be 0");
+    std::lock_guard<std::mutex> lk(st().m);
+    st().initialized = true;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDriverGetVersion(int* version) {
+    if (!version) return CUDA_ERROR_INVALID_VALUE;
+    *version = 12040;
+    return CUDA_SUCCESS;
+}
+
+static CUresult need_init() {
+    std::lock_guard<std::mutex> lk(st().m);
+    return st().initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+CUresult cuDeviceGetCount(int* count) {
+    if (CUresult r = need_init()) return r;
+    if (!count) return CUDA_ERROR_INVALID_VALUE;
+    *count = 1;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGet(CUdevice* device, int ordinal) {
+    if (CUresult r = need_init()) return r;
+    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *device = 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::snprintf(name, (std::size_t)len, "%s", "MvqNative CUDA emulator (host)");
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    int sms = execution_threads();
+    if (const char* e = std::getenv("MVQ_EMU_SM_COUNT")) sms = std::max(1, std::atoi(e));
+    int v = 0;
+    switch (attrib) {
+        case 1: v = 1024; break;              // MAX_THREADS_PER_BLOCK
+        case 2: v = 1024; break;              // MAX_BLOCK_DIM_X
+        case 3: v = 1024; break;              // MAX_BLOCK_DIM_Y
+        case 4: v = 64; break;                // MAX_BLOCK_DIM_Z
+        case 5: v = 2147483647; break;        // MAX_GRID_DIM_X
+        case 6: v = 65535; break;             // MAX_GRID_DIM_Y
+        case 7: v = 65535; break;             // MAX_GRID_DIM_Z
+        case 8: v = 49152; break;             // MAX_SHARED_MEMORY_PER_BLOCK
+        case 9: v = 65536; break;             // TOTAL_CONSTANT_MEMORY
+        case 10: v = 32; break;               // WARP_SIZE
+        case 11: v = 2147483647; break;       // MAX_PITCH
+        case 12: v = 65536; break;            // MAX_REGISTERS_PER_BLOCK
+        case 13: v = 1755000; break;          // CLOCK_RATE (kHz)
+        case 14: v = 512; break;              // TEXTURE_ALIGNMENT
+        case 15: v = 1; break;                // GPU_OVERLAP
+        case 16: v = sms; break;              // MULTIPROCESSOR_COUNT (= host execution threads)
+        case 19: v = 1; break;                // CAN_MAP_HOST_MEMORY
+        case 30: v = 512; break;              // SURFACE_ALIGNMENT
+        case 31: v = 1; break;                // CONCURRENT_KERNELS
+        case 36: v = 2619000; break;          // MEMORY_CLOCK_RATE
+        case 37: v = 5120; break;             // GLOBAL_MEMORY_BUS_WIDTH
+        case 38: v = 50 * 1024 * 1024; break; // L2_CACHE_SIZE
+        case 39: v = 2048; break;             // MAX_THREADS_PER_MULTIPROCESSOR
+        case 40: v = 2; break;                // ASYNC_ENGINE_COUNT
+        case 41: v = 1; break;                // UNIFIED_ADDRESSING
+        case 75: v = 9; break;                // COMPUTE_CAPABILITY_MAJOR
+        case 76: v = 0; break;                // COMPUTE_CAPABILITY_MINOR
+        case 81: v = 233472; break;           // MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
+        case 82: v = 65536; break;            // MAX_REGISTERS_PER_MULTIPROCESSOR
+        case 97: v = (int)kMaxDynamicSmem; break;  // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+        case 106: v = 32; break;              // MAX_BLOCKS_PER_MULTIPROCESSOR
+        default:
+            if (attrib <= 0 || attrib > 200) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: unknown attribute");
+            v = 0;  // features the emulator does not offer
+    }
+    *pi = v;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *bytes = mem_total();
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceComputeCapability(int* major, int* minor, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *major = 9;
+    *minor = 0;
+    return CUDA_SUCCESS;
+}
+
+// ---- contexts ---------------------------------------------------------------------------------
+CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::lock_guard<std::mutex> lk(st().m);
+    ++st().primaryRefs;
+    *pctx = &st().primaryCtx;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (st().primaryRefs == 0) return CUDA_ERROR_INVALID_CONTEXT;
+    --st().primaryRefs;
+    return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return cuDevicePrimaryCtxRelease_v2(dev); }
+
+CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::lock_guard<std::mutex> lk(st().m);
+    st().primaryRefs = 0;
+    return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return cuDevicePrimaryCtxReset_v2(dev); }
+
+CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags) {
+    if (CUresult r = need_init()) return r;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::lock_guard<std::mutex> lk(st().m);
+    st().primaryFlags = flags;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int* flags, int* active) {
+    if (CUresult r = need_init()) return r;
+    if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    std::lock_guard<std::mutex> lk(st().m);
+    *flags = st().primaryFlags;
+    *active = st().primaryRefs > 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxCreate_v2(CUcontext* pctx, unsigned int, CUdevice dev) {
+    if (CUresult r = need_init()) return r;
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    auto* c = new CUctx_st();
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        st().contexts.insert(c);
+    }
+    tls_ctx_stack.push_back(c);
+    *pctx = c;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxDestroy_v2(CUcontext ctx) {
+    if (CUresult r = need_init()) return r;
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!ctx || ctx->primary || !st().contexts.erase(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    std::erase(tls_ctx_stack, ctx);
+    delete ctx;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSetCurrent(CUcontext ctx) {
+    if (CUresult r = need_init()) return r;
+    if (ctx) {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!st().contexts.count(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    if (!ctx) {
+        if (!tls_ctx_stack.empty()) tls_ctx_stack.pop_back();
+    } else if (tls_ctx_stack.empty()) {
+        tls_ctx_stack.push_back(ctx);
+    } else {
+        tls_ctx_stack.back() = ctx;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetCurrent(CUcontext* pctx) {
+    if (CUresult r = need_init()) return r;
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    *pctx = current_ctx();
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPushCurrent_v2(CUcontext ctx) {
+    if (CUresult r = need_init()) return r;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!ctx || !st().contexts.count(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+    tls_ctx_stack.push_back(ctx);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPopCurrent_v2(CUcontext* pctx) {
+    if (CUresult r = need_init()) return r;
+    if (tls_ctx_stack.empty()) return CUDA_ERROR_INVALID_CONTEXT;
+    if (pctx) *pctx = tls_ctx_stack.back();
+    tls_ctx_stack.pop_back();
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetDevice(CUdevice* dev) {
+    if (CUresult r = need_ctx("cuCtxGetDevice")) return r;
+    if (!dev) return CUDA_ERROR_INVALID_VALUE;
+    *dev = 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSynchronize(void) {
+    if (CUresult r = need_ctx("cuCtxSynchronize")) return r;
+    return check_guards("cuCtxSynchronize");
+}
+
+// ---- memory -------------------------------------------------------------------------------------
+CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
+    if (CUresult r = need_ctx("cuMemAlloc_v2")) return r;
+    if (!dptr || bytes == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc_v2: null result pointer or 0 bytes");
+    void* p = mem_alloc(bytes);
+    if (!p) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2: out of emulated device memory (" + std::to_string(bytes) + " bytes asked)");
+    *dptr = reinterpret_cast<CUdeviceptr>(p);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    if (CUresult r = need_ctx("cuMemFree_v2")) return r;
+    if (dptr == 0) return CUDA_SUCCESS;
+    void* p = reinterpret_cast<void*>(dptr);
+    // Check this allocation's guards before it disappears.
+    if (CUresult r = check_guards("cuMemFree_v2")) {
+        mem_free(p);
+        return r;
+    }
+    if (!mem_free(p)) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree_v2: " + hex(p) + " is not a live cuMemAlloc allocation");
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
+    if (CUresult r = need_ctx("cuMemGetInfo_v2")) return r;
+    if (!free || !total) return CUDA_ERROR_INVALID_VALUE;
+    *total = mem_total();
+    *free = mem_total() - std::min(mem_total(), mem_used());
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
+    return copy("cuMemcpyHtoD_v2", reinterpret_cast<void*>(dst), true, src, false, bytes, nullptr);
+}
+CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
+    return copy("cuMemcpyDtoH_v2", dst, false, reinterpret_cast<void*>(src), true, bytes, nullptr);
+}
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+    return copy("cuMemcpyDtoD_v2", reinterpret_cast<void*>(dst), true, reinterpret_cast<void*>(src), true, bytes, nullptr);
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CUstream s) {
+    return copy("cuMemcpyHtoDAsync_v2", reinterpret_cast<void*>(dst), true, src, false, bytes, s);
+}
+CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t bytes, CUstream s) {
+    return copy("cuMemcpyDtoHAsync_v2", dst, false, reinterpret_cast<void*>(src), true, bytes, s);
+}
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream s) {
+    return copy("cuMemcpyDtoDAsync_v2", reinterpret_cast<void*>(dst), true, reinterpret_cast<void*>(src), true, bytes, s);
+}
+CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, size_t count) {
+    return memset_n("cuMemsetD8_v2", dst, &value, 1, count, nullptr);
+}
+CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int value, size_t count) {
+    return memset_n("cuMemsetD32_v2", dst, &value, 4, count, nullptr);
+}
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t count, CUstream s) {
+    return memset_n("cuMemsetD8Async", dst, &value, 1, count, s);
+}
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int value, size_t count, CUstream s) {
+    return memset_n("cuMemsetD32Async", dst, &value, 4, count, s);
+}
+
+// ---- modules and functions ------------------------------------------------------------------------
+CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int, CUjit_option*, void**) {
+    if (CUresult r = need_ctx("cuModuleLoadData")) return r;
+    if (!module || !image) return fail(CUDA_ERROR_INVALID_VALUE, "cuModuleLoadData: null module or image");
+    auto* img = static_cast<const unsigned char*>(image);
+    auto* m = new CUmod_st();
+    std::size_t n = image_size(img, &m->ptx);
+    m->image.assign(img, img + n);
+    if (m->image.back() != 0) m->image.push_back(0);  // keeps text searches bounded
+    std::lock_guard<std::mutex> lk(st().m);
+    st().modules.insert(m);
+    *module = m;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuModuleLoadData(CUmodule* module, const void* image) { return cuModuleLoadDataEx(module, image, 0, nullptr, nullptr); }
+
+CUresult cuModuleUnload(CUmodule module) {
+    if (CUresult r = need_ctx("cuModuleUnload")) return r;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!module || !st().modules.erase(module)) return CUDA_ERROR_INVALID_HANDLE;
+    for (auto& [name, f] : module->funcs) st().functions.erase(f.get());
+    delete module;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuModuleGetFunction(CUfunction* func, CUmodule module, const char* name) {
+    if (CUresult r = need_ctx("cuModuleGetFunction")) return r;
+    if (!func || !name) return CUDA_ERROR_INVALID_VALUE;
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!module || !st().modules.count(module)) return CUDA_ERROR_INVALID_HANDLE;
+        auto it = module->funcs.find(name);
+        if (it != module->funcs.end()) {
+            *func = it->second.get();
+            return CUDA_SUCCESS;
+        }
+    }
+    const KernelDesc* k = find_kernel(name);
+    if (!k)
+        return fail(CUDA_ERROR_NOT_FOUND, std::string("cuModuleGetFunction: kernel '") + name +
+                                              "' is not compiled into the emulator (add it to native/kernels and rebuild libmvq_emu)");
+    if (module->ptx && !ptx_has_entry(module->image, name))
+        return fail(CUDA_ERROR_NOT_FOUND, std::string("cuModuleGetFunction: the module's PTX has no entry '") + name + "'");
+    auto f = std::make_unique<CUfunc_st>();
+    f->k = k;
+    f->mod = module;
+    std::lock_guard<std::mutex> lk(st().m);
+    *func = f.get();
+    st().functions.insert(f.get());
+    module->funcs.emplace(name, std::move(f));
+    return CUDA_SUCCESS;
+}
+
+CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction func) {
+    if (CUresult r = need_ctx("cuFuncGetAttribute")) return r;
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    if (!func_ok(func)) return CUDA_ERROR_INVALID_HANDLE;
+    switch (attrib) {
+        case 0: *pi = 1024; break;                  // MAX_THREADS_PER_BLOCK
+        case 1: *pi = 0; break;                     // SHARED_SIZE_BYTES (static; unknown on the host)
+        case 2: *pi = 0; break;                     // CONST_SIZE_BYTES
+        case 3: *pi = 0; break;                     // LOCAL_SIZE_BYTES
+        case 4: *pi = 32; break;                    // NUM_REGS
+        case 5: *pi = 90; break;                    // PTX_VERSION
+        case 6: *pi = 90; break;                    // BINARY_VERSION
+        case 7: *pi = 0; break;                     // CACHE_MODE_CA
+        case 8: *pi = func->maxDynamicSmem; break;  // MAX_DYNAMIC_SHARED_SIZE_BYTES
+        case 9: *pi = func->carveout; break;        // PREFERRED_SHARED_MEMORY_CARVEOUT
+        default:
+            if (attrib < 0 || attrib > 20) return CUDA_ERROR_INVALID_VALUE;
+            *pi = 0;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuFuncSetAttribute(CUfunction func, CUfunction_attribute attrib, int value) {
+    if (CUresult r = need_ctx("cuFuncSetAttribute")) return r;
+    if (!func_ok(func)) return CUDA_ERROR_INVALID_HANDLE;
+    if (attrib == 8) {
+        if (value < 0 || value > (int)kMaxDynamicSmem)
+            return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: MAX_DYNAMIC_SHARED_SIZE_BYTES above the 227 KiB opt-in limit");
+        func->maxDynamicSmem = value;
+        return CUDA_SUCCESS;
+    }
+    if (attrib == 9) {
+        if (value < -1 || value > 100) return CUDA_ERROR_INVALID_VALUE;
+        func->carveout = value;
+        return CUDA_SUCCESS;
+    }
+    if (attrib >= 10 && attrib <= 14) return CUDA_SUCCESS;  // cluster attributes: accepted, no effect
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: attribute is read-only");
+}
+
+CUresult cuFuncSetCacheConfig(CUfunction func, int) {
+    if (CUresult r = need_ctx("cuFuncSetCacheConfig")) return r;
+    return func_ok(func) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                        unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra) {
+    if (CUresult r = need_ctx("cuLaunchKernel")) return r;
+    if (!func_ok(f)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: invalid function handle");
+    const KernelDesc* k = f->k;
+    std::string who = std::string("cuLaunchKernel '") + k->name + "'";
+    if (!stream_ok(stream)) return fail(CUDA_ERROR_INVALID_HANDLE, who + ": invalid stream");
+    if (!gx || !gy || !gz || !bx || !by || !bz || gy > 65535 || gz > 65535 || gx > 2147483647u || bx > 1024 || by > 1024 ||
+        bz > 64 || (unsigned long long)bx * by * bz > 1024)
+        return fail(CUDA_ERROR_INVALID_VALUE, who + ": invalid grid (" + std::to_string(gx) + "," + std::to_string(gy) + "," +
+                                                  std::to_string(gz) + ") or block (" + std::to_string(bx) + "," +
+                                                  std::to_string(by) + "," + std::to_string(bz) + ")");
+    if (sharedMemBytes > (unsigned)f->maxDynamicSmem)
+        return fail(CUDA_ERROR_INVALID_VALUE, who + ": " + std::to_string(sharedMemBytes) +
+                                                  " bytes of dynamic shared memory exceed the function's limit of " +
+                                                  std::to_string(f->maxDynamicSmem) +
+                                                  " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+    // Parameters: either kernelParams, or one packed buffer through `extra`.
+    std::vector<void*> packed;
+    void** params = kernelParams;
+    if (!params && extra) {
+        const char* buf = nullptr;
+        std::size_t size = 0;
+        for (void** e = extra; *e; e += 2) {
+            auto key = reinterpret_cast<std::uintptr_t>(e[0]);
+            if (key == 1) buf = static_cast<const char*>(e[1]);
+            else if (key == 2) size = *static_cast<std::size_t*>(e[1]);
+            else return fail(CUDA_ERROR_INVALID_VALUE, who + ": unknown entry in extra");
+        }
+        std::size_t off = 0;
+        for (unsigned i = 0; i < k->nparams; ++i) {
+            off = (off + k->aligns[i] - 1) / k->aligns[i] * k->aligns[i];
+            packed.push_back(const_cast<char*>(buf) + off);
+            off += k->sizes[i];
+        }
+        if (!buf || off > size) return fail(CUDA_ERROR_INVALID_VALUE, who + ": the extra parameter buffer is too small");
+        params = packed.data();
+    }
+    if (!params && k->nparams > 0) return fail(CUDA_ERROR_INVALID_VALUE, who + ": kernelParams is null");
+    // A pointer argument that is not device memory would fault on a GPU.
+    for (unsigned i = 0; i < k->nparams; ++i) {
+        if (!k->isPointer[i]) continue;
+        void* p = *static_cast<void**>(params[i]);
+        if (p && !mem_range_ok(p, 0))
+            return fail(CUDA_ERROR_ILLEGAL_ADDRESS, who + ": pointer argument #" + std::to_string(i) + " (" + hex(p) +
+                                                       ") does not point into a live cuMemAlloc allocation");
+    }
+    RunResult r = run_grid(k, dim3(gx, gy, gz), dim3(bx, by, bz), sharedMemBytes, params);
+    std::string launch = "kernel '" + std::string(k->name) + "' grid (" + std::to_string(gx) + "," + std::to_string(gy) + "," +
+                         std::to_string(gz) + ") block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
+                         std::to_string(bz) + ")";
+    CUresult g = check_guards(launch);
+    if (r.code != 0) return fail(r.code, "cuLaunchKernel: " + r.message);
+    return g;
+}
+
+// ---- streams and events ---------------------------------------------------------------------------
+CUresult cuStreamCreate(CUstream* phStream, unsigned int flags) {
+    if (CUresult r = need_ctx("cuStreamCreate")) return r;
+    if (!phStream) return CUDA_ERROR_INVALID_VALUE;
+    auto* s = new CUstream_st();
+    s->flags = flags;
+    std::lock_guard<std::mutex> lk(st().m);
+    st().streams.insert(s);
+    *phStream = s;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamCreateWithPriority(CUstream* phStream, unsigned int flags, int) { return cuStreamCreate(phStream, flags); }
+
+CUresult cuStreamDestroy_v2(CUstream s) {
+    if (CUresult r = need_ctx("cuStreamDestroy")) return r;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!s || !st().streams.erase(s)) return CUDA_ERROR_INVALID_HANDLE;
+    delete s;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
+
+CUresult cuStreamSynchronize(CUstream s) {
+    if (CUresult r = need_ctx("cuStreamSynchronize")) return r;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    return check_guards("cuStreamSynchronize");
+}
+
+CUresult cuStreamQuery(CUstream s) {
+    if (CUresult r = need_ctx("cuStreamQuery")) return r;
+    return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+static bool event_ok(CUevent e) {
+    std::lock_guard<std::mutex> lk(st().m);
+    return e && st().events.count(e) != 0;
+}
+
+CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int) {
+    if (CUresult r = need_ctx("cuStreamWaitEvent")) return r;
+    return stream_ok(s) && event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuEventCreate(CUevent* phEvent, unsigned int flags) {
+    if (CUresult r = need_ctx("cuEventCreate")) return r;
+    if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
+    auto* e = new CUevent_st();
+    e->flags = flags;
+    std::lock_guard<std::mutex> lk(st().m);
+    st().events.insert(e);
+    *phEvent = e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuEventRecord(CUevent e, CUstream s) {
+    if (CUresult r = need_ctx("cuEventRecord")) return r;
+    if (!event_ok(e) || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    e->recorded = true;
+    e->when = std::chrono::steady_clock::now();  // work before it on the stream has already run
+    return CUDA_SUCCESS;
+}
+
+CUresult cuEventQuery(CUevent e) {
+    if (CUresult r = need_ctx("cuEventQuery")) return r;
+    return event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuEventSynchronize(CUevent e) {
+    if (CUresult r = need_ctx("cuEventSynchronize")) return r;
+    return event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
+    if (CUresult r = need_ctx("cuEventElapsedTime")) return r;
+    if (!ms) return CUDA_ERROR_INVALID_VALUE;
+    if (!event_ok(start) || !event_ok(end)) return CUDA_ERROR_INVALID_HANDLE;
+    if ((start->flags | end->flags) & 2u)  // CU_EVENT_DISABLE_TIMING
+        return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: event created with CU_EVENT_DISABLE_TIMING");
+    if (!start->recorded || !end->recorded) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: event not recorded");
+    *ms = std::chrono::duration<float, std::milli>(end->when - start->when).count();
+    return CUDA_SUCCESS;
+}
+CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent end) { return cuEventElapsedTime(ms, start, end); }
+
+CUresult cuEventDestroy_v2(CUevent e) {
+    if (CUresult r = need_ctx("cuEventDestroy")) return r;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!e || !st().events.erase(e)) return CUDA_ERROR_INVALID_HANDLE;
+    delete e;
+    return CUDA_SUCCESS;
+}
+CUresult cuEventDestroy(CUevent e) { return cuEventDestroy_v2(e); }
+
+CUresult cuProfilerStart(void) { return CUDA_SUCCESS; }
+CUresult cuProfilerStop(void) { return CUDA_SUCCESS; }
+
+// ---- errors -------------------------------------------------------------------------------------
+static const struct {
+    int code;
+    const char* name;
+    const char* text;
+} kErrors[] = {
+    {0, "CUDA_SUCCESS", "no error"},
+    {1, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {2, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {3, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {4, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
+    {5, "CUDA_ERROR_PROFILER_DISABLED", "profiler disabled while using a system-wide profiling tool"},
+    {100, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {101, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {200, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {201, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {209, "CUDA_ERROR_NO_BINARY_FOR_GPU", "no kernel image is available for execution on the device"},
+    {218, "CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
+    {300, "CUDA_ERROR_INVALID_SOURCE", "device kernel image is invalid"},
+    {400, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {500, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {600, "CUDA_ERROR_NOT_READY", "device not ready"},
+    {700, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {701, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
+    {702, "CUDA_ERROR_LAUNCH_TIMEOUT", "the launch timed out and was terminated"},
+    {709, "CUDA_ERROR_CONTEXT_IS_DESTROYED", "context is destroyed"},
+    {710, "CUDA_ERROR_ASSERT", "device-side assert triggered"},
+    {719, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {801, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+CUresult cuGetErrorName(CUresult error, const char** pStr) {
+    if (!pStr) return CUDA_ERROR_INVALID_VALUE;
+    for (auto& e : kErrors)
+        if (e.code == error) {
+            *pStr = e.name;
+            return CUDA_SUCCESS;
+        }
+    *pStr = nullptr;
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuGetErrorString(CUresult error, const char** pStr) {
+    if (!pStr) return CUDA_ERROR_INVALID_VALUE;
+    for (auto& e : kErrors)
+        if (e.code == error) {
+            *pStr = e.text;
+            return CUDA_SUCCESS;
+        }
+    *pStr = nullptr;
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+// ---- emulator extras --------------------------------------------------------------------------------
+int mvqemu_is_emulator(void) { return 1; }
+
+const char* mvqemu_last_error(void) {
+    static thread_local std::string copy;
+    std::lock_guard<std::mutex> lk(st().m);
+    copy = st().lastError;
+    return copy.c_str();
+}
+
+void mvqemu_clear_error(void) { set_last_error(""); }
+
+int mvqemu_check_guards(void) {
+    std::string msg;
+    int bad = mem_check_guards(&msg);
+    if (bad) set_last_error("out-of-bounds write detected by mvqemu_check_guards: " + msg);
+    return bad;
+}
+
+size_t mvqemu_live_allocations(void) { return mem_live_count(); }
+
+const void* mvqemu_module_image(CUmodule module, size_t* bytes) {
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!module || !st().modules.count(module)) return nullptr;
+    if (bytes) *bytes = module->image.size();
+    return module->image.data();
+}
+
+}  // extern "C"
+
+namespace mvq_emu {
+const KernelDesc* kernel_at(unsigned i);
+unsigned kernel_count();
+}  // namespace mvq_emu
+
+extern "C" int mvqemu_kernel_count(void) { return (int)mvq_emu::kernel_count(); }
+extern "C" const char* mvqemu_kernel_name(int index) {
+    const mvq_emu::KernelDesc* k = index < 0 ? nullptr : mvq_emu::kernel_at((unsigned)index);
+    return k ? k->name : nullptr;
+}
+extern "C" int mvqemu_execution_threads(void) { return mvq_emu::execution_threads(); }
