@@ -41,7 +41,7 @@ internal static class CudaConv
         long xImage = (long)s.Cin * s.H * s.W, yImage = (long)s.Cout * pix, colImage = (long)rows * pix;
         CudaElementwise.ChannelBroadcast(b, CudaBackend.Ptr(c.In[2]), y, s.B, s.Cout, pix);
         int g = GroupSize(s, false);
-        ulong col = s.Pointwise ? 0 : b.Workspace(g * colImage * 4);
+        using var ws = b.LockWorkspace(s.Pointwise ? 4 : g * colImage * 4, out ulong col);
         for (int n0 = 0; n0 < s.B; n0 += g)
         {
             int gn = Math.Min(g, s.B - n0);
@@ -66,7 +66,7 @@ internal static class CudaConv
         long xImage = (long)s.Cin * s.H * s.W, yImage = (long)s.Cout * pix, colImage = (long)rows * pix, wSize = (long)s.Cout * rows;
         int g = GroupSize(s, true);
         long colFloats = s.Pointwise ? 0 : g * colImage, partFloats = g > 1 ? g * wSize : 0;
-        ulong scratch = colFloats + partFloats > 0 ? b.Workspace((colFloats + partFloats) * 4) : 0;
+        using var ws = b.LockWorkspace(Math.Max(1, colFloats + partFloats) * 4, out ulong scratch);
         ulong col = scratch, part = scratch + (ulong)(colFloats * 4);
         for (int n0 = 0; n0 < s.B; n0 += g)
         {

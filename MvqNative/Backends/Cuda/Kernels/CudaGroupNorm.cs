@@ -43,7 +43,7 @@ internal static class CudaGroupNorm
         Expect(c.Out[0].Length == c.In[0].Length && c.Out[1].Length == C && c.Out[2].Length == C, "group_norm_backward: outputs must be [x], [C], [C]");
         if ((long)B * C * S == 0) return;
         long bc = (long)B * C;
-        ulong part = b.Workspace(2 * bc * 4);
+        using var ws = b.LockWorkspace(2 * bc * 4, out ulong part);
         b.Kernel(BackwardK).Launch((uint)(B * G), CudaBackend.Threads, 0,
             CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.In[2]), CudaBackend.Ptr(c.In[3]), CudaBackend.Ptr(c.In[4]),
             CudaBackend.Ptr(c.Out[0]), part, G, C, S);

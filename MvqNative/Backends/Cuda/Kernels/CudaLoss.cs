@@ -41,7 +41,7 @@ internal static class CudaLoss
         if (gradient && c.Out[1].Length != n) throw new ArgumentException($"loss: gradient [{c.Out[1].ShapeString}] must match [{p.ShapeString}]");
         if (n == 0) { loss.Zero(); return; }
         int blocks = CudaReduce.BlocksFor(n);
-        ulong partial = b.Workspace(blocks * 8L);
+        using var ws = b.LockWorkspace(blocks * 8L, out ulong partial);
         ulong pp = CudaBackend.Ptr(p);
         // sum_squared_error has no gradient output: dp is never written for kind 2, pass a valid pointer.
         ulong dp = gradient ? CudaBackend.Ptr(c.Out[1]) : pp;

@@ -85,7 +85,7 @@ public static class CudaVq
         if (dk != d || c.Out[1].Length != k || c.Out[2].Length != (long)k * d) throw new ArgumentException("vq_ema_update: codebook [K,D], clusterSize [K], embedSum [K,D] expected");
         if (k == 0) return;
         ulong cs = CudaBackend.Ptr(c.Out[1]), es = CudaBackend.Ptr(c.Out[2]);
-        ulong total = b.Workspace(8);
+        using var ws = b.LockWorkspace(8, out ulong total);
         b.Kernel(EmaAccumulateK).Launch((uint)k, CodeThreads(d), 0, CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), cs, es, n, d, a.Decay);
         b.Kernel(EmaTotalK).Launch(1, CudaBackend.Threads, 0, cs, k, total);
         if ((long)k * d > 0)
@@ -103,7 +103,7 @@ public static class CudaVq
         if (idx.DType != DType.I32) throw new ArgumentException($"code_histogram: idx must be I32, got {idx}");
         int n = idx.Length, k = counts.Length;
         if (n == 0 || k == 0) return;
-        ulong hist = b.Workspace(k * 4L);
+        using var ws = b.LockWorkspace(k * 4L, out ulong hist);
         b.MakeCurrent();
         Check.Cu(CudaDriver.cuMemsetD32Async(hist, 0, (nuint)k, b.StreamPtr));
         b.Kernel(HistCountK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(idx), n, k, hist);
