@@ -22,6 +22,8 @@ public static class LinearOps
         ("size1", 1, 1, 1),
         ("one row", 1, 9, 4),
         ("one output", 11, 6, 1),
+        // CUDA: more than 32 output columns (two column-sum blocks) and more than 8 rows per phase.
+        ("two column blocks", 19, 5, 37),
     ];
 
     public static readonly OpDef Forward = new("linear_forward")

@@ -57,6 +57,8 @@ public static class VqOps
             new OpCase("gradient unused codes scaled", [F(29, 9), F(29, 9), I(0, 5, 29), F(29, 9)], [Out(29, 9), F(11, 9)], new VqBackwardAttrs(0.5f, true, 2.5f)) { Tolerance = 1e-12 },
             new OpCase("ema odd", [F(37, 5), F(37, 5), I(0, 7, 37), F(37, 5)], [Out(37, 5), F(7, 5)], new VqBackwardAttrs(0.25f, false)) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1, 1), F(1, 1), I(0, 1, 1), F(1, 1)], [Out(1, 1), F(1, 1)], new VqBackwardAttrs(0.25f, true)) { Tolerance = 1e-12 },
+            // CUDA: more rows than one index tile (256) and D above one block of 128 threads.
+            new OpCase("gradient many rows wide", [F(300, 130), F(300, 130), I(0, 7, 300), F(300, 130)], [Out(300, 130), F(7, 130)], new VqBackwardAttrs(0.25f, true)) { Tolerance = 1e-12 },
         ],
     };
 
@@ -88,6 +90,7 @@ public static class VqOps
             new OpCase("odd", [F(37, 5), I(0, 7, 37)], [Out(7, 5), new TensorSpec([7], DType.F32, 0.5f, 2f), F(7, 5)], new VqEmaAttrs()) { Tolerance = 1e-12 },
             new OpCase("unused codes fast decay", [F(29, 9), I(0, 6, 29)], [Out(11, 9), new TensorSpec([11], DType.F32, 0.1f, 3f), F(11, 9)], new VqEmaAttrs(0.5f, 1e-3f)) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1), new TensorSpec([1], DType.F32, 0.5f, 2f), F(1, 1)], new VqEmaAttrs()) { Tolerance = 1e-12 },
+            new OpCase("many rows wide", [F(300, 130), I(0, 7, 300)], [Out(7, 130), new TensorSpec([7], DType.F32, 0.5f, 2f), F(7, 130)], new VqEmaAttrs()) { Tolerance = 1e-12 },
         ],
     };
 
@@ -104,6 +107,7 @@ public static class VqOps
         [
             new OpCase("odd", [I(0, 13, 101)], [new TensorSpec([13], DType.F32, 0f, 50f)]) { Tolerance = 1e-12 },
             new OpCase("unused codes", [I(0, 4, 17)], [F(9)]) { Tolerance = 1e-12 },
+            new OpCase("many rows", [I(0, 37, 5003)], [new TensorSpec([37], DType.F32, 0f, 50f)]) { Tolerance = 1e-12 },
             new OpCase("size1", [I(0, 1, 1)], [F(1)]) { Tolerance = 1e-12 },
         ],
     };
