@@ -1,0 +1,305 @@
+// CPU kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs): hypothesis statistics, the fused
+// hypothesis scoring with a running argmin, mask application, frozen BatchNorm, token mixing.
+using System.Buffers;
+using MvqNative.Ops;
+using MvqNative.Tensors;
+
+namespace MvqNative.Backends.Cpu;
+
+/// <summary>
+/// MVQ kernels on the CPU. Hypotheses are processed per instance b (parallel over B) in blocks
+/// whose rows [j, l2] go through two SGEMMs (D2 -> F, F -> D1); no [B, J, L1, D1] tensor is ever
+/// formed. Every (b, j) result depends only on its own row block (the managed SGEMM sums over k
+/// in a fixed order), so chunking never changes a distance, and the double partial sums are
+/// combined in a fixed order, so nothing depends on the thread count.
+/// </summary>
+internal static unsafe class CpuMvq
+{
+    /// <summary>Hypotheses per block in mvq_hidden_stats (fixed: results do not depend on it otherwise).</summary>
+    private const int StatsBlock = 32;
+
+    private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
+
+    /// <summary>
+    /// a[r = jj*L2 + l, :] = w1 (m_{j0+jj} ⊙ g[b, l]) + b1 for jj in [0, jc): the masked rows, one
+    /// SGEMM, then the bias. x is scratch [jc*L2, D2], a is [jc*L2, F].
+    /// </summary>
+    private static void Hidden(float* g, int* words, int jc, int l2, int d2, float* w1, float* b1, int f, float* x, float* a)
+    {
+        for (int jj = 0; jj < jc; jj++)
+        {
+            uint w = (uint)words[jj];
+            for (int l = 0; l < l2; l++)
+            {
+                float* src = g + l * d2, dst = x + (jj * l2 + l) * d2;
+                for (int i = 0; i < d2; i++) dst[i] = ((w >> i) & 1) != 0 ? src[i] : 0f;
+            }
+        }
+        int rows = jc * l2;
+        CpuGemm.Sgemm(false, true, rows, f, d2, 1f, x, d2, w1, d2, 0f, a, f);
+        for (int r = 0; r < rows; r++)
+        {
+            float* ar = a + r * f;
+            for (int k = 0; k < f; k++) ar[k] += b1[k];
+        }
+    }
+
+    public static void HiddenStats(in OpCall c)
+    {
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, "mvq_hidden_stats");
+        MvqOps.Expect(c.In[3], s.F, "b1", "mvq_hidden_stats");
+        MvqOps.Expect(c.Out[0], s.F, "mean", "mvq_hidden_stats");
+        MvqOps.Expect(c.Out[1], s.F, "var", "mvq_hidden_stats");
+        int B = s.B, L2 = s.L2, D2 = s.D2, J = s.J, F = s.F;
+        float[] g = D(c.In[0]), w1 = D(c.In[2]), b1 = D(c.In[3]);
+        int[] masks = c.In[1].IntSpan.ToArray();
+        long go = c.In[0].Offset, wo = c.In[2].Offset, bo = c.In[3].Offset;
+        var part = new double[B * 2 * F];
+        CpuParallel.For(B, 1, (b0, b1e) =>
+        {
+            int rowsMax = Math.Min(StatsBlock, J) * L2;
+            var x = ArrayPool<float>.Shared.Rent(Math.Max(1, rowsMax * D2));
+            var a = ArrayPool<float>.Shared.Rent(Math.Max(1, rowsMax * F));
+            try
+            {
+                fixed (float* pg = g, pw = w1, pb = b1, px = x, pa = a)
+                fixed (int* pm = masks)
+                fixed (double* pp = part)
+                    for (int b = b0; b < b1e; b++)
+                    {
+                        double* sum = pp + b * 2 * F, sq = sum + F;
+                        for (int j0 = 0; j0 < J; j0 += StatsBlock)
+                        {
+                            int jc = Math.Min(StatsBlock, J - j0);
+                            Hidden(pg + go + (long)b * L2 * D2, pm + b * J + j0, jc, L2, D2, pw + wo, pb + bo, F, px, pa);
+                            for (int r = 0; r < jc * L2; r++)
+                            {
+                                float* ar = pa + r * F;
+                                for (int k = 0; k < F; k++) { double v = ar[k]; sum[k] += v; sq[k] += v * v; }
+                            }
+                        }
+                    }
+            }
+            finally { ArrayPool<float>.Shared.Return(x); ArrayPool<float>.Shared.Return(a); }
+        });
+        var mean = c.Out[0].Span; var var_ = c.Out[1].Span;
+        double n = (double)B * J * L2;
+        for (int k = 0; k < F; k++)
+        {
+            double sm = 0, sq = 0;
+            for (int b = 0; b < B; b++) { sm += part[b * 2 * F + k]; sq += part[b * 2 * F + F + k]; }
+            double m = n > 0 ? sm / n : 0;
+            mean[k] = (float)m;
+            var_[k] = (float)(n > 0 ? Math.Max(0, sq / n - m * m) : 0);
+        }
+    }
+
+    public static void Score(in OpCall c)
+    {
+        const string op = "mvq_score";
+        var at = c.A<MvqScoreAttrs>();
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, op);
+        var (d1, l1) = MvqOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at, op);
+        int B = s.B, L2 = s.L2, D2 = s.D2, J = s.J, F = s.F, D1 = d1, L1 = l1;
+        MvqOps.Expect(c.In[3], F, "b1", op); MvqOps.Expect(c.In[4], F, "bnScale", op); MvqOps.Expect(c.In[5], F, "bnShift", op);
+        MvqOps.Expect(c.In[7], D1, "b2", op);
+        if (!at.IdentityMix) { MvqOps.Expect(c.In[8], L1 * L2, "mix", op); MvqOps.Expect(c.In[9], L1 * D1, "mixBias", op); }
+        MvqOps.Expect(c.Out[0], B, "bestIndex", op); MvqOps.Expect(c.Out[1], B, "bestDist", op); MvqOps.Expect(c.Out[2], B * J, "dist", op);
+        if (at.Count == 0) return;
+        int j0 = at.Offset, jc = at.Count;
+        float slope = at.Slope;
+        bool identity = at.IdentityMix;
+        float[] g = D(c.In[0]), w1 = D(c.In[2]), b1 = D(c.In[3]), sc = D(c.In[4]), sh = D(c.In[5]), w2 = D(c.In[6]), b2 = D(c.In[7]);
+        float[] mix = D(c.In[8]), mb = D(c.In[9]), resid = D(c.In[10]);
+        long go = c.In[0].Offset, w1o = c.In[2].Offset, b1o = c.In[3].Offset, sco = c.In[4].Offset, sho = c.In[5].Offset,
+             w2o = c.In[6].Offset, b2o = c.In[7].Offset, mo = c.In[8].Offset, mbo = c.In[9].Offset, ro = c.In[10].Offset;
+        int[] masks = c.In[1].IntSpan.ToArray();
+        var bestIdx = c.Out[0]; var bestDist = c.Out[1]; var dist = c.Out[2];
+        float[] bi = D(bestIdx), bd = D(bestDist), dd = D(dist);
+        long bio = bestIdx.Offset, bdo = bestDist.Offset, ddo = dist.Offset;
+        CpuParallel.For(B, 1, (bs, be) =>
+        {
+            int rows = jc * L2;
+            var x = ArrayPool<float>.Shared.Rent(rows * D2);
+            var a = ArrayPool<float>.Shared.Rent(rows * F);
+            var fo = ArrayPool<float>.Shared.Rent(rows * D1);
+            try
+            {
+                fixed (float* pg = g, pw1 = w1, pb1 = b1, psc = sc, psh = sh, pw2 = w2, pb2 = b2, pmix = mix, pmb = mb, pr = resid)
+                fixed (float* px = x, pa = a, pf = fo, pbd = bd, pdd = dd, pbi = bi)
+                fixed (int* pm = masks)
+                    for (int b = bs; b < be; b++)
+                    {
+                        Hidden(pg + go + (long)b * L2 * D2, pm + b * J + j0, jc, L2, D2, pw1 + w1o, pb1 + b1o, F, px, pa);
+                        float* scale = psc + sco, shift = psh + sho;
+                        for (int r = 0; r < rows; r++)
+                        {
+                            float* ar = pa + r * F;
+                            for (int k = 0; k < F; k++)
+                            {
+                                float u = ar[k] * scale[k] + shift[k];
+                                ar[k] = u > 0 ? u : slope * u;
+                            }
+                        }
+                        CpuGemm.Sgemm(false, true, rows, D1, F, 1f, pa, F, pw2 + w2o, F, 0f, pf, D1);
+                        float* bias2 = pb2 + b2o;
+                        for (int r = 0; r < rows; r++)
+                            for (int d = 0; d < D1; d++) pf[r * D1 + d] += bias2[d];
+                        float* rb = pr + ro + (long)b * L1 * D1;
+                        int* bestI = (int*)(pbi + bio) + b;
+                        float* bestD = pbd + bdo + b;
+                        for (int jj = 0; jj < jc; jj++)
+                        {
+                            float* fj = pf + jj * L2 * D1;
+                            double acc = 0;
+                            for (int l = 0; l < L1; l++)
+                                for (int d = 0; d < D1; d++)
+                                {
+                                    float e;
+                                    if (identity) e = rb[l * D1 + d] + fj[l * D1 + d];
+                                    else
+                                    {
+                                        float m = pmb[mbo + l * D1 + d];
+                                        for (int k = 0; k < L2; k++) m += pmix[mo + l * L2 + k] * fj[k * D1 + d];
+                                        e = rb[l * D1 + d] + m;
+                                    }
+                                    acc += (double)e * e;
+                                }
+                            // Compare the stored float: the same values decide in every chunking.
+                            float dj = (float)(acc / (L1 * D1));
+                            pdd[ddo + (long)b * J + j0 + jj] = dj;
+                            if (dj < *bestD) { *bestD = dj; *bestI = j0 + jj; }
+                        }
+                    }
+            }
+            finally { ArrayPool<float>.Shared.Return(x); ArrayPool<float>.Shared.Return(a); ArrayPool<float>.Shared.Return(fo); }
+        });
+    }
+
+    public static void MaskApply(in OpCall c)
+    {
+        var (B, L, D2) = MvqOps.MaskDims(c.In[0].Shape, c.In[1].Length, "mask_apply");
+        var g = c.In[0].Span; var w = c.In[1].IntSpan; var y = c.Out[0].Span;
+        if (y.Length != g.Length) throw new ArgumentException($"mask_apply: y has {y.Length} elements, g has {g.Length}");
+        for (int b = 0; b < B; b++)
+        {
+            uint word = (uint)w[b];
+            for (int l = 0; l < L; l++)
+            {
+                int o = (b * L + l) * D2;
+                for (int i = 0; i < D2; i++) y[o + i] = ((word >> i) & 1) != 0 ? g[o + i] : 0f;
+            }
+        }
+    }
+
+    public static void SelectWords(in OpCall c)
+    {
+        var m = c.In[0]; var idx = c.In[1].IntSpan; var w = c.Out[0].IntSpan;
+        if (m.Rank != 2 || idx.Length != m.Dim(0) || w.Length != m.Dim(0))
+            throw new ArgumentException($"mvq_select_words: masks [{m.ShapeString}], index [{c.In[1].ShapeString}], words [{c.Out[0].ShapeString}] (want [B,J], [B], [B])");
+        var ms = m.IntSpan; int J = m.Dim(1);
+        for (int b = 0; b < idx.Length; b++)
+        {
+            int j = idx[b];
+            if ((uint)j >= (uint)J) throw new ArgumentOutOfRangeException(nameof(c), $"mvq_select_words: index {j} of instance {b} outside [0, {J})");
+            w[b] = ms[b * J + j];
+        }
+    }
+
+    public static void BnFrozenForward(in OpCall c)
+    {
+        int F = c.In[1].Length, N = MvqOps.Rows(c.In[0], F, "batchnorm_frozen_forward");
+        var a = c.In[0].Span; var mean = c.In[1].Span; var rstd = c.In[2].Span; var gamma = c.In[3].Span; var beta = c.In[4].Span; var y = c.Out[0].Span;
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < F; k++) y[r * F + k] = (a[r * F + k] - mean[k]) * rstd[k] * gamma[k] + beta[k];
+    }
+
+    public static void BnFrozenBackward(in OpCall c)
+    {
+        int F = c.In[1].Length, N = MvqOps.Rows(c.In[0], F, "batchnorm_frozen_backward");
+        var a = c.In[0].Span; var mean = c.In[1].Span; var rstd = c.In[2].Span; var gamma = c.In[3].Span; var dy = c.In[4].Span;
+        var da = c.Out[0].Span; var dgamma = c.Out[1].Span; var dbeta = c.Out[2].Span;
+        var sg = new double[F]; var sb = new double[F];
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < F; k++)
+            {
+                int i = r * F + k;
+                float xhat = (a[i] - mean[k]) * rstd[k];
+                da[i] = dy[i] * rstd[k] * gamma[k];
+                sg[k] += (double)dy[i] * xhat;
+                sb[k] += dy[i];
+            }
+        for (int k = 0; k < F; k++) { dgamma[k] += (float)sg[k]; dbeta[k] += (float)sb[k]; }
+    }
+
+    public static void BnFold(in OpCall c)
+    {
+        var at = c.A<BatchNormAttrs>();
+        var mean = c.In[0].Span; var var_ = c.In[1].Span; var gamma = c.In[2].Span; var beta = c.In[3].Span;
+        var rstd = c.Out[0].Span; var scale = c.Out[1].Span; var shift = c.Out[2].Span;
+        for (int k = 0; k < mean.Length; k++)
+        {
+            float r = (float)(1.0 / Math.Sqrt((double)var_[k] + at.Eps));
+            rstd[k] = r;
+            scale[k] = gamma[k] * r;
+            shift[k] = beta[k] - mean[k] * scale[k];
+        }
+    }
+
+    public static void BnRunningUpdate(in OpCall c)
+    {
+        var at = c.A<BatchNormAttrs>();
+        var mean = c.In[0].Span; var var_ = c.In[1].Span; var rm = c.Out[0].Span; var rv = c.Out[1].Span;
+        double unbias = at.Count > 1 ? (double)at.Count / (at.Count - 1) : 1.0;
+        for (int k = 0; k < mean.Length; k++)
+        {
+            rm[k] = (float)((1 - at.Momentum) * rm[k] + at.Momentum * (double)mean[k]);
+            rv[k] = (float)((1 - at.Momentum) * rv[k] + at.Momentum * (var_[k] * unbias));
+        }
+    }
+
+    public static void TokenMixForward(in OpCall c)
+    {
+        var (B, L2, Dd, L1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_forward");
+        var f = c.In[0].Span; var m = c.In[1].Span; var bias = c.In[2].Span; var y = c.Out[0].Span;
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L1; l++)
+                for (int d = 0; d < Dd; d++)
+                {
+                    float acc = bias[l * Dd + d];
+                    for (int k = 0; k < L2; k++) acc += m[l * L2 + k] * f[(b * L2 + k) * Dd + d];
+                    y[(b * L1 + l) * Dd + d] = acc;
+                }
+    }
+
+    public static void TokenMixBackward(in OpCall c)
+    {
+        var (B, L2, Dd, L1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_backward");
+        var f = c.In[0].Span; var m = c.In[1].Span; var dy = c.In[2].Span;
+        var df = c.Out[0].Span; var dm = c.Out[1].Span; var dbias = c.Out[2].Span;
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < L2; k++)
+                for (int d = 0; d < Dd; d++)
+                {
+                    float acc = 0;
+                    for (int l = 0; l < L1; l++) acc += m[l * L2 + k] * dy[(b * L1 + l) * Dd + d];
+                    df[(b * L2 + k) * Dd + d] = acc;
+                }
+        for (int l = 0; l < L1; l++)
+        {
+            for (int k = 0; k < L2; k++)
+            {
+                double acc = 0;
+                for (int b = 0; b < B; b++)
+                    for (int d = 0; d < Dd; d++) acc += (double)dy[(b * L1 + l) * Dd + d] * f[(b * L2 + k) * Dd + d];
+                dm[l * L2 + k] += (float)acc;
+            }
+            for (int d = 0; d < Dd; d++)
+            {
+                double acc = 0;
+                for (int b = 0; b < B; b++) acc += dy[(b * L1 + l) * Dd + d];
+                dbias[l * Dd + d] += (float)acc;
+            }
+        }
+    }
+}

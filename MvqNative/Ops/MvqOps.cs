@@ -1,0 +1,419 @@
+// The MVQ op family: hypothesis statistics, fused hypothesis scoring with a running argmin,
+// winner-word selection, mask application, frozen BatchNorm (forward, backward, fold, running
+// update) and token mixing (forward, backward), with float64 references and conformance cases.
+// CPU kernels: Backends/Cpu/Kernels/CpuMvq.cs.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MvqNative.Backends.Cpu;
+using MvqNative.Conformance;
+using MvqNative.Tensors;
+using static MvqNative.Conformance.TensorSpec;
+
+namespace MvqNative.Ops;
+
+/// <summary>
+/// Attributes of mvq_score: the chunk [Offset, Offset + Count) of the J hypotheses to score,
+/// the LeakyReLU slope of f, and whether U is the identity (grid heads, L1 = L2).
+/// </summary>
+public sealed record MvqScoreAttrs(int Offset, int Count, float Slope, bool IdentityMix);
+
+/// <summary>Attributes of the BatchNorm helpers: eps, momentum and the row count n of the batch statistics.</summary>
+public sealed record BatchNormAttrs(float Eps = 1e-5f, float Momentum = 0.1f, long Count = 1);
+
+/// <summary>
+/// Ops of the MVQ bottleneck (docs/model.md, "MVQ bottleneck"). Shapes: g [B, L2, D2] (the
+/// normalised secondary tokens), masks [B, J] I32 (D2-bit words, bit i set = keep dim i, read
+/// unsigned), w1 [F, D2], b1 [F], w2 [D1, F], b2 [D1], mix [L1, L2], mixBias [L1, D1],
+/// resid [B, L1, D1] = q1 - z1.
+/// <list type="bullet">
+/// <item>mvq_hidden_stats: in [g, masks, w1, b1], out [mean(F), var(F)] (written): the mean and
+/// biased variance of a = w1 (m_j ⊙ g[b, l2]) + b1 over all B*J*L2 rows. One call covers all J
+/// (fixed internal blocks, double sums), so the statistics never depend on a chunk size.</item>
+/// <item>mvq_score: in [g, masks, w1, b1, bnScale(F), bnShift(F), w2, b2, mix, mixBias, resid],
+/// out [bestIndex(B) I32 (read-modify-write), bestDist(B) (read-modify-write), dist(B, J)
+/// (columns of the chunk written)]: for j in the chunk, u = a*bnScale + bnShift,
+/// f_j = w2 LeakyReLU(u) + b2 per token, e = resid + U f_j (+ mixBias), d_j = mean over (L1, D1)
+/// of e^2; then if d_j &lt; bestDist[b]: bestDist = d_j, bestIndex = j (j ascending, strict:
+/// ties keep the smaller j). Initialise bestDist = +inf before the first chunk; chunk by chunk
+/// gives the same winner as one call. With IdentityMix, mix and mixBias are ignored.</item>
+/// <item>mvq_select_words: in [masks(B, J), index(B)], out [words(B)]: words[b] = masks[b, index[b]].</item>
+/// <item>mask_apply: in [g(B, L, D2), words(B) I32], out [y]: y = g with the cleared bits' dims
+/// zeroed. Linear in g with a 0/1 diagonal, so its backward is the same op applied to dy.</item>
+/// <item>batchnorm_frozen_forward: in [a(N, F), mean, rstd, gamma, beta], out [y]:
+/// y = (a - mean) rstd gamma + beta, statistics given (stop-gradient).</item>
+/// <item>batchnorm_frozen_backward: in [a, mean, rstd, gamma, dy], out [da (=), dgamma (+=), dbeta (+=)]:
+/// da = dy rstd gamma, dgamma += sum dy (a - mean) rstd, dbeta += sum dy.</item>
+/// <item>batchnorm_fold: in [mean, var, gamma, beta], out [rstd, scale, shift]:
+/// rstd = 1/sqrt(var + eps), scale = gamma rstd, shift = beta - mean scale.</item>
+/// <item>batchnorm_running_update: in [mean, var], out [running_mean, running_var] (updated in
+/// place): rm = (1 - momentum) rm + momentum mean, rv = (1 - momentum) rv + momentum var n/(n-1).</item>
+/// <item>token_mix_forward: in [f(B, L2, D), M(L1, L2), bias(L1, D)], out [y(B, L1, D)]:
+/// y[b, l1] = sum_l2 M[l1, l2] f[b, l2] + bias[l1].</item>
+/// <item>token_mix_backward: in [f, M, dy], out [df (=), dM (+=), dbias (+=)].</item>
+/// </list>
+/// </summary>
+public static class MvqOps
+{
+    public static readonly OpDef HiddenStats = new("mvq_hidden_stats")
+    {
+        Cpu = CpuMvq.HiddenStats,
+        Reference = RefMvq.HiddenStats,
+        Doc = "g[B,L2,D2], masks[B,J], w1[F,D2], b1[F] -> mean[F], var[F] (biased) of w1(m.g)+b1 over B*J*L2 rows",
+        Cases =
+        [
+            StatsCase("odd", 3, 2, 5, 7, 6),
+            StatsCase("size1", 1, 1, 1, 1, 1),
+            StatsCase("several blocks", 2, 3, 4, 70, 5),
+            StatsCase("d2 32 bit 31", 2, 2, 32, 5, 3, bit31: true),
+        ],
+    };
+
+    public static readonly OpDef Score = new("mvq_score")
+    {
+        Cpu = CpuMvq.Score,
+        Reference = RefMvq.Score,
+        Doc = "fused hypothesis scoring: d[b,j] = mean((resid + U(f(m_j.g)))^2) for a chunk of j, running argmin (ties: smallest j)",
+        Cases =
+        [
+            ScoreCase("mix chunk", 3, 2, 5, 7, 6, 4, 3, 2, 4, identity: false),
+            ScoreCase("mix all", 3, 2, 5, 7, 6, 4, 3, 0, 7, identity: false),
+            ScoreCase("identity chunk", 2, 3, 4, 9, 5, 3, 3, 5, 4, identity: true),
+            ScoreCase("size1", 1, 1, 1, 1, 1, 1, 1, 0, 1, identity: false),
+            ScoreCase("identity size1", 1, 1, 1, 1, 1, 1, 1, 0, 1, identity: true),
+            ScoreCase("d2 32 bit 31", 2, 2, 32, 6, 4, 3, 1, 1, 5, identity: false, bit31: true),
+        ],
+    };
+
+    public static readonly OpDef SelectWords = new("mvq_select_words")
+    {
+        Cpu = CpuMvq.SelectWords,
+        Reference = r => { int J = r.InShapes[0][1]; for (int b = 0; b < r.In[1].Length; b++) r.Out[0][b] = r.In[0][b * J + (int)r.In[1][b]]; },
+        Doc = "words[b] = masks[b, index[b]]",
+        Cases = [new OpCase("odd", [I(0, 1 << 20, 5, 7), I(0, 7, 5)], [I(0, 1, 5)]) { Tolerance = 0 },
+                 new OpCase("size1", [I(0, 2, 1, 1), I(0, 1, 1)], [I(0, 1, 1)]) { Tolerance = 0 }],
+    };
+
+    public static readonly OpDef MaskApply = new("mask_apply")
+    {
+        Cpu = CpuMvq.MaskApply,
+        Reference = RefMvq.MaskApply,
+        Backward = "mask_apply",
+        Doc = "y[b,l,i] = g[b,l,i] if bit i of words[b] else 0 (its own backward)",
+        Cases = [new OpCase("odd", [F(3, 5, 7), I(0, 1 << 7, 3)], [Out(3, 5, 7)]) { Tolerance = 0 },
+                 new OpCase("size1", [F(1, 1, 1), I(0, 2, 1)], [Out(1, 1, 1)]) { Tolerance = 0 },
+                 new OpCase("d2 32 bit 31", [F(2, 3, 32), I(0, 1 << 20, 2)], [Out(2, 3, 32)]) { Tolerance = 0, Prepare = ins => SetBit31(ins[1]) }],
+    };
+
+    public static readonly OpDef BnFrozenForward = new("batchnorm_frozen_forward")
+    {
+        Cpu = CpuMvq.BnFrozenForward,
+        Reference = RefMvq.BnFrozenForward,
+        Backward = "batchnorm_frozen_backward",
+        Doc = "y = (a - mean) * rstd * gamma + beta, statistics given (stop-gradient)",
+        Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(5)], [Out(7, 5)]),
+                 // One element whose result can nearly cancel: its float rounding is all of the norm.
+                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1)], [Out(1, 1)]) { Tolerance = 1e-6 }],
+    };
+
+    public static readonly OpDef BnFrozenBackward = new("batchnorm_frozen_backward")
+    {
+        Cpu = CpuMvq.BnFrozenBackward,
+        Reference = RefMvq.BnFrozenBackward,
+        Doc = "da = dy*rstd*gamma (=), dgamma += sum dy*(a-mean)*rstd, dbeta += sum dy",
+        Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(7, 5)], [Out(7, 5), F(5), F(5)]),
+                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1, 1)], [Out(1, 1), F(1), F(1)])],
+    };
+
+    public static readonly OpDef BnFold = new("batchnorm_fold")
+    {
+        Cpu = CpuMvq.BnFold,
+        Reference = r =>
+        {
+            var a = r.A<BatchNormAttrs>();
+            for (int k = 0; k < r.In[0].Length; k++)
+            {
+                double rs = 1 / Math.Sqrt(r.In[1][k] + a.Eps);
+                r.Out[0][k] = rs; r.Out[1][k] = r.In[2][k] * rs; r.Out[2][k] = r.In[3][k] - r.In[0][k] * r.In[2][k] * rs;
+            }
+        },
+        Doc = "rstd = 1/sqrt(var+eps), scale = gamma*rstd, shift = beta - mean*scale",
+        Cases = [new OpCase("odd", [F(7), new TensorSpec([7], Lo: 0f, Hi: 3f), F(7), F(7)], [Out(7), Out(7), Out(7)], new BatchNormAttrs()),
+                 new OpCase("size1", [F(1), new TensorSpec([1], Lo: 0f, Hi: 1f), F(1), F(1)], [Out(1), Out(1), Out(1)], new BatchNormAttrs())],
+    };
+
+    public static readonly OpDef BnRunningUpdate = new("batchnorm_running_update")
+    {
+        Cpu = CpuMvq.BnRunningUpdate,
+        Reference = r =>
+        {
+            var a = r.A<BatchNormAttrs>();
+            double unbias = a.Count > 1 ? (double)a.Count / (a.Count - 1) : 1.0;
+            for (int k = 0; k < r.In[0].Length; k++)
+            {
+                r.Out[0][k] = (1 - (double)a.Momentum) * r.Out[0][k] + a.Momentum * r.In[0][k];
+                r.Out[1][k] = (1 - (double)a.Momentum) * r.Out[1][k] + a.Momentum * r.In[1][k] * unbias;
+            }
+        },
+        Doc = "rm = (1-m) rm + m mean, rv = (1-m) rv + m var n/(n-1) (in place)",
+        Cases = [new OpCase("odd", [F(7), new TensorSpec([7], Lo: 0f, Hi: 3f)], [F(7), F(7)], new BatchNormAttrs(Count: 13)),
+                 new OpCase("size1 n1", [F(1), F(1)], [F(1), F(1)], new BatchNormAttrs(Count: 1))],
+    };
+
+    public static readonly OpDef TokenMixForward = new("token_mix_forward")
+    {
+        Cpu = CpuMvq.TokenMixForward,
+        Reference = RefMvq.TokenMixForward,
+        Backward = "token_mix_backward",
+        Doc = "y[b,l1,:] = sum_l2 M[l1,l2] f[b,l2,:] + bias[l1,:]",
+        Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(4, 5)], [Out(3, 4, 5)]),
+                 new OpCase("size1", [F(1, 1, 1), F(1, 1), F(1, 1)], [Out(1, 1, 1)]),
+                 new OpCase("many to one", [F(2, 7, 3), F(1, 7), F(1, 3)], [Out(2, 1, 3)])],
+    };
+
+    public static readonly OpDef TokenMixBackward = new("token_mix_backward")
+    {
+        Cpu = CpuMvq.TokenMixBackward,
+        Reference = RefMvq.TokenMixBackward,
+        Doc = "df = M^T dy (=), dM += sum_{b,d} dy f, dbias += sum_b dy",
+        Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(3, 4, 5)], [Out(3, 2, 5), F(4, 2), F(4, 5)]),
+                 new OpCase("size1", [F(1, 1, 1), F(1, 1), F(1, 1, 1)], [Out(1, 1, 1), F(1, 1), F(1, 1)])],
+    };
+
+    private static OpCase StatsCase(string label, int b, int l2, int d2, int j, int f, bool bit31 = false) =>
+        new(label, [F(b, l2, d2), I(0, 1 << Math.Min(d2, 20), b, j), F(f, d2), F(f)], [Out(f), Out(f)])
+        {
+            Prepare = bit31 ? ins => SetBit31(ins[1]) : null,
+        };
+
+    private static OpCase ScoreCase(string label, int b, int l2, int d2, int j, int f, int d1, int l1, int offset, int count, bool identity, bool bit31 = false)
+    {
+        if (identity) l1 = l2;
+        TensorSpec[] ins =
+        [
+            F(b, l2, d2), I(0, 1 << Math.Min(d2, 20), b, j), F(f, d2), F(f), new TensorSpec([f], Lo: 0.5f, Hi: 1.5f), F(f),
+            F(d1, f), F(d1), identity ? F(1) : F(l1, l2), identity ? F(1) : F(l1, d1), F(b, l1, d1),
+        ];
+        // bestDist starts in [0, 2): some initial values beat every hypothesis of the chunk, some do not.
+        TensorSpec[] outs = [I(0, 3, b), new TensorSpec([b], Lo: 0f, Hi: 2f), Out(b, j)];
+        return new OpCase(label, ins, outs, new MvqScoreAttrs(offset, count, 0.2f, identity))
+        {
+            Tolerance = 1e-10,
+            Prepare = bit31 ? x => SetBit31(x[1]) : null,
+        };
+    }
+
+    /// <summary>Sets bit 31 of every other word (a D2 = 32 mask reads as a negative I32).</summary>
+    private static void SetBit31(float[] words)
+    {
+        var w = MemoryMarshal.Cast<float, int>(words.AsSpan());
+        for (int i = 0; i < w.Length; i += 2) w[i] |= int.MinValue;
+    }
+
+    internal readonly record struct StatsDims(int B, int L2, int D2, int J, int F);
+
+    /// <summary>Checks g [B, L2, D2], masks [B, J], w1 [F, D2]; returns the sizes.</summary>
+    internal static StatsDims Dims(int[] g, int[] masks, int[] w1, string op)
+    {
+        if (g.Length != 3) throw new ArgumentException($"{op}: g must be [B, L2, D2], got [{string.Join(',', g)}]");
+        if (g[2] is < 1 or > 32) throw new ArgumentException($"{op}: D2 = {g[2]} must be 1..32 (one mask word)");
+        if (masks.Length != 2 || masks[0] != g[0]) throw new ArgumentException($"{op}: masks must be [B={g[0]}, J], got [{string.Join(',', masks)}]");
+        if (w1.Length != 2 || w1[1] != g[2]) throw new ArgumentException($"{op}: w1 must be [F, D2={g[2]}], got [{string.Join(',', w1)}]");
+        return new StatsDims(g[0], g[1], g[2], masks[1], w1[0]);
+    }
+
+    /// <summary>Checks w2 [D1, F], resid [B, L1, D1] and the chunk; returns (D1, L1).</summary>
+    internal static (int D1, int L1) ScoreDims(int[] w2, int[] resid, StatsDims s, MvqScoreAttrs a, string op)
+    {
+        if (w2.Length != 2 || w2[1] != s.F) throw new ArgumentException($"{op}: w2 must be [D1, F={s.F}], got [{string.Join(',', w2)}]");
+        if (resid.Length != 3 || resid[0] != s.B || resid[2] != w2[0]) throw new ArgumentException($"{op}: resid must be [B={s.B}, L1, D1={w2[0]}], got [{string.Join(',', resid)}]");
+        if (a.IdentityMix && resid[1] != s.L2) throw new ArgumentException($"{op}: an identity mix needs L1 = L2 (got {resid[1]} and {s.L2})");
+        if (a.Offset < 0 || a.Count < 0 || a.Offset + a.Count > s.J) throw new ArgumentException($"{op}: chunk [{a.Offset}, {a.Offset + a.Count}) outside [0, {s.J})");
+        return (w2[0], resid[1]);
+    }
+
+    internal static void Expect(Tensor t, int length, string what, string op)
+    {
+        if (t.Length != length) throw new ArgumentException($"{op}: {what} has {t.Length} elements, expected {length} ({t})");
+    }
+
+    /// <summary>Rows of a [N, F] tensor (any rank whose length is a multiple of F).</summary>
+    internal static int Rows(Tensor a, int f, string op)
+    {
+        if (f < 1 || a.Length % f != 0 || a.Dim(-1) != f) throw new ArgumentException($"{op}: input [{a.ShapeString}] does not end in {f} features");
+        return a.Length / f;
+    }
+
+    /// <summary>Checks g [B, L, D2] against B words; returns (B, L, D2).</summary>
+    internal static (int B, int L, int D2) MaskDims(int[] g, int words, string op)
+    {
+        if (g.Length != 3 || g[0] != words) throw new ArgumentException($"{op}: g must be [B={words}, L, D2], got [{string.Join(',', g)}]");
+        if (g[2] is < 1 or > 32) throw new ArgumentException($"{op}: D2 = {g[2]} must be 1..32");
+        return (g[0], g[1], g[2]);
+    }
+
+    /// <summary>Checks f [B, L2, D], M [L1, L2]; returns (B, L2, D, L1).</summary>
+    internal static (int B, int L2, int D, int L1) MixDims(int[] f, int[] m, string op)
+    {
+        if (f.Length != 3 || m.Length != 2 || m[1] != f[1]) throw new ArgumentException($"{op}: f must be [B, L2, D] and M [L1, L2], got [{string.Join(',', f)}] and [{string.Join(',', m)}]");
+        return (f[0], f[1], f[2], m[0]);
+    }
+
+#pragma warning disable CA2255 // module initializers are how op families register themselves
+    [ModuleInitializer]
+    internal static void Register() => OpRegistry.Add(HiddenStats, Score, SelectWords, MaskApply, BnFrozenForward, BnFrozenBackward,
+        BnFold, BnRunningUpdate, TokenMixForward, TokenMixBackward);
+#pragma warning restore CA2255
+}
+
+/// <summary>Plain-loop float64 MVQ ops: the ground truth.</summary>
+internal static class RefMvq
+{
+    private static bool Bit(double word, int i) => ((uint)(int)word >> i & 1) != 0;
+
+    /// <summary>a [L2, F] of hypothesis word w for instance b.</summary>
+    private static double[] Hidden(RefCall c, int b, double word, MvqOps.StatsDims s)
+    {
+        double[] g = c.In[0], w1 = c.In[2], b1 = c.In[3];
+        var a = new double[s.L2 * s.F];
+        for (int l = 0; l < s.L2; l++)
+            for (int k = 0; k < s.F; k++)
+            {
+                double acc = b1[k];
+                for (int i = 0; i < s.D2; i++)
+                    if (Bit(word, i)) acc += w1[k * s.D2 + i] * g[(b * s.L2 + l) * s.D2 + i];
+                a[l * s.F + k] = acc;
+            }
+        return a;
+    }
+
+    public static void HiddenStats(RefCall c)
+    {
+        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2], "mvq_hidden_stats");
+        var sum = new double[s.F]; var sq = new double[s.F];
+        for (int b = 0; b < s.B; b++)
+            for (int j = 0; j < s.J; j++)
+            {
+                var a = Hidden(c, b, c.In[1][b * s.J + j], s);
+                for (int r = 0; r < s.L2; r++)
+                    for (int k = 0; k < s.F; k++) sum[k] += a[r * s.F + k];
+            }
+        double n = (double)s.B * s.J * s.L2;
+        for (int k = 0; k < s.F; k++) sum[k] /= n;
+        for (int b = 0; b < s.B; b++)
+            for (int j = 0; j < s.J; j++)
+            {
+                var a = Hidden(c, b, c.In[1][b * s.J + j], s);
+                for (int r = 0; r < s.L2; r++)
+                    for (int k = 0; k < s.F; k++) { double d = a[r * s.F + k] - sum[k]; sq[k] += d * d; }
+            }
+        for (int k = 0; k < s.F; k++) { c.Out[0][k] = sum[k]; c.Out[1][k] = sq[k] / n; }
+    }
+
+    public static void Score(RefCall c)
+    {
+        var at = c.A<MvqScoreAttrs>();
+        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2], "mvq_score");
+        var (D1, L1) = MvqOps.ScoreDims(c.InShapes[6], c.InShapes[10], s, at, "mvq_score");
+        double[] scale = c.In[4], shift = c.In[5], w2 = c.In[6], b2 = c.In[7], mix = c.In[8], mb = c.In[9], resid = c.In[10];
+        int F = s.F, L2 = s.L2;
+        for (int b = 0; b < s.B; b++)
+            for (int j = at.Offset; j < at.Offset + at.Count; j++)
+            {
+                var a = Hidden(c, b, c.In[1][b * s.J + j], s);
+                var f = new double[L2 * D1];
+                for (int l = 0; l < L2; l++)
+                    for (int d = 0; d < D1; d++)
+                    {
+                        double acc = b2[d];
+                        for (int k = 0; k < F; k++)
+                        {
+                            double u = a[l * F + k] * scale[k] + shift[k];
+                            acc += w2[d * F + k] * (u > 0 ? u : at.Slope * u);
+                        }
+                        f[l * D1 + d] = acc;
+                    }
+                double sum = 0;
+                for (int l = 0; l < L1; l++)
+                    for (int d = 0; d < D1; d++)
+                    {
+                        double e = resid[(b * L1 + l) * D1 + d];
+                        if (at.IdentityMix) e += f[l * D1 + d];
+                        else
+                        {
+                            e += mb[l * D1 + d];
+                            for (int k = 0; k < L2; k++) e += mix[l * L2 + k] * f[k * D1 + d];
+                        }
+                        sum += e * e;
+                    }
+                double dist = sum / (L1 * D1);
+                c.Out[2][b * s.J + j] = dist;
+                if (dist < c.Out[1][b]) { c.Out[1][b] = dist; c.Out[0][b] = j; }
+            }
+    }
+
+    public static void MaskApply(RefCall c)
+    {
+        var (B, L, D2) = MvqOps.MaskDims(c.InShapes[0], c.In[1].Length, "mask_apply");
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L; l++)
+                for (int i = 0; i < D2; i++)
+                {
+                    int o = (b * L + l) * D2 + i;
+                    c.Out[0][o] = Bit(c.In[1][b], i) ? c.In[0][o] : 0;
+                }
+    }
+
+    public static void BnFrozenForward(RefCall c)
+    {
+        int F = c.In[1].Length, N = c.In[0].Length / F;
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < F; k++)
+                c.Out[0][r * F + k] = (c.In[0][r * F + k] - c.In[1][k]) * c.In[2][k] * c.In[3][k] + c.In[4][k];
+    }
+
+    public static void BnFrozenBackward(RefCall c)
+    {
+        int F = c.In[1].Length, N = c.In[0].Length / F;
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < F; k++)
+            {
+                int i = r * F + k;
+                double dy = c.In[4][i], xhat = (c.In[0][i] - c.In[1][k]) * c.In[2][k];
+                c.Out[0][i] = dy * c.In[2][k] * c.In[3][k];
+                c.Out[1][k] += dy * xhat;
+                c.Out[2][k] += dy;
+            }
+    }
+
+    public static void TokenMixForward(RefCall c)
+    {
+        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1], "token_mix_forward");
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L1; l++)
+                for (int d = 0; d < D; d++)
+                {
+                    double acc = c.In[2][l * D + d];
+                    for (int k = 0; k < L2; k++) acc += c.In[1][l * L2 + k] * c.In[0][(b * L2 + k) * D + d];
+                    c.Out[0][(b * L1 + l) * D + d] = acc;
+                }
+    }
+
+    public static void TokenMixBackward(RefCall c)
+    {
+        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1], "token_mix_backward");
+        double[] f = c.In[0], m = c.In[1], dy = c.In[2];
+        Array.Clear(c.Out[0]);
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L1; l++)
+                for (int d = 0; d < D; d++)
+                {
+                    double g = dy[(b * L1 + l) * D + d];
+                    c.Out[2][l * D + d] += g;
+                    for (int k = 0; k < L2; k++)
+                    {
+                        c.Out[0][(b * L2 + k) * D + d] += m[l * L2 + k] * g;
+                        c.Out[1][l * L2 + k] += g * f[(b * L2 + k) * D + d];
+                    }
+                }
+    }
+}
