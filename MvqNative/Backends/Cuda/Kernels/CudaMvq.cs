@@ -1,5 +1,6 @@
 // CUDA launchers of the simple MVQ bottleneck ops (native/kernels/mvq.cu): word selection, mask
-// application and the frozen batch-norm family. mvq_hidden_stats, mvq_score and token_mix_* have none yet.
+// application, the frozen batch-norm family, and token mixing (strided-batched cuBLAS GEMMs,
+// deterministic column sums). mvq_hidden_stats and mvq_score have none yet.
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -72,5 +73,37 @@ internal static class CudaMvq
         if (f == 0) return;
         double unbias = at.Count > 1 ? (double)at.Count / (at.Count - 1) : 1.0;
         b.Kernel(RunningK).Launch(b.Blocks(f), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.Out[0]), P(c.Out[1]), f, at.Momentum, unbias);
+    }
+
+    /// <summary>token_mix_forward: y_b[L1,D] = bias (broadcast) + M[L1,L2] f_b[L2,D], one strided-batched GEMM (M shared).</summary>
+    public static void TokenMixForward(in OpCall c)
+    {
+        var b = (CudaBackend)c.Backend;
+        var (n, l2, d, l1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_forward");
+        if (c.In[2].Length != (long)l1 * d || c.Out[0].Length != (long)n * l1 * d) throw new ArgumentException($"token_mix_forward: bias must be [{l1},{d}], y [{n},{l1},{d}]");
+        ulong y = P(c.Out[0]);
+        CudaElementwise.ChannelBroadcast(b, P(c.In[2]), y, n, l1 * d, 1);
+        CudaGemm.GemmStrided(b, false, false, l1, d, l2, 1f, P(c.In[1]), l2, 0, P(c.In[0]), d, (long)l2 * d, 1f, y, d, (long)l1 * d, n);
+    }
+
+    /// <summary>
+    /// token_mix_backward: df_b = M^T dy_b (written); dM += sum_b dy_b f_b^T (per-instance GEMMs into the
+    /// workspace, then column sums in instance order); dbias += sum_b dy_b (column sums).
+    /// </summary>
+    public static void TokenMixBackward(in OpCall c)
+    {
+        var b = (CudaBackend)c.Backend;
+        var (n, l2, d, l1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_backward");
+        if (c.In[2].Length != (long)n * l1 * d || c.Out[0].Length != c.In[0].Length || c.Out[1].Length != c.In[1].Length || c.Out[2].Length != (long)l1 * d)
+            throw new ArgumentException("token_mix_backward: dy [B,L1,D], df [B,L2,D], dM [L1,L2], dbias [L1,D] expected");
+        if (n == 0) return;
+        ulong f = P(c.In[0]), m = P(c.In[1]), dy = P(c.In[2]);
+        if (d == 0 || l1 == 0) c.Out[0].Zero();
+        else CudaGemm.GemmStrided(b, true, false, l2, d, l1, 1f, m, l2, 0, dy, d, (long)l1 * d, 0f, P(c.Out[0]), d, (long)l2 * d, n);
+        CudaReduce.ColumnSum(b, dy, n, l1 * d, P(c.Out[2]));
+        if ((long)l1 * l2 == 0 || d == 0) return;
+        using var ws = b.LockWorkspace((long)n * l1 * l2 * 4, out ulong part);
+        CudaGemm.GemmStrided(b, false, true, l1, l2, d, 1f, dy, d, (long)l1 * d, f, d, (long)l2 * d, 0f, part, l2, (long)l1 * l2, n);
+        CudaReduce.ColumnSum(b, part, n, l1 * l2, P(c.Out[1]));
     }
 }
