@@ -95,6 +95,7 @@ public static class ConvOps
     public static readonly OpDef Forward = new("conv2d_forward")
     {
         Cpu = CpuConv.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaConv.Forward,
         Reference = RefConv.Forward,
         Backward = "conv2d_backward",
         Doc = "y(B,Cout,Ho,Wo) = conv(x(B,Cin,H,W), w(Cout,Cin,k,k)) + b(Cout); stride S, zero padding P",
@@ -104,6 +105,7 @@ public static class ConvOps
     public static readonly OpDef BackwardOp = new("conv2d_backward")
     {
         Cpu = CpuConv.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaConv.Backward,
         Reference = RefConv.Backward,
         Doc = "[x, w, dy] -> dx = conv_transpose(dy, w) (written); dw += dy (x) x, db += sum dy (accumulate)",
         Cases = [.. Geometries.Select(g => Bwd(g.Label, g.B, g.Cin, g.H, g.W, g.Cout, g.K, g.S, g.P))],

@@ -16,6 +16,7 @@ public static class GatherOps
     public static readonly OpDef GatherRows = new("gather_rows")
     {
         Cpu = Cpu,
+        Cuda = Backends.Cuda.Kernels.CudaGather.Rows,
         Reference = r =>
         {
             int d = r.InShapes[0][1];
@@ -24,7 +25,9 @@ public static class GatherOps
         },
         Doc = "y[n] = table[idx[n]]",
         Cases = [new OpCase("odd", [F(7, 5), I(0, 7, 11)], [Out(11, 5)], new GatherAttrs(7)) { Tolerance = 0 },
-                 new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1)], new GatherAttrs(1)) { Tolerance = 0 }],
+                 new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1)], new GatherAttrs(1)) { Tolerance = 0 },
+                 // More elements than one CUDA grid-stride pass of a small grid, odd row width.
+                 new OpCase("many rows", [F(50, 9), I(0, 50, 301)], [Out(301, 9)], new GatherAttrs(50)) { Tolerance = 0 }],
     };
 
     private static void Cpu(in OpCall c)

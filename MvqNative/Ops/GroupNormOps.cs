@@ -24,6 +24,7 @@ public static class GroupNormOps
     public static readonly OpDef Forward = new("group_norm_forward")
     {
         Cpu = CpuGroupNorm.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Forward,
         Reference = RefGroupNorm.Forward,
         Backward = "group_norm_backward",
         Doc = "x[B,C,S..], gamma[C], beta[C] -> y = (x-mean)*rstd*gamma+beta, mean[B*G], rstd[B*G] (stats per sample and group, biased var)",
@@ -35,6 +36,8 @@ public static class GroupNormOps
             FwdCase("g1 rank2", [4, 7], 1),
             FwdCase("gC rank2 one element", [3, 5], 5),
             FwdCase("size1", [1, 1, 1, 1], 1),
+            // CUDA: a group larger than one block of 256 threads (strided loops and tails).
+            FwdCase("g2 large spatial", [2, 4, 20, 17], 2),
             // A large offset checks that the statistics do not lose precision to cancellation.
             new OpCase("g2 offset mean", [new TensorSpec([2, 4, 3, 3], Lo: 100f, Hi: 101f), F(4), F(4)], [Out(2, 4, 3, 3), Out(4), Out(4)], new GroupNormAttrs(2)),
         ],
@@ -43,6 +46,7 @@ public static class GroupNormOps
     public static readonly OpDef BackwardOp = new("group_norm_backward")
     {
         Cpu = CpuGroupNorm.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Backward,
         Reference = RefGroupNorm.Backward,
         Doc = "x, gamma, mean, rstd, dy -> dx (=), dgamma (+=), dbeta (+=)",
         Cases =
@@ -53,6 +57,7 @@ public static class GroupNormOps
             BwdCase("g1 rank2", [4, 7], 1),
             BwdCase("gC rank2 one element", [3, 5], 5),
             BwdCase("size1", [1, 1, 1], 1),
+            BwdCase("g2 large spatial", [2, 4, 20, 17], 2),
         ],
     };
 

@@ -17,6 +17,7 @@ public static class LayoutOps
     public static readonly OpDef NchwToTokens = new("nchw_to_tokens")
     {
         Cpu = CpuLayout.NchwToTokens,
+        Cuda = Backends.Cuda.Kernels.CudaLayout.NchwToTokens,
         Reference = RefLayout.NchwToTokens,
         Backward = "tokens_to_nchw",
         Doc = "t(B*H*W, C)[(b*H+i)*W+j, c] = x(B,C,H,W)[b,c,i,j]",
@@ -27,6 +28,7 @@ public static class LayoutOps
     public static readonly OpDef TokensToNchw = new("tokens_to_nchw")
     {
         Cpu = CpuLayout.TokensToNchw,
+        Cuda = Backends.Cuda.Kernels.CudaLayout.TokensToNchw,
         Reference = RefLayout.TokensToNchw,
         Backward = "nchw_to_tokens",
         Doc = "x(B,C,H,W)[b,c,i,j] = t(B*H*W, C)[(b*H+i)*W+j, c]",

@@ -22,11 +22,14 @@ public static class LinearOps
         ("size1", 1, 1, 1),
         ("one row", 1, 9, 4),
         ("one output", 11, 6, 1),
+        // CUDA: more than 32 output columns (two column-sum blocks) and more than 8 rows per phase.
+        ("two column blocks", 19, 5, 37),
     ];
 
     public static readonly OpDef Forward = new("linear_forward")
     {
         Cpu = CpuLinear.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaLinear.Forward,
         Reference = RefLinear.Forward,
         Backward = "linear_backward",
         Doc = "y(N,out) = x(N,in) w(out,in)^T + b(out)",
@@ -36,6 +39,7 @@ public static class LinearOps
     public static readonly OpDef BackwardOp = new("linear_backward")
     {
         Cpu = CpuLinear.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaLinear.Backward,
         Reference = RefLinear.Backward,
         Doc = "[x, w, dy] -> dx = dy w (written); dw += dy^T x, db += sum_n dy (accumulate)",
         Cases = [.. Sizes.Select(s => new OpCase(s.Label, [F(s.N, s.In), F(s.Out, s.In), F(s.N, s.Out)], [Out(s.N, s.In), F(s.Out, s.In), F(s.Out)]))],

@@ -22,6 +22,7 @@ public static class LossOps
     public static readonly OpDef Mse = new("mse_loss")
     {
         Cpu = CpuLoss.Mse,
+        Cuda = Backends.Cuda.Kernels.CudaLoss.MseLoss,
         Reference = RefLoss.Mse,
         Doc = "pred, target -> loss[1] = s*mean((p-t)^2), dpred = s*2(p-t)/n",
         Cases = Cases(),
@@ -30,6 +31,7 @@ public static class LossOps
     public static readonly OpDef L1 = new("l1_loss")
     {
         Cpu = CpuLoss.L1,
+        Cuda = Backends.Cuda.Kernels.CudaLoss.L1Loss,
         Reference = RefLoss.L1,
         Doc = "pred, target -> loss[1] = s*mean|p-t|, dpred = s*sign(p-t)/n",
         Cases = Cases(),
@@ -38,6 +40,7 @@ public static class LossOps
     public static readonly OpDef SumSquaredError = new("sum_squared_error")
     {
         Cpu = CpuLoss.SumSquaredError,
+        Cuda = Backends.Cuda.Kernels.CudaLoss.SumSquaredError,
         Reference = RefLoss.SumSquaredError,
         Doc = "a, b -> s[1] = sum (a-b)^2, accumulated in double",
         Cases =

@@ -87,6 +87,7 @@ public static class MvqOps
     public static readonly OpDef SelectWords = new("mvq_select_words")
     {
         Cpu = CpuMvq.SelectWords,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.SelectWords,
         Reference = r => { int J = r.InShapes[0][1]; for (int b = 0; b < r.In[1].Length; b++) r.Out[0][b] = r.In[0][b * J + (int)r.In[1][b]]; },
         Doc = "words[b] = masks[b, index[b]]",
         Cases = [new OpCase("odd", [I(0, 1 << 20, 5, 7), I(0, 7, 5)], [I(0, 1, 5)]) { Tolerance = 0 },
@@ -96,6 +97,7 @@ public static class MvqOps
     public static readonly OpDef MaskApply = new("mask_apply")
     {
         Cpu = CpuMvq.MaskApply,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.MaskApply,
         Reference = RefMvq.MaskApply,
         Backward = "mask_apply",
         Doc = "y[b,l,i] = g[b,l,i] if bit i of words[b] else 0 (its own backward)",
@@ -107,6 +109,7 @@ public static class MvqOps
     public static readonly OpDef BnFrozenForward = new("batchnorm_frozen_forward")
     {
         Cpu = CpuMvq.BnFrozenForward,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenForward,
         Reference = RefMvq.BnFrozenForward,
         Backward = "batchnorm_frozen_backward",
         Doc = "y = (a - mean) * rstd * gamma + beta, statistics given (stop-gradient)",
@@ -118,6 +121,7 @@ public static class MvqOps
     public static readonly OpDef BnFrozenBackward = new("batchnorm_frozen_backward")
     {
         Cpu = CpuMvq.BnFrozenBackward,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenBackward,
         Reference = RefMvq.BnFrozenBackward,
         Doc = "da = dy*rstd*gamma (=), dgamma += sum dy*(a-mean)*rstd, dbeta += sum dy",
         Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(7, 5)], [Out(7, 5), F(5), F(5)]),
@@ -127,6 +131,7 @@ public static class MvqOps
     public static readonly OpDef BnFold = new("batchnorm_fold")
     {
         Cpu = CpuMvq.BnFold,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFold,
         Reference = r =>
         {
             var a = r.A<BatchNormAttrs>();
@@ -144,6 +149,7 @@ public static class MvqOps
     public static readonly OpDef BnRunningUpdate = new("batchnorm_running_update")
     {
         Cpu = CpuMvq.BnRunningUpdate,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.BnRunningUpdate,
         Reference = r =>
         {
             var a = r.A<BatchNormAttrs>();
@@ -162,6 +168,7 @@ public static class MvqOps
     public static readonly OpDef TokenMixForward = new("token_mix_forward")
     {
         Cpu = CpuMvq.TokenMixForward,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixForward,
         Reference = RefMvq.TokenMixForward,
         Backward = "token_mix_backward",
         Doc = "y[b,l1,:] = sum_l2 M[l1,l2] f[b,l2,:] + bias[l1,:]",
@@ -173,6 +180,7 @@ public static class MvqOps
     public static readonly OpDef TokenMixBackward = new("token_mix_backward")
     {
         Cpu = CpuMvq.TokenMixBackward,
+        Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixBackward,
         Reference = RefMvq.TokenMixBackward,
         Doc = "df = M^T dy (=), dM += sum_{b,d} dy f, dbias += sum_b dy",
         Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(3, 4, 5)], [Out(3, 2, 5), F(4, 2), F(4, 5)]),

@@ -20,6 +20,7 @@ public static class OptimizerOps
     public static readonly OpDef AdamWStep = new("adamw_step")
     {
         Cpu = CpuOptimizer.Step,
+        Cuda = Backends.Cuda.Kernels.CudaOptimizer.Step,
         Reference = RefOptimizer.AdamW,
         Doc = "PyTorch AdamW with clip_grad_norm_: c = min(1, clip/(sqrt(gradNormSq)+1e-6)) (clip<=0: c=1), g = c*grad; param *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; param -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps); in [grad, gradNormSq(1)] out [param, m, v] (in place)",
         Cases =
@@ -28,6 +29,8 @@ public static class OptimizerOps
                 new AdamWAttrs(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3, 1f)) { Tolerance = 1e-12 },
             new OpCase("no clip first step", [F(37), new TensorSpec([1], DType.F32, 4f, 9f)], [F(37), F(37), new TensorSpec([37], DType.F32, 0f, 1f)],
                 new AdamWAttrs(5e-4f, 0.9f, 0.99f, 1e-8f, 0f, 1, 0f)) { Tolerance = 1e-12 },
+            new OpCase("several blocks", [F(5001), new TensorSpec([1], DType.F32, 100f, 200f)], [F(5001), F(5001), new TensorSpec([5001], DType.F32, 0f, 1f)],
+                new AdamWAttrs(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 2, 1f)) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1), new TensorSpec([1], DType.F32, 0f, 0.5f)], [F(1), F(1), new TensorSpec([1], DType.F32, 0f, 1f)],
                 new AdamWAttrs(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 10, 1f)) { Tolerance = 1e-12 },
         ],

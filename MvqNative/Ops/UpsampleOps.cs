@@ -17,20 +17,22 @@ public static class UpsampleOps
     public static readonly OpDef Forward = new("upsample_nearest2x_forward")
     {
         Cpu = CpuUpsample.Forward,
+        Cuda = Backends.Cuda.Kernels.CudaUpsample.Forward,
         Reference = RefUpsample.Forward,
         Backward = "upsample_nearest2x_backward",
         Doc = "y(B,C,2H,2W)[i,j] = x(B,C,H,W)[i/2,j/2]",
         Cases = [new OpCase("odd", [F(2, 3, 5, 7)], [Out(2, 3, 10, 14)]), new OpCase("size1", [F(1, 1, 1, 1)], [Out(1, 1, 2, 2)]),
-                 new OpCase("one row", [F(3, 1, 1, 9)], [Out(3, 1, 2, 18)])],
+                 new OpCase("one row", [F(3, 1, 1, 9)], [Out(3, 1, 2, 18)]), new OpCase("many planes", [F(4, 9, 7, 5)], [Out(4, 9, 14, 10)])],
     };
 
     public static readonly OpDef BackwardOp = new("upsample_nearest2x_backward")
     {
         Cpu = CpuUpsample.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaUpsample.Backward,
         Reference = RefUpsample.Backward,
         Doc = "dx(B,C,H,W)[i,j] = sum of dy(B,C,2H,2W) over the 2x2 block at (2i, 2j)",
         Cases = [new OpCase("odd", [F(2, 3, 10, 14)], [Out(2, 3, 5, 7)]), new OpCase("size1", [F(1, 1, 2, 2)], [Out(1, 1, 1, 1)]),
-                 new OpCase("one row", [F(3, 1, 2, 18)], [Out(3, 1, 1, 9)])],
+                 new OpCase("one row", [F(3, 1, 2, 18)], [Out(3, 1, 1, 9)]), new OpCase("many planes", [F(4, 9, 14, 10)], [Out(4, 9, 7, 5)])],
     };
 
     /// <summary>Checks that <paramref name="big"/> is <paramref name="small"/> with H and W doubled; returns (planes, H, W) of the small one.</summary>

@@ -48,6 +48,7 @@ public static class VqOps
     public static readonly OpDef BackwardOp = new("vq_backward")
     {
         Cpu = CpuVq.Backward,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Backward,
         Reference = RefVq.Backward,
         Doc = "dz = dq + s*beta*2(z-q)/(N D) (straight-through + commitment); gradient mode: dcodebook[k] += s*2*sum_{idx_i=k}(q_i-z_i)/(N D), fixed order; EMA mode: dcodebook untouched; in [z, q, idx, dq] out [dz =, dcodebook +=]",
         Cases =
@@ -56,6 +57,8 @@ public static class VqOps
             new OpCase("gradient unused codes scaled", [F(29, 9), F(29, 9), I(0, 5, 29), F(29, 9)], [Out(29, 9), F(11, 9)], new VqBackwardAttrs(0.5f, true, 2.5f)) { Tolerance = 1e-12 },
             new OpCase("ema odd", [F(37, 5), F(37, 5), I(0, 7, 37), F(37, 5)], [Out(37, 5), F(7, 5)], new VqBackwardAttrs(0.25f, false)) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1, 1), F(1, 1), I(0, 1, 1), F(1, 1)], [Out(1, 1), F(1, 1)], new VqBackwardAttrs(0.25f, true)) { Tolerance = 1e-12 },
+            // CUDA: more rows than one index tile (256) and D above one block of 128 threads.
+            new OpCase("gradient many rows wide", [F(300, 130), F(300, 130), I(0, 7, 300), F(300, 130)], [Out(300, 130), F(7, 130)], new VqBackwardAttrs(0.25f, true)) { Tolerance = 1e-12 },
         ],
     };
 
@@ -63,6 +66,7 @@ public static class VqOps
     public static readonly OpDef Loss = new("vq_loss")
     {
         Cpu = CpuVq.Loss,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Loss,
         Reference = RefVq.Loss,
         Backward = "vq_backward",
         Doc = "loss[0] = mean((z - q)^2); in [z, q] out [loss(1)]; the caller scales by (1+beta) (gradient mode) or beta (EMA mode)",
@@ -78,6 +82,7 @@ public static class VqOps
     public static readonly OpDef EmaUpdate = new("vq_ema_update")
     {
         Cpu = CpuVq.EmaUpdate,
+        Cuda = Backends.Cuda.Kernels.CudaVq.EmaUpdate,
         Reference = RefVq.EmaUpdate,
         Doc = "in place (outputs read and written): clusterSize = decay*clusterSize + (1-decay)*count_k; embedSum = decay*embedSum + (1-decay)*sum_{idx_i=k} z_i; n_k = (clusterSize_k + eps)/(n + K eps)*n, n = sum clusterSize; codebook[k] = embedSum[k]/n_k; in [z(N,D), idx(N) I32] out [codebook(K,D), clusterSize(K), embedSum(K,D)]",
         Cases =
@@ -85,6 +90,7 @@ public static class VqOps
             new OpCase("odd", [F(37, 5), I(0, 7, 37)], [Out(7, 5), new TensorSpec([7], DType.F32, 0.5f, 2f), F(7, 5)], new VqEmaAttrs()) { Tolerance = 1e-12 },
             new OpCase("unused codes fast decay", [F(29, 9), I(0, 6, 29)], [Out(11, 9), new TensorSpec([11], DType.F32, 0.1f, 3f), F(11, 9)], new VqEmaAttrs(0.5f, 1e-3f)) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1), new TensorSpec([1], DType.F32, 0.5f, 2f), F(1, 1)], new VqEmaAttrs()) { Tolerance = 1e-12 },
+            new OpCase("many rows wide", [F(300, 130), I(0, 7, 300)], [Out(7, 130), new TensorSpec([7], DType.F32, 0.5f, 2f), F(7, 130)], new VqEmaAttrs()) { Tolerance = 1e-12 },
         ],
     };
 
@@ -92,6 +98,7 @@ public static class VqOps
     public static readonly OpDef Histogram = new("code_histogram")
     {
         Cpu = CpuVq.Histogram,
+        Cuda = Backends.Cuda.Kernels.CudaVq.Histogram,
         Reference = RefVq.Histogram,
         Doc = "counts[k] += #{i : idx_i = k}; in [idx(N) I32] out [counts(K) +=] (usage, perplexity, dead codes)",
         // Counts are exact integers, but the random initial counts are fractional, so adding
@@ -100,6 +107,7 @@ public static class VqOps
         [
             new OpCase("odd", [I(0, 13, 101)], [new TensorSpec([13], DType.F32, 0f, 50f)]) { Tolerance = 1e-12 },
             new OpCase("unused codes", [I(0, 4, 17)], [F(9)]) { Tolerance = 1e-12 },
+            new OpCase("many rows", [I(0, 37, 5003)], [new TensorSpec([37], DType.F32, 0f, 50f)]) { Tolerance = 1e-12 },
             new OpCase("size1", [I(0, 1, 1)], [F(1)]) { Tolerance = 1e-12 },
         ],
     };

@@ -1,5 +1,7 @@
 // The AdamW optimiser: global gradient norm on the device, then one fused adamw_step per parameter.
 using MvqNative.Backends;
+using MvqNative.Backends.Cuda;
+using MvqNative.Backends.Cuda.Kernels;
 using MvqNative.Layers;
 using MvqNative.Ops;
 using MvqNative.Tensors;
@@ -10,7 +12,9 @@ namespace MvqNative.Optim;
 /// AdamW with PyTorch semantics (decoupled weight decay, bias correction) and clipping by
 /// the global gradient norm (clip_grad_norm_). The norm is reduced into a device scalar
 /// that adamw_step reads, so a step never waits for the host. Parameters with Decay=false
-/// get no weight decay; parameters with Trainable=false are ignored.
+/// get no weight decay; parameters with Trainable=false are ignored. On CUDA the step is two
+/// launches over all parameters (multi-tensor grad norm, multi-tensor AdamW) from a device table
+/// built here; elsewhere sum_squares and adamw_step run per parameter.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
@@ -18,6 +22,7 @@ public sealed class AdamW : IDisposable
     private readonly Tensor[] _m, _v;
     private readonly Tensor? _gradNormSq;
     private readonly Backend? _backend;
+    private readonly CudaMultiTensorAdamW? _multi;
 
     /// <param name="parameters">The model's parameters (non-trainable ones are skipped).</param>
     /// <param name="lr">Default learning rate (<see cref="Step()"/>).</param>
@@ -36,6 +41,8 @@ public sealed class AdamW : IDisposable
         _m = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _v = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _gradNormSq = _backend?.Zeros(1);
+        if (_backend is CudaBackend cuda)
+            _multi = new CudaMultiTensorAdamW(cuda, [.. _params.Select((p, i) => (p.Value, p.Grad, _m[i], _v[i], p.Decay))]);
         Lr = lr; Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay; ClipNorm = clipNorm;
     }
 
@@ -45,6 +52,12 @@ public sealed class AdamW : IDisposable
     public float Eps { get; set; }
     public float WeightDecay { get; set; }
     public float ClipNorm { get; set; }
+
+    /// <summary>
+    /// Whether <see cref="Step(float)"/> takes the fused multi-tensor path (CUDA backends only; on by
+    /// default there). Off: sum_squares and adamw_step per parameter, as on the CPU (tests compare the two).
+    /// </summary>
+    internal bool MultiTensor { get; set; } = true;
 
     /// <summary>Steps taken (the bias-correction step count of the last step).</summary>
     public int StepCount { get; set; }
@@ -60,9 +73,15 @@ public sealed class AdamW : IDisposable
     {
         StepCount++;
         if (_backend is null) return;
+        var decayed = new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, StepCount, ClipNorm);
+        if (_multi is not null && MultiTensor)
+        {
+            _multi.GradNormSq(_gradNormSq!);
+            _multi.Step(_gradNormSq!, decayed);
+            return;
+        }
         _gradNormSq!.Zero();
         foreach (var p in _params) ReduceOps.SumSquares.Run(_backend, [p.Grad], [_gradNormSq]);
-        var decayed = new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, StepCount, ClipNorm);
         var plain = decayed with { WeightDecay = 0f };
         for (int i = 0; i < _params.Length; i++)
         {
@@ -121,6 +140,7 @@ public sealed class AdamW : IDisposable
 
     public void Dispose()
     {
+        _multi?.Dispose();
         foreach (var t in _m) t.Dispose();
         foreach (var t in _v) t.Dispose();
         _gradNormSq?.Dispose();

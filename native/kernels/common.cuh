@@ -33,7 +33,34 @@ static __device__ __forceinline__ float mvq_block_sum(float v, float* warp_sums)
     return v;
 }
 
+// Double-precision variants for loss and statistics sums (the CPU backend sums these in double).
+static __device__ __forceinline__ double mvq_warp_sum_d(double v)
+{
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(MVQ_FULL_MASK, v, offset);
+    return v;
+}
+
+// Like mvq_block_sum; `warp_sums` is a __shared__ double[32]. Callers that reduce again with the
+// same warp_sums must __syncthreads() in between (warp 0 may still be reading it).
+static __device__ __forceinline__ double mvq_block_sum_d(double v, double* warp_sums)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = mvq_warp_sum_d(v);
+    if (lane == 0) warp_sums[warp] = v;
+    __syncthreads();
+    const int warps = blockDim.x >> 5;
+    v = threadIdx.x < warps ? warp_sums[lane] : 0.0;
+    if (warp == 0) v = mvq_warp_sum_d(v);
+    return v;
+}
+
 static __device__ __forceinline__ int mvq_min(int a, int b) { return a < b ? a : b; }
+static __device__ __forceinline__ int mvq_max(int a, int b) { return a > b ? a : b; }
+static __device__ __forceinline__ float mvq_minf(float a, float b) { return a < b ? a : b; }
+static __device__ __forceinline__ double mvq_mind(double a, double b) { return a < b ? a : b; }
+static __device__ __forceinline__ double mvq_maxd(double a, double b) { return a > b ? a : b; }
+// A quiet NaN (no <cmath> under NVRTC).
+static __device__ __forceinline__ float mvq_nan() { return __int_as_float(0x7fc00000); }
 static __device__ __forceinline__ long long mvq_min(long long a, long long b) { return a < b ? a : b; }
 
 static __device__ __forceinline__ float mvq_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }

@@ -1,0 +1,87 @@
+// optim.cu: the AdamW step (PyTorch semantics, clip_grad_norm_ folded in).
+//   Per element: g = clip grad; p *= decay_mul; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//   p -= step_size m / (sqrt(v)/bc2_sqrt + eps), with decay_mul = 1 - lr wd (1 without decay),
+//   step_size = lr/(1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) (computed on the host per step) and
+//   clip = min(1, clip_norm/(sqrt(gns) + 1e-6)) read from the device scalar gns (clip_norm <= 0:
+//   1), so a step never waits for the host. h = (beta1, beta2, eps, clip_norm).
+//   adamw_step: one tensor, grid-stride (the per-parameter op; CPU parity and conformance).
+//   Multi-tensor path (one launch each over all parameters, MvqNative/Optim/AdamW.cs):
+//     table[6 T] (u64): per tensor {param, grad, m, v, count, decay flag};
+//     chunks[C] (int2): {tensor, start}: block b owns elements [start, start + ADAMW_CHUNK) of
+//     its tensor (built once when the parameter list is fixed).
+//     multi_grad_norm: block b writes partial[b] = sum of grad^2 over its chunk (block tree),
+//       then takes a ticket from an integer counter (atomicInc, wraps back to 0 for the next
+//       step); the last block sums partial[0..C) in index order and writes gns[0] (=). Float
+//       order depends only on the chunk table: deterministic (the ticket only picks which
+//       block does the final sum).
+//     adamw_multi: block b updates its chunk as adamw_step does.
+#include "common.cuh"
+
+#define ADAMW_CHUNK 4096
+
+static __device__ __forceinline__ float mvq_clip(const float* gns, float clip_norm)
+{
+    if (clip_norm <= 0.0f) return 1.0f;
+    return (float)mvq_mind(1.0, (double)clip_norm / (sqrt(mvq_maxd(0.0, (double)gns[0])) + 1e-6));
+}
+
+static __device__ __forceinline__ void mvq_adamw(float* p, float* m, float* v, float g, float4 h, float decay_mul, float step_size, float bc2_sqrt)
+{
+    const float mi = h.x * *m + (1.0f - h.x) * g;
+    const float vi = h.y * *v + (1.0f - h.y) * g * g;
+    *m = mi; *v = vi;
+    const float pi = *p * decay_mul;
+    *p = pi - step_size * mi / (sqrtf(vi) / bc2_sqrt + h.z);
+}
+
+extern "C" __global__ void adamw_step(const float* grad, const float* gns, float* p, float* m, float* v, int n, float4 h, float decay_mul, float step_size, float bc2_sqrt)
+{
+    const float clip = mvq_clip(gns, h.w);
+    for (long long i = mvq_global_index(); i < n; i += mvq_grid_stride())
+        mvq_adamw(p + i, m + i, v + i, grad[i] * clip, h, decay_mul, step_size, bc2_sqrt);
+}
+
+extern "C" __global__ void multi_grad_norm(const unsigned long long* table, const int2* chunks, float* partial, unsigned int* counter, float* gns)
+{
+    __shared__ float warp_sums[32];
+    __shared__ int is_last;
+    const int2 ck = chunks[blockIdx.x];
+    const unsigned long long* e = table + 6LL * ck.x;
+    const float* grad = (const float*)e[1];
+    const long long count = (long long)e[4];
+    const long long end = mvq_min(count, (long long)ck.y + ADAMW_CHUNK);
+    float acc = 0.0f;
+    for (long long i = ck.y + threadIdx.x; i < end; i += blockDim.x) { const float gv = grad[i]; acc += gv * gv; }
+    acc = mvq_block_sum(acc, warp_sums);
+    if (threadIdx.x == 0)
+    {
+        partial[blockIdx.x] = acc;
+        __threadfence();
+        is_last = atomicInc(counter, gridDim.x - 1) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    const volatile float* vp = partial;
+    float total = 0.0f;
+    for (int i = threadIdx.x; i < (int)gridDim.x; i += blockDim.x) total += vp[i];
+    __syncthreads(); // warp_sums is reused
+    total = mvq_block_sum(total, warp_sums);
+    if (threadIdx.x == 0) gns[0] = total;
+}
+
+extern "C" __global__ void adamw_multi(const unsigned long long* table, const int2* chunks, const float* gns, float4 h, float step_size, float bc2_sqrt, float decay_mul)
+{
+    const int2 ck = chunks[blockIdx.x];
+    const unsigned long long* e = table + 6LL * ck.x;
+    float* p = (float*)e[0];
+    const float* grad = (const float*)e[1];
+    float* m = (float*)e[2];
+    float* v = (float*)e[3];
+    const long long count = (long long)e[4];
+    const float dm = e[5] != 0ull ? decay_mul : 1.0f;
+    const float clip = mvq_clip(gns, h.w);
+    const long long end = mvq_min(count, (long long)ck.y + ADAMW_CHUNK);
+    for (long long i = ck.y + threadIdx.x; i < end; i += blockDim.x)
+        mvq_adamw(p + i, m + i, v + i, grad[i] * clip, h, dm, step_size, bc2_sqrt);
+}
