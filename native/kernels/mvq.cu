@@ -26,14 +26,15 @@
 
 #define MVQ_STATS_HYPS 32
 
+// File-local helpers are named hyp_* so that they never collide with common.cuh's mvq_* ones.
 // Two device pointers in one 16-byte kernel argument (the launcher has 10 argument slots).
-struct mvq_ptr2 { float* a; float* b; };
+struct hyp_ptr2 { float* a; float* b; };
 
-static __device__ __forceinline__ bool mvq_bit(unsigned w, int i) { return ((w >> i) & 1u) != 0u; }
-static __device__ __forceinline__ float mvq_leaky(float u, float slope) { return u > 0.0f ? u : slope * u; }
+static __device__ __forceinline__ bool hyp_bit(unsigned w, int i) { return ((w >> i) & 1u) != 0u; }
+static __device__ __forceinline__ float hyp_leaky(float u, float slope) { return u > 0.0f ? u : slope * u; }
 
 // Sum of a double over the 32 lanes; the total lands in lane 0 (fixed shuffle order).
-static __device__ __forceinline__ double mvq_warp_sum_d(double v)
+static __device__ __forceinline__ double hyp_warp_sum_d(double v)
 {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(MVQ_FULL_MASK, v, offset);
     return v;
@@ -41,9 +42,9 @@ static __device__ __forceinline__ double mvq_warp_sum_d(double v)
 
 // Block sum of a double, valid in thread 0: warp trees, then the warp totals in warp order.
 // `warp_sums` is a __shared__ double[32] of the calling kernel.
-static __device__ __forceinline__ double mvq_block_sum_d(double v, double* warp_sums)
+static __device__ __forceinline__ double hyp_block_sum_d(double v, double* warp_sums)
 {
-    v = mvq_warp_sum_d(v);
+    v = hyp_warp_sum_d(v);
     if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
     __syncthreads();
     double total = 0.0;
@@ -77,7 +78,7 @@ extern "C" __global__ void mvq_hidden_stats_partial(const float* g, const int* m
             {
                 float acc = 0.0f;
                 for (int i = 0; i < D2; i++)
-                    if (mvq_bit(word, i)) acc += gs[l * D2 + i] * wk[i];
+                    if (hyp_bit(word, i)) acc += gs[l * D2 + i] * wk[i];
                 const double a = (double)(acc + bk);
                 sum += a; sq += a * a;
             }
@@ -109,7 +110,7 @@ extern "C" __global__ void mvq_hidden_stats_finalize(const double* partial, int 
 //   Grid (ceil(count / jpb), B).
 
 // Thread 0: first smallest distance among the block's hypotheses, written to the workspace.
-static __device__ void mvq_block_best(const float* dist_row, int jfirst, int jc, float* ws, int b)
+static __device__ void hyp_block_best(const float* dist_row, int jfirst, int jc, float* ws, int b)
 {
     float best = 0.0f; int bj = -1;
     for (int jj = 0; jj < jc; jj++)
@@ -122,7 +123,7 @@ static __device__ void mvq_block_best(const float* dist_row, int jfirst, int jc,
     ((int*)ws)[total + slot] = bj;
 }
 
-extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(mvq_ptr2 gr, mvq_ptr2 l1w, mvq_ptr2 bn, mvq_ptr2 l2w, mvq_ptr2 mx, const int* masks, mvq_ptr2 out, int4 d0, int4 d1, int4 d2)
+extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
 {
     extern __shared__ float sm[];
     const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
@@ -179,9 +180,9 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(mvq_ptr2 gr, m
                 const float* wk = w1s + k * D2p;
                 float acc = 0.0f;
                 for (int i = 0; i < D2; i++)
-                    if (mvq_bit(word, i)) acc += gl[i] * wk[i];
+                    if (hyp_bit(word, i)) acc += gl[i] * wk[i];
                 const float a = acc + b1s[k];
-                hw[tl * F + k] = mvq_leaky(a * scs[k] + shs[k], slope);
+                hw[tl * F + k] = hyp_leaky(a * scs[k] + shs[k], slope);
             }
             __syncwarp();
             // Layer 2: lanes over (token, output dim).
@@ -211,32 +212,32 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(mvq_ptr2 gr, m
             }
             s += (double)e * e;
         }
-        s = mvq_warp_sum_d(s);
+        s = hyp_warp_sum_d(s);
         if (lane == 0) dist_row[jfirst + jj] = (float)(s * inv_n);
         __syncwarp(); // fw is rewritten by the next hypothesis
     }
     __syncthreads(); // every distance of the block is in global memory
-    if (threadIdx.x == 0) mvq_block_best(dist_row, jfirst, jc, out.b, b);
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
 }
 
 // Reference variant helpers: one hidden unit / one output of f, straight from global memory.
-static __device__ float mvq_ref_hidden(const float* g, unsigned word, int l, int k, int D2, mvq_ptr2 l1w, mvq_ptr2 bn, float slope)
+static __device__ float hyp_ref_hidden(const float* g, unsigned word, int l, int k, int D2, hyp_ptr2 l1w, hyp_ptr2 bn, float slope)
 {
     float acc = 0.0f;
     for (int i = 0; i < D2; i++)
-        if (mvq_bit(word, i)) acc += g[l * D2 + i] * l1w.a[(long long)k * D2 + i];
+        if (hyp_bit(word, i)) acc += g[l * D2 + i] * l1w.a[(long long)k * D2 + i];
     const float a = acc + l1w.b[k];
-    return mvq_leaky(a * bn.a[k] + bn.b[k], slope);
+    return hyp_leaky(a * bn.a[k] + bn.b[k], slope);
 }
 
-static __device__ float mvq_ref_f(const float* g, unsigned word, int l, int d, int D2, int F, mvq_ptr2 l1w, mvq_ptr2 bn, mvq_ptr2 l2w, float slope)
+static __device__ float hyp_ref_f(const float* g, unsigned word, int l, int d, int D2, int F, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, float slope)
 {
     float acc = 0.0f;
-    for (int k = 0; k < F; k++) acc += mvq_ref_hidden(g, word, l, k, D2, l1w, bn, slope) * l2w.a[(long long)d * F + k];
+    for (int k = 0; k < F; k++) acc += hyp_ref_hidden(g, word, l, k, D2, l1w, bn, slope) * l2w.a[(long long)d * F + k];
     return acc + l2w.b[d];
 }
 
-extern "C" __global__ void mvq_score_simple(mvq_ptr2 gr, mvq_ptr2 l1w, mvq_ptr2 bn, mvq_ptr2 l2w, mvq_ptr2 mx, const int* masks, mvq_ptr2 out, int4 d0, int4 d1, int4 d2)
+extern "C" __global__ void mvq_score_simple(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
 {
     const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
     const int count = d2.x, identity = d2.y;
@@ -256,11 +257,11 @@ extern "C" __global__ void mvq_score_simple(mvq_ptr2 gr, mvq_ptr2 l1w, mvq_ptr2 
             for (int d = 0; d < D1; d++)
             {
                 float e;
-                if (identity) e = resid[l * D1 + d] + mvq_ref_f(g, word, l, d, D2, F, l1w, bn, l2w, slope);
+                if (identity) e = resid[l * D1 + d] + hyp_ref_f(g, word, l, d, D2, F, l1w, bn, l2w, slope);
                 else
                 {
                     float m = mx.b[l * D1 + d];
-                    for (int k = 0; k < L2; k++) m += mx.a[l * L2 + k] * mvq_ref_f(g, word, k, d, D2, F, l1w, bn, l2w, slope);
+                    for (int k = 0; k < L2; k++) m += mx.a[l * L2 + k] * hyp_ref_f(g, word, k, d, D2, F, l1w, bn, l2w, slope);
                     e = resid[l * D1 + d] + m;
                 }
                 s += (double)e * e;
@@ -268,7 +269,7 @@ extern "C" __global__ void mvq_score_simple(mvq_ptr2 gr, mvq_ptr2 l1w, mvq_ptr2 
         dist_row[jfirst + jj] = (float)(s / ((double)L1 * D1));
     }
     __syncthreads();
-    if (threadIdx.x == 0) mvq_block_best(dist_row, jfirst, jc, out.b, b);
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
 }
 
 extern "C" __global__ void mvq_score_finalize(const float* ws, int blocks, int n, int* best_index, float* best_dist)
@@ -303,7 +304,7 @@ extern "C" __global__ void mask_apply(const float* g, const int* words, float* y
     {
         const unsigned w = (unsigned)words[t / per_instance];
         const int i = (int)(t % d2);
-        y[t] = mvq_bit(w, i) ? g[t] : 0.0f;
+        y[t] = hyp_bit(w, i) ? g[t] : 0.0f;
     }
 }
 
@@ -341,8 +342,8 @@ extern "C" __global__ void batchnorm_frozen_backward_params(const float* a, cons
         sg += (double)dy[i] * xhat;
         sb += dy[i];
     }
-    sg = mvq_block_sum_d(sg, warp_sums);
-    sb = mvq_block_sum_d(sb, warp_sums);
+    sg = hyp_block_sum_d(sg, warp_sums);
+    sb = hyp_block_sum_d(sb, warp_sums);
     if (threadIdx.x == 0) { dgamma[k] += (float)sg; dbeta[k] += (float)sb; }
 }
 
@@ -426,7 +427,7 @@ extern "C" __global__ void token_mix_backward_params(const float* f, const float
         const int ld = o - L1 * L2;
         for (int b = threadIdx.x; b < B; b += blockDim.x) s += dy[(long long)b * L1 * D + ld];
     }
-    s = mvq_block_sum_d(s, warp_sums);
+    s = hyp_block_sum_d(s, warp_sums);
     if (threadIdx.x == 0)
     {
         if (o < L1 * L2) dm[o] += (float)s;

@@ -6,7 +6,7 @@ using MvqNative.Tensors;
 
 namespace MvqNative.Backends.Cuda.Kernels;
 
-/// <summary>Two device pointers in one kernel argument (mvq_ptr2 in mvq.cu).</summary>
+/// <summary>Two device pointers in one kernel argument (hyp_ptr2 in mvq.cu).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal readonly record struct Ptr2(ulong A, ulong B);
 
