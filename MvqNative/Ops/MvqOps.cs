@@ -213,7 +213,9 @@ public static class MvqOps
             F(d1, f), F(d1), identity ? F(1) : F(l1, l2), identity ? F(1) : F(l1, d1), F(b, l1, d1),
         ];
         // bestDist starts in [0, 2): some initial values beat every hypothesis of the chunk, some do not.
-        TensorSpec[] outs = [I(0, 3, b), new TensorSpec([b], Lo: 0f, Hi: 2f), Out(b, j)];
+        // With ties it starts above every distance, so that the tied hypotheses decide every winner.
+        var best = ties ? new TensorSpec([b], Lo: 1e30f, Hi: 1e30f) : new TensorSpec([b], Lo: 0f, Hi: 2f);
+        TensorSpec[] outs = [I(0, 3, b), best, Out(b, j)];
         return new OpCase(label, ins, outs, new MvqScoreAttrs(offset, count, 0.2f, identity))
         {
             Tolerance = 1e-10,

@@ -43,6 +43,7 @@ public sealed class CudaBackend : Backend
     private readonly IntPtr _ctx;
     private readonly StreamHandle _stream;
     private readonly Lock _gate = new();
+    private readonly Lock _workspaceGate = new();
     private readonly Dictionary<string, CudaModuleHandle> _modules = new(StringComparer.Ordinal);
     private Kernel?[] _kernels = new Kernel?[32];
     private CublasHandle? _blas;
@@ -210,6 +211,20 @@ public sealed class CudaBackend : Backend
             _workspace = p; _workspaceBytes = size;
             return p;
         }
+    }
+
+    /// <summary>
+    /// <see cref="Workspace"/> for one op, locked until the returned scope is disposed: ops called
+    /// from several host threads share the one stream, so an op holds this while it queues the
+    /// kernels that use the scratch, and no other op's kernels can overwrite it in between.
+    /// <c>using var ws = b.LockWorkspace(bytes, out var scratch);</c>
+    /// </summary>
+    public Lock.Scope LockWorkspace(long bytes, out ulong ptr)
+    {
+        var scope = _workspaceGate.EnterScope();
+        try { ptr = Workspace(bytes); }
+        catch { scope.Dispose(); throw; }
+        return scope;
     }
 
     /// <summary>The kernel <paramref name="r"/> names, compiling and loading its module on first use.</summary>

@@ -65,14 +65,17 @@ public static class CudaMvq
         MvqOps.Expect(c.In[3], s.F, "b1", op); MvqOps.Expect(c.Out[0], s.F, "mean", op); MvqOps.Expect(c.Out[1], s.F, "var", op);
         int jb = Math.Max(1, (s.J + StatsHyps - 1) / StatsHyps);
         int parts = s.B * jb;
-        ulong ws = be.Workspace(Math.Max(1L, (long)parts * 2 * s.F * 8));
+        using var wsLock = be.LockWorkspace(Math.Max(1L, (long)parts * 2 * s.F * 8), out ulong ws);
         if (s.J > 0 && s.B > 0)
-            be.Kernel(StatsPartialK).Launch(new Dim3((uint)jb, (uint)s.B), CudaBackend.Threads, (uint)(s.L2 * s.D2 * 4),
+            be.Kernel(StatsPartialK).Launch(new Dim3((uint)jb, (uint)s.B), StatsThreads(s.F), (uint)(s.L2 * s.D2 * 4),
                 P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[3]), new Int4(s.B, s.L2, s.D2, s.J), s.F, ws);
         else parts = 0;
         double n = (double)s.B * s.J * s.L2;
         be.Kernel(StatsFinalizeK).Launch(Blocks(s.F), CudaBackend.Threads, 0, ws, parts, s.F, n, P(c.Out[0]), P(c.Out[1]));
     }
+
+    /// <summary>Threads of mvq_hidden_stats_partial: one per feature, whole warps, at most 256 (larger F loops).</summary>
+    internal static int StatsThreads(int f) => Math.Clamp((f + 31) / 32 * 32, 32, CudaBackend.Threads);
 
     /// <summary>Shared memory bytes of mvq_score_fused (the layout in mvq.cu).</summary>
     internal static long FusedShared(int f, int d2, int d1, int l1, int l2, bool identity, int tp, int warps) =>
@@ -101,7 +104,7 @@ public static class CudaMvq
         if (at.Count == 0 || s.B == 0) return;
 
         int blocks = (at.Count + ScoreHyps - 1) / ScoreHyps;
-        ulong ws = be.Workspace(8L * s.B * blocks);
+        using var wsLock = be.LockWorkspace(8L * s.B * blocks, out ulong ws);
         // Tokens per layer-2 pass: enough (token, dim) pairs to keep the 32 lanes busy.
         int tp = Math.Clamp(32 / Math.Max(1, d1), 1, s.L2);
         int warps = FusedThreads / 32;

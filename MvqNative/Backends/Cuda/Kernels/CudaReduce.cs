@@ -23,7 +23,7 @@ public static class CudaReduce
         int n = c.In[0].Length;
         if (n == 0) return;
         int blocks = BlocksFor(n);
-        ulong partial = b.Workspace(blocks * 4L);
+        using var ws = b.LockWorkspace(blocks * 4L, out ulong partial);
         b.Kernel(PartialK).Launch((uint)blocks, CudaBackend.Threads, 0, CudaBackend.Ptr(c.In[0]), n, partial);
         b.Kernel(FinalizeK).Launch(1, CudaBackend.Threads, 0, partial, blocks, CudaBackend.Ptr(c.Out[0]));
     }
