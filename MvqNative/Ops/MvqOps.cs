@@ -57,7 +57,7 @@ public static class MvqOps
     public static readonly OpDef HiddenStats = new("mvq_hidden_stats")
     {
         Cpu = CpuMvq.HiddenStats,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.HiddenStats,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.HiddenStats,
         Reference = RefMvq.HiddenStats,
         Doc = "g[B,L2,D2], masks[B,J], w1[F,D2], b1[F] -> mean[F], var[F] (biased) of w1(m.g)+b1 over B*J*L2 rows",
         Cases =
@@ -73,7 +73,7 @@ public static class MvqOps
     public static readonly OpDef Score = new("mvq_score")
     {
         Cpu = CpuMvq.Score,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.Score,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.Score,
         Reference = RefMvq.Score,
         Doc = "fused hypothesis scoring: d[b,j] = mean((resid + U(f(m_j.g)))^2) for a chunk of j, running argmin (ties: smallest j)",
         Cases =
@@ -96,7 +96,6 @@ public static class MvqOps
     public static readonly OpDef SelectWords = new("mvq_select_words")
     {
         Cpu = CpuMvq.SelectWords,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.SelectWords,
         Reference = r => { int J = r.InShapes[0][1]; for (int b = 0; b < r.In[1].Length; b++) r.Out[0][b] = r.In[0][b * J + (int)r.In[1][b]]; },
         Doc = "words[b] = masks[b, index[b]]",
         Cases = [new OpCase("odd", [I(0, 1 << 20, 5, 7), I(0, 7, 5)], [I(0, 1, 5)]) { Tolerance = 0 },
@@ -106,7 +105,6 @@ public static class MvqOps
     public static readonly OpDef MaskApply = new("mask_apply")
     {
         Cpu = CpuMvq.MaskApply,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.MaskApply,
         Reference = RefMvq.MaskApply,
         Backward = "mask_apply",
         Doc = "y[b,l,i] = g[b,l,i] if bit i of words[b] else 0 (its own backward)",
@@ -118,7 +116,6 @@ public static class MvqOps
     public static readonly OpDef BnFrozenForward = new("batchnorm_frozen_forward")
     {
         Cpu = CpuMvq.BnFrozenForward,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenForward,
         Reference = RefMvq.BnFrozenForward,
         Backward = "batchnorm_frozen_backward",
         Doc = "y = (a - mean) * rstd * gamma + beta, statistics given (stop-gradient)",
@@ -130,7 +127,6 @@ public static class MvqOps
     public static readonly OpDef BnFrozenBackward = new("batchnorm_frozen_backward")
     {
         Cpu = CpuMvq.BnFrozenBackward,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenBackward,
         Reference = RefMvq.BnFrozenBackward,
         Doc = "da = dy*rstd*gamma (=), dgamma += sum dy*(a-mean)*rstd, dbeta += sum dy",
         Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(7, 5)], [Out(7, 5), F(5), F(5)]),
@@ -141,7 +137,6 @@ public static class MvqOps
     public static readonly OpDef BnFold = new("batchnorm_fold")
     {
         Cpu = CpuMvq.BnFold,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.BnFold,
         Reference = r =>
         {
             var a = r.A<BatchNormAttrs>();
@@ -159,7 +154,6 @@ public static class MvqOps
     public static readonly OpDef BnRunningUpdate = new("batchnorm_running_update")
     {
         Cpu = CpuMvq.BnRunningUpdate,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.BnRunningUpdate,
         Reference = r =>
         {
             var a = r.A<BatchNormAttrs>();
@@ -178,7 +172,7 @@ public static class MvqOps
     public static readonly OpDef TokenMixForward = new("token_mix_forward")
     {
         Cpu = CpuMvq.TokenMixForward,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixForward,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.TokenMixForward,
         Reference = RefMvq.TokenMixForward,
         Backward = "token_mix_backward",
         Doc = "y[b,l1,:] = sum_l2 M[l1,l2] f[b,l2,:] + bias[l1,:]",
@@ -190,7 +184,7 @@ public static class MvqOps
     public static readonly OpDef TokenMixBackward = new("token_mix_backward")
     {
         Cpu = CpuMvq.TokenMixBackward,
-        Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixBackward,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.TokenMixBackward,
         Reference = RefMvq.TokenMixBackward,
         Doc = "df = M^T dy (=), dM += sum_{b,d} dy f, dbias += sum_b dy",
         Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(3, 4, 5)], [Out(3, 2, 5), F(4, 2), F(4, 5)]),

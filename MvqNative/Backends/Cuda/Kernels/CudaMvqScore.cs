@@ -1,12 +1,13 @@
-// CUDA launchers of the MVQ op family (native/kernels/mvq.cu): hypothesis statistics, fused
-// hypothesis scoring (two variants selected by name), words, masks, frozen BatchNorm, token mixing.
+// CUDA launchers of the MVQ hypothesis ops (native/kernels/mvq_score.cu): hypothesis statistics,
+// fused hypothesis scoring (two variants selected by name), token mixing. The simple MVQ ops
+// (words, masks, frozen BatchNorm) are in CudaMvq.cs.
 using System.Runtime.InteropServices;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
 namespace MvqNative.Backends.Cuda.Kernels;
 
-/// <summary>Two device pointers in one kernel argument (hyp_ptr2 in mvq.cu).</summary>
+/// <summary>Two device pointers in one kernel argument (hyp_ptr2 in mvq_score.cu).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal readonly record struct Ptr2(ulong A, ulong B);
 
@@ -19,30 +20,23 @@ internal readonly record struct Int4(int X, int Y, int Z, int W);
 /// <see cref="ScoreKernel"/> (a grid of (hypothesis blocks, B)) and then mvq_score_finalize,
 /// which folds the blocks' winners into bestIndex / bestDist in ascending j.
 /// </summary>
-public static class CudaMvq
+public static class CudaMvqScore
 {
     /// <summary>The shared-memory fused scoring kernel (the default).</summary>
     public const string Fused = "mvq_score_fused";
     /// <summary>The plain reference scoring kernel: one thread per hypothesis, no shared staging.</summary>
     public const string Simple = "mvq_score_simple";
 
-    private static readonly KernelRef StatsPartialK = new("mvq.cu", "mvq_hidden_stats_partial");
-    private static readonly KernelRef StatsFinalizeK = new("mvq.cu", "mvq_hidden_stats_finalize");
-    private static readonly KernelRef FusedK = new("mvq.cu", Fused);
-    private static readonly KernelRef SimpleK = new("mvq.cu", Simple);
-    private static readonly KernelRef ScoreFinalizeK = new("mvq.cu", "mvq_score_finalize");
-    private static readonly KernelRef SelectK = new("mvq.cu", "mvq_select_words");
-    private static readonly KernelRef MaskK = new("mvq.cu", "mask_apply");
-    private static readonly KernelRef BnFwdK = new("mvq.cu", "batchnorm_frozen_forward");
-    private static readonly KernelRef BnDaK = new("mvq.cu", "batchnorm_frozen_backward_da");
-    private static readonly KernelRef BnParamsK = new("mvq.cu", "batchnorm_frozen_backward_params");
-    private static readonly KernelRef BnFoldK = new("mvq.cu", "batchnorm_fold");
-    private static readonly KernelRef BnRunK = new("mvq.cu", "batchnorm_running_update");
-    private static readonly KernelRef MixFwdK = new("mvq.cu", "token_mix_forward");
-    private static readonly KernelRef MixDfK = new("mvq.cu", "token_mix_backward_df");
-    private static readonly KernelRef MixParamsK = new("mvq.cu", "token_mix_backward_params");
+    private static readonly KernelRef StatsPartialK = new("mvq_score.cu", "mvq_hidden_stats_partial");
+    private static readonly KernelRef StatsFinalizeK = new("mvq_score.cu", "mvq_hidden_stats_finalize");
+    private static readonly KernelRef FusedK = new("mvq_score.cu", Fused);
+    private static readonly KernelRef SimpleK = new("mvq_score.cu", Simple);
+    private static readonly KernelRef ScoreFinalizeK = new("mvq_score.cu", "mvq_score_finalize");
+    private static readonly KernelRef MixFwdK = new("mvq_score.cu", "token_mix_forward");
+    private static readonly KernelRef MixDfK = new("mvq_score.cu", "token_mix_backward_df");
+    private static readonly KernelRef MixParamsK = new("mvq_score.cu", "token_mix_backward_params");
 
-    /// <summary>Hypotheses per block of mvq_hidden_stats_partial (MVQ_STATS_HYPS in mvq.cu).</summary>
+    /// <summary>Hypotheses per block of mvq_hidden_stats_partial (MVQ_STATS_HYPS in mvq_score.cu).</summary>
     internal const int StatsHyps = 32;
     /// <summary>Hypotheses per block of the scoring kernels (before balancing over the blocks).</summary>
     internal const int ScoreHyps = 32;
@@ -77,7 +71,7 @@ public static class CudaMvq
     /// <summary>Threads of mvq_hidden_stats_partial: one per feature, whole warps, at most 256 (larger F loops).</summary>
     internal static int StatsThreads(int f) => Math.Clamp((f + 31) / 32 * 32, 32, CudaBackend.Threads);
 
-    /// <summary>Shared memory bytes of mvq_score_fused (the layout in mvq.cu).</summary>
+    /// <summary>Shared memory bytes of mvq_score_fused (the layout in mvq_score.cu).</summary>
     internal static long FusedShared(int f, int d2, int d1, int l1, int l2, bool identity, int tp, int warps) =>
         4L * (f * (d2 + 1) + 3 * f + d1 * (f + 1) + d1 + l2 * d2 + l1 * d1 + (identity ? 0 : l1 * l2 + l1 * d1)
               + warps * (tp * f + l2 * d1));
@@ -126,72 +120,6 @@ public static class CudaMvq
         else
             be.Kernel(SimpleK).Launch(grid, ScoreHyps, 0, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
         be.Kernel(ScoreFinalizeK).Launch(Blocks(s.B), CudaBackend.Threads, 0, ws, blocks, s.B, P(c.Out[0]), P(c.Out[1]));
-    }
-
-    /// <summary>OpImpl of mvq_select_words: words[b] = masks[b, index[b]] (an index outside [0, J) gives 0).</summary>
-    public static void SelectWords(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var m = c.In[0];
-        if (m.Rank != 2 || c.In[1].Length != m.Dim(0) || c.Out[0].Length != m.Dim(0))
-            throw new ArgumentException($"mvq_select_words: masks [{m.ShapeString}], index [{c.In[1].ShapeString}], words [{c.Out[0].ShapeString}] (want [B,J], [B], [B])");
-        int n = m.Dim(0);
-        if (n == 0) return;
-        be.Kernel(SelectK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(m), P(c.In[1]), P(c.Out[0]), n, m.Dim(1));
-    }
-
-    /// <summary>OpImpl of mask_apply.</summary>
-    public static void MaskApply(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var (b, l, d2) = MvqOps.MaskDims(c.In[0].Shape, c.In[1].Length, "mask_apply");
-        if (c.Out[0].Length != c.In[0].Length) throw new ArgumentException($"mask_apply: y has {c.Out[0].Length} elements, g has {c.In[0].Length}");
-        long n = (long)b * l * d2;
-        if (n == 0) return;
-        be.Kernel(MaskK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.Out[0]), n, l * d2, d2);
-    }
-
-    /// <summary>OpImpl of batchnorm_frozen_forward.</summary>
-    public static void BnFrozenForward(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        int f = c.In[1].Length;
-        MvqOps.Rows(c.In[0], f, "batchnorm_frozen_forward");
-        long n = c.In[0].Length;
-        if (n == 0) return;
-        be.Kernel(BnFwdK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[3]), P(c.In[4]), P(c.Out[0]), n, f);
-    }
-
-    /// <summary>OpImpl of batchnorm_frozen_backward: da written, dgamma / dbeta accumulated (one block per feature).</summary>
-    public static void BnFrozenBackward(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        int f = c.In[1].Length, rows = MvqOps.Rows(c.In[0], f, "batchnorm_frozen_backward");
-        long n = c.In[0].Length;
-        if (n == 0) return;
-        be.Kernel(BnDaK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(c.In[4]), P(c.In[2]), P(c.In[3]), P(c.Out[0]), n, f);
-        be.Kernel(BnParamsK).Launch(f, CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[4]), P(c.Out[1]), P(c.Out[2]), rows, f);
-    }
-
-    /// <summary>OpImpl of batchnorm_fold.</summary>
-    public static void BnFold(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var at = c.A<BatchNormAttrs>();
-        int f = c.In[0].Length;
-        if (f == 0) return;
-        be.Kernel(BnFoldK).Launch(Blocks(f), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[3]), P(c.Out[0]), P(c.Out[1]), P(c.Out[2]), f, at.Eps);
-    }
-
-    /// <summary>OpImpl of batchnorm_running_update.</summary>
-    public static void BnRunningUpdate(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var at = c.A<BatchNormAttrs>();
-        int f = c.In[0].Length;
-        if (f == 0) return;
-        double unbias = at.Count > 1 ? (double)at.Count / (at.Count - 1) : 1.0;
-        be.Kernel(BnRunK).Launch(Blocks(f), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.Out[0]), P(c.Out[1]), f, at.Momentum, unbias);
     }
 
     /// <summary>OpImpl of token_mix_forward.</summary>

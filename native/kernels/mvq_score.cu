@@ -1,4 +1,5 @@
-// mvq.cu: kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs has the semantics and shapes).
+// mvq_score.cu: the hypothesis kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs has the
+// semantics and shapes); the simple MVQ ops (words, masks, frozen BatchNorm) are in mvq.cu.
 //   mvq_hidden_stats_partial / _finalize: mean and biased variance of a = w1 (m ⊙ g) + b1 over all
 //     B*J*L2 rows. Pass 1: block (jb, b) sums MVQ_STATS_HYPS hypotheses of instance b per feature
 //     in double into a workspace row; pass 2 adds the rows in a fixed order. Fixed blocks, so the
@@ -13,15 +14,13 @@
 //     stored as float (as the CPU does) in dist[b, j]. After a barrier thread 0 scans the block's
 //     distances in ascending j with a strict < and writes (dist, j) to the workspace.
 //   mvq_score_simple: the reference variant (same arguments): one thread per hypothesis,
-//     everything recomputed from global memory, no shared staging. Selected by name (CudaMvq).
+//     everything recomputed from global memory, no shared staging. Selected by name (CudaMvqScore).
 //   mvq_score_finalize: per instance, scans the blocks' (dist, j) in ascending block order and
 //     replaces (bestDist, bestIndex) on a strict <; ascending j with strict < everywhere gives the
 //     CPU's winner (ties: smallest j; NaN never wins), chunk after chunk.
-//   mvq_select_words, mask_apply, batchnorm_frozen_forward, batchnorm_fold,
-//   batchnorm_running_update, token_mix_forward, token_mix_backward_df: one thread per element.
-//   batchnorm_frozen_backward_da / _params, token_mix_backward_params: parameter gradients are
-//   one block per output, double per-thread sums over a fixed stride, a fixed shuffle tree and
-//   the warp totals added in order by thread 0; no atomics.
+//   token_mix_forward, token_mix_backward_df: one thread per output element, sums in the CPU's order.
+//   token_mix_backward_params: one block per dM / dbias entry, double per-thread sums over a fixed
+//     stride, a fixed shuffle tree and the warp totals added in order by thread 0; no atomics.
 #include "common.cuh"
 
 #define MVQ_STATS_HYPS 32
@@ -284,88 +283,6 @@ extern "C" __global__ void mvq_score_finalize(const float* ws, int blocks, int n
         if (wj[slot] >= 0 && ws[slot] < bd) { bd = ws[slot]; bi = wj[slot]; }
     }
     best_dist[b] = bd; best_index[b] = bi;
-}
-
-// ---------------------------------------------------------------- words and masks
-
-extern "C" __global__ void mvq_select_words(const int* masks, const int* index, int* words, int n, int j)
-{
-    for (long long b = mvq_global_index(); b < n; b += mvq_grid_stride())
-    {
-        const int i = index[b];
-        words[b] = (i >= 0 && i < j) ? masks[b * j + i] : 0; // out of range: the CPU op throws; here 0
-    }
-}
-
-// y[b, l, i] = g[b, l, i] if bit i of words[b] else 0; rows = L * D2 elements per instance.
-extern "C" __global__ void mask_apply(const float* g, const int* words, float* y, long long n, int per_instance, int d2)
-{
-    for (long long t = mvq_global_index(); t < n; t += mvq_grid_stride())
-    {
-        const unsigned w = (unsigned)words[t / per_instance];
-        const int i = (int)(t % d2);
-        y[t] = hyp_bit(w, i) ? g[t] : 0.0f;
-    }
-}
-
-// ---------------------------------------------------------------- frozen BatchNorm
-
-extern "C" __global__ void batchnorm_frozen_forward(const float* a, const float* mean, const float* rstd, const float* gamma, const float* beta, float* y, long long n, int f)
-{
-    for (long long t = mvq_global_index(); t < n; t += mvq_grid_stride())
-    {
-        const int k = (int)(t % f);
-        y[t] = (a[t] - mean[k]) * rstd[k] * gamma[k] + beta[k];
-    }
-}
-
-extern "C" __global__ void batchnorm_frozen_backward_da(const float* dy, const float* rstd, const float* gamma, float* da, long long n, int f)
-{
-    for (long long t = mvq_global_index(); t < n; t += mvq_grid_stride())
-    {
-        const int k = (int)(t % f);
-        da[t] = dy[t] * rstd[k] * gamma[k];
-    }
-}
-
-// Block k: dgamma[k] += sum_r dy (a - mean) rstd, dbeta[k] += sum_r dy over the N rows.
-extern "C" __global__ void batchnorm_frozen_backward_params(const float* a, const float* mean, const float* rstd, const float* dy, float* dgamma, float* dbeta, int rows, int f)
-{
-    __shared__ double warp_sums[32];
-    const int k = blockIdx.x;
-    const float mk = mean[k], rk = rstd[k];
-    double sg = 0.0, sb = 0.0;
-    for (int r = threadIdx.x; r < rows; r += blockDim.x)
-    {
-        const long long i = (long long)r * f + k;
-        const float xhat = (a[i] - mk) * rk;
-        sg += (double)dy[i] * xhat;
-        sb += dy[i];
-    }
-    sg = hyp_block_sum_d(sg, warp_sums);
-    sb = hyp_block_sum_d(sb, warp_sums);
-    if (threadIdx.x == 0) { dgamma[k] += (float)sg; dbeta[k] += (float)sb; }
-}
-
-extern "C" __global__ void batchnorm_fold(const float* mean, const float* var, const float* gamma, const float* beta, float* rstd, float* scale, float* shift, int f, float eps)
-{
-    const int k = (int)mvq_global_index();
-    if (k >= f) return;
-    const float r = (float)(1.0 / sqrt((double)var[k] + (double)eps));
-    rstd[k] = r;
-    const float s = gamma[k] * r;
-    scale[k] = s;
-    shift[k] = beta[k] - mean[k] * s;
-}
-
-extern "C" __global__ void batchnorm_running_update(const float* mean, const float* var, float* running_mean, float* running_var, int f, float momentum, double unbias)
-{
-    const int k = (int)mvq_global_index();
-    if (k >= f) return;
-    const float keep = 1.0f - momentum;
-    // The products with the old values are float, the rest double, as in the CPU op.
-    running_mean[k] = (float)((double)(keep * running_mean[k]) + (double)momentum * (double)mean[k]);
-    running_var[k] = (float)((double)(keep * running_var[k]) + (double)momentum * ((double)var[k] * unbias));
 }
 
 // ---------------------------------------------------------------- token mixing
