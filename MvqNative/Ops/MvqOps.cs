@@ -172,7 +172,6 @@ public static class MvqOps
     public static readonly OpDef TokenMixForward = new("token_mix_forward")
     {
         Cpu = CpuMvq.TokenMixForward,
-        Cuda = Backends.Cuda.Kernels.CudaMvqScore.TokenMixForward,
         Reference = RefMvq.TokenMixForward,
         Backward = "token_mix_backward",
         Doc = "y[b,l1,:] = sum_l2 M[l1,l2] f[b,l2,:] + bias[l1,:]",
@@ -184,7 +183,6 @@ public static class MvqOps
     public static readonly OpDef TokenMixBackward = new("token_mix_backward")
     {
         Cpu = CpuMvq.TokenMixBackward,
-        Cuda = Backends.Cuda.Kernels.CudaMvqScore.TokenMixBackward,
         Reference = RefMvq.TokenMixBackward,
         Doc = "df = M^T dy (=), dM += sum_{b,d} dy f, dbias += sum_b dy",
         Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(3, 4, 5)], [Out(3, 2, 5), F(4, 2), F(4, 5)]),

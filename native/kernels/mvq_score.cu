@@ -1,5 +1,6 @@
 // mvq_score.cu: the hypothesis kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs has the
-// semantics and shapes); the simple MVQ ops (words, masks, frozen BatchNorm) are in mvq.cu.
+// semantics and shapes); the other MVQ ops (words, masks, frozen BatchNorm, token mixing) have
+// their launchers in CudaMvq.cs.
 //   mvq_hidden_stats_partial / _finalize: mean and biased variance of a = w1 (m ⊙ g) + b1 over all
 //     B*J*L2 rows. Pass 1: block (jb, b) sums MVQ_STATS_HYPS hypotheses of instance b per feature
 //     in double into a workspace row; pass 2 adds the rows in a fixed order. Fixed blocks, so the
@@ -18,9 +19,6 @@
 //   mvq_score_finalize: per instance, scans the blocks' (dist, j) in ascending block order and
 //     replaces (bestDist, bestIndex) on a strict <; ascending j with strict < everywhere gives the
 //     CPU's winner (ties: smallest j; NaN never wins), chunk after chunk.
-//   token_mix_forward, token_mix_backward_df: one thread per output element, sums in the CPU's order.
-//   token_mix_backward_params: one block per dM / dbias entry, double per-thread sums over a fixed
-//     stride, a fixed shuffle tree and the warp totals added in order by thread 0; no atomics.
 #include "common.cuh"
 
 #define MVQ_STATS_HYPS 32
@@ -37,20 +35,6 @@ static __device__ __forceinline__ double hyp_warp_sum_d(double v)
 {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(MVQ_FULL_MASK, v, offset);
     return v;
-}
-
-// Block sum of a double, valid in thread 0: warp trees, then the warp totals in warp order.
-// `warp_sums` is a __shared__ double[32] of the calling kernel.
-static __device__ __forceinline__ double hyp_block_sum_d(double v, double* warp_sums)
-{
-    v = hyp_warp_sum_d(v);
-    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double total = 0.0;
-    if (threadIdx.x == 0)
-        for (int w = 0; w < (int)(blockDim.x >> 5); w++) total += warp_sums[w];
-    __syncthreads(); // warp_sums may be reused by the next call
-    return total;
 }
 
 // ---------------------------------------------------------------- hidden statistics
@@ -283,71 +267,4 @@ extern "C" __global__ void mvq_score_finalize(const float* ws, int blocks, int n
         if (wj[slot] >= 0 && ws[slot] < bd) { bd = ws[slot]; bi = wj[slot]; }
     }
     best_dist[b] = bd; best_index[b] = bi;
-}
-
-// ---------------------------------------------------------------- token mixing
-
-// dims = (B, L2, D, L1); y[b, l1, d] = bias[l1, d] + sum_l2 M[l1, l2] f[b, l2, d] (l2 ascending).
-extern "C" __global__ void token_mix_forward(const float* f, const float* m, const float* bias, float* y, int4 dims)
-{
-    const int B = dims.x, L2 = dims.y, D = dims.z, L1 = dims.w;
-    const long long n = (long long)B * L1 * D;
-    for (long long t = mvq_global_index(); t < n; t += mvq_grid_stride())
-    {
-        const int d = (int)(t % D);
-        const long long bl = t / D;
-        const int l = (int)(bl % L1);
-        const long long b = bl / L1;
-        float acc = bias[l * D + d];
-        for (int k = 0; k < L2; k++) acc += m[l * L2 + k] * f[(b * L2 + k) * D + d];
-        y[t] = acc;
-    }
-}
-
-// df[b, l2, d] = sum_l1 M[l1, l2] dy[b, l1, d] (l1 ascending), written.
-extern "C" __global__ void token_mix_backward_df(const float* m, const float* dy, float* df, int4 dims)
-{
-    const int B = dims.x, L2 = dims.y, D = dims.z, L1 = dims.w;
-    const long long n = (long long)B * L2 * D;
-    for (long long t = mvq_global_index(); t < n; t += mvq_grid_stride())
-    {
-        const int d = (int)(t % D);
-        const long long bk = t / D;
-        const int k = (int)(bk % L2);
-        const long long b = bk / L2;
-        float acc = 0.0f;
-        for (int l = 0; l < L1; l++) acc += m[l * L2 + k] * dy[(b * L1 + l) * D + d];
-        df[t] = acc;
-    }
-}
-
-// Blocks [0, L1*L2): dM[l1, l2] += sum_{b,d} dy[b, l1, d] f[b, l2, d];
-// blocks [L1*L2, L1*L2 + L1*D): dbias[l1, d] += sum_b dy[b, l1, d].
-extern "C" __global__ void token_mix_backward_params(const float* f, const float* dy, float* dm, float* dbias, int4 dims)
-{
-    __shared__ double warp_sums[32];
-    const int B = dims.x, L2 = dims.y, D = dims.z, L1 = dims.w;
-    const int o = blockIdx.x;
-    double s = 0.0;
-    if (o < L1 * L2)
-    {
-        const int l = o / L2, k = o - l * L2;
-        const long long n = (long long)B * D;
-        for (long long t = threadIdx.x; t < n; t += blockDim.x)
-        {
-            const long long b = t / D; const int d = (int)(t - b * D);
-            s += (double)dy[(b * L1 + l) * D + d] * f[(b * L2 + k) * D + d];
-        }
-    }
-    else
-    {
-        const int ld = o - L1 * L2;
-        for (int b = threadIdx.x; b < B; b += blockDim.x) s += dy[(long long)b * L1 * D + ld];
-    }
-    s = hyp_block_sum_d(s, warp_sums);
-    if (threadIdx.x == 0)
-    {
-        if (o < L1 * L2) dm[o] += (float)s;
-        else dbias[o - L1 * L2] += (float)s;
-    }
 }

@@ -1,6 +1,6 @@
 // CUDA launchers of the MVQ hypothesis ops (native/kernels/mvq_score.cu): hypothesis statistics,
-// fused hypothesis scoring (two variants selected by name), token mixing. The simple MVQ ops
-// (words, masks, frozen BatchNorm) are in CudaMvq.cs.
+// fused hypothesis scoring (two variants selected by name). The other MVQ ops (words, masks,
+// frozen BatchNorm, token mixing) are in CudaMvq.cs.
 using System.Runtime.InteropServices;
 using MvqNative.Ops;
 using MvqNative.Tensors;
@@ -32,9 +32,6 @@ public static class CudaMvqScore
     private static readonly KernelRef FusedK = new("mvq_score.cu", Fused);
     private static readonly KernelRef SimpleK = new("mvq_score.cu", Simple);
     private static readonly KernelRef ScoreFinalizeK = new("mvq_score.cu", "mvq_score_finalize");
-    private static readonly KernelRef MixFwdK = new("mvq_score.cu", "token_mix_forward");
-    private static readonly KernelRef MixDfK = new("mvq_score.cu", "token_mix_backward_df");
-    private static readonly KernelRef MixParamsK = new("mvq_score.cu", "token_mix_backward_params");
 
     /// <summary>Hypotheses per block of mvq_hidden_stats_partial (MVQ_STATS_HYPS in mvq_score.cu).</summary>
     internal const int StatsHyps = 32;
@@ -120,28 +117,6 @@ public static class CudaMvqScore
         else
             be.Kernel(SimpleK).Launch(grid, ScoreHyps, 0, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
         be.Kernel(ScoreFinalizeK).Launch(Blocks(s.B), CudaBackend.Threads, 0, ws, blocks, s.B, P(c.Out[0]), P(c.Out[1]));
-    }
-
-    /// <summary>OpImpl of token_mix_forward.</summary>
-    public static void TokenMixForward(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var (b, l2, d, l1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_forward");
-        long n = (long)b * l1 * d;
-        if (n == 0) return;
-        be.Kernel(MixFwdK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.Out[0]), new Int4(b, l2, d, l1));
-    }
-
-    /// <summary>OpImpl of token_mix_backward: df written; dM, dbias accumulated (one block per entry).</summary>
-    public static void TokenMixBackward(in OpCall c)
-    {
-        var be = (CudaBackend)c.Backend;
-        var (b, l2, d, l1) = MvqOps.MixDims(c.In[0].Shape, c.In[1].Shape, "token_mix_backward");
-        var dims = new Int4(b, l2, d, l1);
-        long n = (long)b * l2 * d;
-        if (n > 0) be.Kernel(MixDfK).Launch(be.Blocks(n), CudaBackend.Threads, 0, P(c.In[1]), P(c.In[2]), P(c.Out[0]), dims);
-        int outs = l1 * l2 + l1 * d;
-        if (outs > 0) be.Kernel(MixParamsK).Launch(outs, CudaBackend.Threads, 0, P(c.In[0]), P(c.In[2]), P(c.Out[1]), P(c.Out[2]), dims);
     }
 
     private static uint Blocks(int n) => (uint)Math.Max(1, (n + CudaBackend.Threads - 1) / CudaBackend.Threads);
