@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MvqNative.Backends;
@@ -21,7 +22,8 @@ public static class Cli
     {
         try
         {
-            return root.Parse(args).Invoke();
+            // Our own boundary below turns expected failures into one line; the library's handler would print a stack trace.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {
@@ -37,7 +39,7 @@ public static class Cli
     internal static string OneLine(Exception e) => e.Message.Replace('\n', ' ').Replace('\r', ' ');
 
     /// <summary>Writes a JSON object to stdout, indented.</summary>
-    public static void PrintJson(JsonNode node) => Console.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    public static void PrintJson(JsonNode node) => Console.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
 
     /// <summary>Interactive progress bars only on a terminal; plain log lines otherwise (CI, pipes).</summary>
     public static bool Interactive => !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null;

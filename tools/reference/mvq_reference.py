@@ -1,5 +1,5 @@
 """PyTorch reference of the MvqNative models: `state` writes a reference-state safetensors file,
-`verify` recomputes one and compares, `bench` times training steps on the CPU. See README.md.
+`verify` recomputes one and compares, `bench` times training steps on the CPU or a GPU. See README.md.
 
 Run with Debian's python: /usr/bin/python3 tools/reference/mvq_reference.py MODE ...
 """
@@ -26,10 +26,10 @@ OPTIM = {"name": "AdamW", "lr": 1e-2, "betas": [0.9, 0.999], "eps": 1e-8, "weigh
          "clip": 1.0, "clip_formula": "g *= min(1, clip / (||g||_2 + 1e-6)), global norm over all grads (in float64)"}
 
 
-def random_masks(gen, steps, batch, hypotheses, dim, drop_rate):
-    """[steps, B, J] int32 words: bit i set (keep dimension i) with probability 1 - p."""
-    keep = torch.rand(steps, batch, hypotheses, dim, generator=gen) >= drop_rate
-    weights = torch.tensor([1 << i for i in range(dim)], dtype=torch.int64)
+def random_masks(gen, steps, batch, hypotheses, dim, drop_rate, device="cpu"):
+    """[steps, B, J] int32 words: bit i set (keep dimension i) with probability 1 - p (on gen's device)."""
+    keep = torch.rand(steps, batch, hypotheses, dim, generator=gen, device=device) >= drop_rate
+    weights = torch.tensor([1 << i for i in range(dim)], dtype=torch.int64, device=device)
     words = (keep.to(torch.int64) * weights).sum(-1)
     return words.to(torch.int32) if dim < 32 else (words - (words >= 2 ** 31).to(torch.int64) * 2 ** 32).to(torch.int32)
 
@@ -161,39 +161,100 @@ def load_preset(name):
     return ModelConfig.load(path)
 
 
-def cmd_bench(args):
+def _bench_setup(args):
+    """Threads, device (cuda: factory calls default to it, so the model's own tensors land there), config."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("bench --device cuda: torch sees no CUDA device")
+        torch.set_default_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = False   # FP32 like ours (cuBLAS SGEMM without tensor cores)
+        torch.backends.cudnn.allow_tf32 = False
     cfg = load_preset(args.preset)
-    model = Autoencoder(cfg).train()
-    opt = make_optimizer(model, 5e-4, 0.01)
-    gen = torch.Generator().manual_seed(1)
-    x = torch.rand(args.batch, cfg.channels, cfg.height, cfg.width, generator=gen)
+    if args.hypotheses:
+        cfg.hypotheses = args.hypotheses
+        cfg.chunk = min(cfg.chunk, args.hypotheses)
+    return dev, cfg
+
+
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time_steps(step, dev, warmup, steps):
+    """Median and mean of per-step wall times (device synchronised around each step), in ms."""
+    for _ in range(warmup):
+        step()
+    _sync(dev)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        _sync(dev)
+        times.append(1000 * (time.perf_counter() - t0))
+    return float(np.median(times)), float(np.mean(times))
+
+
+def cmd_bench(args):
+    dev, cfg = _bench_setup(args)
+    gen = torch.Generator(device=dev).manual_seed(1)
+    x = torch.rand(args.batch, cfg.channels, cfg.height, cfg.width, generator=gen, device=dev)
+    t_build = time.perf_counter()
+    if args.bottleneck:
+        if cfg.kind != "mvq":
+            raise SystemExit("bench --bottleneck needs an MVQ preset")
+        from model import MvqBottleneck
+        net = MvqBottleneck(cfg).train()
+        h_shape = (args.batch, cfg.enc_channels[1], cfg.height // 4, cfg.width // 4)
+        h = torch.rand(*h_shape, generator=gen, device=dev).requires_grad_(True)
+    else:
+        net = Autoencoder(cfg).train()
+    opt = make_optimizer(net, 5e-4, 0.01)
+    if args.compile and not hasattr(torch, "compile"):
+        raise SystemExit(f"bench --compile: torch {torch.__version__} has no torch.compile")
+    fwd = torch.compile(net) if args.compile else net
+
+    def masks():
+        if cfg.kind != "mvq":
+            return None
+        return random_masks(gen, 1, args.batch, cfg.hypotheses, cfg.code_dim2, cfg.drop_rate, dev)[0]
 
     def step():
-        masks = None
-        if cfg.kind == "mvq":
-            masks = random_masks(gen, 1, args.batch, cfg.hypotheses, cfg.code_dim2, cfg.drop_rate)[0]
+        if args.bottleneck:
+            # Bottleneck alone: forward (both VQs, statistics, scoring of all J, winner), backward to h.
+            h.grad = None
+            dec_in, _, losses = fwd(h, masks())
+            (dec_in.square().mean() + losses["vq1"] + losses["vq2"] + losses["wta"]).backward()
+            return
         opt.zero_grad(set_to_none=False)
-        _, _, losses = model(x, masks)
+        _, _, losses = fwd(x, masks())
         losses["total"].backward()
-        clip_gradients(model, 1.0)
+        clip_gradients(net, 1.0)
         opt.step()
 
-    for _ in range(args.warmup):
-        step()
+    # With --compile the first warm-up steps compile: their time is reported separately.
     t0 = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    dt = time.perf_counter() - t0
+    step()
+    _sync(dev)
+    first_ms = 1000 * (time.perf_counter() - t0)
+    median_ms, mean_ms = _time_steps(step, dev, max(0, args.warmup - 1), args.steps)
     res = {"preset": os.path.basename(args.preset).replace(".json", ""), "batch": args.batch,
-           "threads": args.threads, "images_per_s": round(args.batch * args.steps / dt, 2),
-           "ms_per_step": round(1000 * dt / args.steps, 3), "torch_version": torch.__version__}
+           "threads": args.threads, "device": str(dev),
+           "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+           "compile": bool(args.compile), "bottleneck_only": bool(args.bottleneck),
+           "hypotheses": cfg.hypotheses if cfg.kind == "mvq" else None, "steps": args.steps,
+           "images_per_s": round(args.batch * 1000 / median_ms, 2), "ms_per_step": round(median_ms, 4),
+           "ms_per_step_mean": round(mean_ms, 4), "first_step_ms": round(first_ms, 1),
+           "setup_s": round(time.perf_counter() - t_build, 2), "torch_version": torch.__version__}
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"{res['preset']}: batch {args.batch}, {args.threads} threads: "
-              f"{res['images_per_s']} images/s, {res['ms_per_step']} ms/step (torch {torch.__version__})")
+        print(f"{res['preset']}{' bottleneck' if args.bottleneck else ''} on {res['device_name']}"
+              f"{' (compiled)' if args.compile else ''}: batch {args.batch}, {args.threads} threads: "
+              f"{res['images_per_s']} images/s, {res['ms_per_step']} ms/step (median; torch {torch.__version__})")
 
 
 def main(argv=None):
@@ -214,6 +275,10 @@ def main(argv=None):
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--json", action="store_true")
+    b.add_argument("--device", default="cpu", help="cpu | cuda (cuda: TF32 off, masks drawn on the device)")
+    b.add_argument("--compile", action="store_true", help="torch.compile the model (the first step's time is reported apart)")
+    b.add_argument("--hypotheses", type=int, help="override J of an MVQ preset (chunk = min(chunk, J))")
+    b.add_argument("--bottleneck", action="store_true", help="time the MVQ bottleneck alone (forward + backward to its input)")
     args = p.parse_args(argv)
     {"state": cmd_state, "verify": cmd_verify, "bench": cmd_bench}[args.mode](args)
 

@@ -12,9 +12,9 @@ export MVQ_REQUIRE_EMU=1   # the emulator must be found: a missing one fails, ne
 export MVQ_EMU_LIB="$PWD/build/native/libmvq_emu.so"
 dotnet test MvqNative.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee build/dotnet-test.log
 dotnet_rc=${PIPESTATUS[0]}
-# Totals over the C# summary lines ("Failed: F, Passed: P, Skipped: S") and CTest's.
-read -r p f < <(grep -E "^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+" build/dotnet-test.log |
-  sed -E 's/.*Failed: +([0-9]+), Passed: +([0-9]+).*/\2 \1/' | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
+# Totals from the C# runner's summary ("Total tests: N" then "Passed: P" / "Failed: F") and CTest's.
+p=$(grep -E "^ +Passed: +[0-9]+$" build/dotnet-test.log | awk '{s+=$2} END {print s+0}')
+f=$(grep -E "^ +Failed: +[0-9]+$" build/dotnet-test.log | awk '{s+=$2} END {print s+0}')
 read -r cp cf < <(grep -E "tests passed, [0-9]+ tests failed out of" build/ctest.log | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/' | awk '{print $2-$1, $1}')
 p=$((p + ${cp:-0})); f=$((f + ${cf:-0}))
 echo "$p passed, $f failed"

@@ -174,6 +174,57 @@ public sealed class CudaBackend : Backend
         Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
     }
 
+    // NUL-terminated UTF-8 range names, encoded once per name so that a range costs no allocation.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _rangeNames = new(StringComparer.Ordinal);
+
+    /// <summary>Opens an NVTX range on the calling thread (a no-op when libnvToolsExt is absent).</summary>
+    public override void PushRange(string name)
+    {
+        if (!Nvtx.Available) return;
+        var bytes = _rangeNames.GetOrAdd(name, static n =>
+        {
+            var b = new byte[Encoding.UTF8.GetByteCount(n) + 1];
+            Encoding.UTF8.GetBytes(n, b);
+            return b;
+        });
+        Nvtx.Push(bytes);
+    }
+
+    /// <summary>Closes the innermost NVTX range (a no-op when libnvToolsExt is absent).</summary>
+    public override void PopRange() => Nvtx.Pop();
+
+    /// <summary>cuProfilerStart: Nsight tools started with a capture range on the profiler API record from here.</summary>
+    public override void ProfilerStart()
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuProfilerStart());
+    }
+
+    /// <summary>cuProfilerStop: ends the capture range (queued work is synchronised first so it lands inside).</summary>
+    public override void ProfilerStop()
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
+        Check.Cu(CudaDriver.cuProfilerStop());
+    }
+
+    /// <summary>
+    /// Device time in milliseconds of the work <paramref name="enqueue"/> queues on this backend's
+    /// stream, measured with two CUDA events recorded around it (waits for the second event).
+    /// </summary>
+    public float TimeEvents(Action enqueue)
+    {
+        ArgumentNullException.ThrowIfNull(enqueue);
+        MakeCurrent();
+        using var start = EventHandle.Create(_context);
+        using var end = EventHandle.Create(_context);
+        start.Record(_stream);
+        enqueue();
+        end.Record(_stream);
+        end.Synchronize();
+        return end.ElapsedSince(start);
+    }
+
     /// <summary>The cuBLAS handle bound to this backend's stream (created on first use).</summary>
     public IntPtr Blas
     {

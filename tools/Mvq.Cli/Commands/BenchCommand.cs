@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -16,6 +16,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Benchmarks (print figures; they never fail).");
         cmd.Subcommands.Add(Gemm());
         cmd.Subcommands.Add(Train());
+        cmd.Subcommands.Add(Kernels());
         return cmd;
     }
 
@@ -80,4 +81,62 @@ public static class BenchCommand
         });
         return cmd;
     }
+
+    private static Command Kernels()
+    {
+        var repeats = new Option<int>("--repeats") { Description = "timed samples per kernel (median reported)", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed calls first", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int?>("--batch") { Description = "override B of every config (small values for cuda-emu)" };
+        var configs = new Option<string[]>("--config") { Description = "only these configs (fmnist-mvq-global, rgb64-grid)", AllowMultipleArgumentsPerToken = true };
+        var device = Cli.Device(); var json = Cli.Json();
+        var cmd = new Command("kernels",
+            "Median time of the fused kernels (vq_lookup, mvq_hidden_stats, mvq_score) and a calibration GEMM (linear_forward) against the floor counted from the shapes (bytes moved, flops) and the card's peak figures.\n" +
+            "Example: mvq bench kernels --device cuda --json")
+        { repeats, warmup, batch, configs, device, json };
+        cmd.SetAction(r =>
+        {
+            var all = KernelBenchConfig.Defaults(r.GetValue(batch));
+            var names = r.GetValue(configs) ?? [];
+            var chosen = names.Length == 0 ? all : all.Where(c => names.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+            if (chosen.Count == 0) throw new ArgumentException($"--config: unknown ({string.Join(", ", names)}); known: {string.Join(", ", all.Select(c => c.Name))}");
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var res = KernelBench.Run(backend, chosen, Math.Max(1, r.GetValue(repeats)), Math.Max(0, r.GetValue(warmup)));
+            if (r.GetValue(json)) Cli.PrintJson(KernelsJson(res, chosen));
+            else
+            {
+                Console.WriteLine($"{res.Device} ({res.DeviceName}), timing: {res.Timing}, peaks: {(res.Peak is { } p ? $"{p.BandwidthGBs} GB/s, {p.Fp32Tflops} TFLOP/s FP32" : "n/a")}");
+                var t = new Table().AddColumns("config", "kernel", "median ms", "GB/s", "GFLOP/s", "floor ms", "of floor");
+                foreach (var x in res.Rows)
+                    t.AddRow(x.Config, x.Kernel, x.MedianMs?.ToString("F4") ?? "-", x.AchievedGBs?.ToString("F1") ?? "-", x.AchievedGflops?.ToString("F1") ?? "-",
+                        x.FloorMs?.ToString("F4") ?? "-", x.FractionOfFloor?.ToString("P1") ?? Markup.Escape(x.Note ?? "-"));
+                AnsiConsole.Write(t);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static JsonObject KernelsJson(KernelBenchResult res, IReadOnlyList<KernelBenchConfig> configs) => new()
+    {
+        ["device"] = res.Device,
+        ["device_name"] = res.DeviceName,
+        ["timing"] = res.Timing,
+        ["peak_bandwidth_gbs"] = res.Peak?.BandwidthGBs,
+        ["peak_fp32_tflops"] = res.Peak?.Fp32Tflops,
+        ["peak_source"] = res.Peak?.Source,
+        ["floor_formula"] = "floor_ms = max(bytes / peak_bandwidth, flops / peak_fp32) in ms; fraction_of_floor = floor_ms / median_ms",
+        ["configs"] = new JsonArray(configs.Select(c => (JsonNode)new JsonObject
+        {
+            ["name"] = c.Name, ["B"] = c.B, ["L1"] = c.L1, ["L2"] = c.L2, ["D1"] = c.D1, ["D2"] = c.D2, ["K"] = c.K, ["J"] = c.J, ["F"] = c.F,
+            ["identity_mix"] = c.IdentityMix, ["image"] = $"{c.Channels}x{c.Height}x{c.Width}",
+        }).ToArray()),
+        ["rows"] = new JsonArray(res.Rows.Select(x => (JsonNode)new JsonObject
+        {
+            ["config"] = x.Config, ["kernel"] = x.Kernel, ["shape"] = x.Shape,
+            ["median_ms"] = x.MedianMs, ["samples"] = x.Samples,
+            ["bytes"] = x.Bytes, ["flops"] = x.Flops, ["bytes_formula"] = x.BytesFormula, ["flops_formula"] = x.FlopsFormula,
+            ["achieved_gbs"] = x.AchievedGBs, ["achieved_gflops"] = x.AchievedGflops,
+            ["floor_ms"] = x.FloorMs, ["fraction_of_floor"] = x.FractionOfFloor, ["note"] = x.Note,
+        }).ToArray()),
+    };
 }

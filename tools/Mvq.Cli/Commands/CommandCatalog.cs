@@ -12,5 +12,6 @@ public static class CommandCatalog
         ReconstructCommand.Create(),
         BenchCommand.Create(),
         DoctorCommand.Create(),
+        SelftestCommand.Create(),
     ];
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The one GPU check, run ON the lent GPU machine (no .NET, no network) with the mvq build that
+# tools/gpu/build.sh left in .gpu/: doctor, conformance on cuda, kernel benchmarks, training-step
+# benchmarks, and the PyTorch reference (eager and torch.compile) at the same configs; then one
+# JSON report, $OUT/gpu-report.json, plus $OUT/check.log and $OUT/logs.tar.gz (raw output).
+# Every step has its own timeout and the whole run a budget, so one failure costs only its step.
+#
+#   bash tools/gpu/check.sh                       # on the GPU machine (device cuda, python3)
+#   bash tools/gpu/check.sh --device cuda-emu --python /usr/bin/python3   # rehearsal here, small sizes
+set -u
+cd "$(dirname "$0")/../.."
+DEVICE=cuda PY=python3 BUDGET=450
+while (( $# )); do
+  case "$1" in
+    --device) DEVICE=$2; shift 2 ;;
+    --python) PY=$2; shift 2 ;;
+    --budget) BUDGET=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+OUT=${OUT:-$PWD/.gpu/out}
+mkdir -p "$OUT"
+LOGS=$(mktemp -d /tmp/mvq-gpu-logs.XXXXXX)
+MVQ=${MVQ:-$PWD/.gpu/mvq}
+START=$(date +%s)
+export MVQ_CACHE=/tmp/mvq-kernel-cache DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1 CI=1
+REF=tools/reference/mvq_reference.py
+
+if [[ $DEVICE == cuda ]]; then
+  TORCH_DEV=cuda BATCH=256 STEPS=20 WARMUP=3 KREP=20 KBATCH="" TSTEPS=20 TWARM=3 J=2048
+else
+  # Rehearsal on the emulator: the same steps at toy sizes; the reference runs on the CPU.
+  export MVQ_EMU_LIB=${MVQ_EMU_LIB:-$PWD/build/native/libmvq_emu.so}
+  TORCH_DEV=cpu BATCH=4 STEPS=2 WARMUP=1 KREP=2 KBATCH="--batch 2" TSTEPS=1 TWARM=1 J=256
+fi
+
+# NVTX: libnvToolsExt ships with PyTorch's CUDA wheels; put its folder on the search path.
+NVTX=$(timeout 20 find /opt /usr/local /usr/lib -name 'libnvToolsExt.so*' 2>/dev/null | head -1)
+[[ -n $NVTX ]] && export LD_LIBRARY_PATH="$(dirname "$NVTX")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+printf 'name\trc\tseconds\tcommand\n' > "$LOGS/steps.tsv"
+# step NAME TIMEOUT CMD...: stdout to NAME.out, stderr to NAME.err; capped by what is left of the budget.
+step() {
+  local name=$1 limit=$2; shift 2
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  if (( left < 10 )); then
+    printf '%s\t%s\t0\t%s\n' "$name" skipped "$*" >> "$LOGS/steps.tsv"; echo "[skip] $name (budget spent)"; return
+  fi
+  (( limit > left )) && limit=$left
+  local t0=$(date +%s%N) rc
+  timeout --kill-after=5 "$limit" "$@" > "$LOGS/$name.out" 2> "$LOGS/$name.err"; rc=$?
+  local dt=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+  printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$dt" "$*" >> "$LOGS/steps.tsv"
+  printf '[%s] %-28s %6s s%s\n' "$([[ $rc == 0 ]] && echo ok || echo "rc $rc")" "$name" "$dt" "$([[ $rc == 124 ]] && echo ' (timed out)')"
+}
+
+step nvidia_smi 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit,temperature.gpu --format=csv
+step doctor 60 "$MVQ" doctor --json
+step selftest 120 "$MVQ" selftest --device "$DEVICE" --json
+step bench_kernels 90 "$MVQ" bench kernels --device "$DEVICE" --json --repeats $KREP $KBATCH
+for p in fmnist-vq fmnist-mvq-global; do
+  step "train_$p" 60 "$MVQ" bench train --device "$DEVICE" --preset $p --batch $BATCH --steps $STEPS --warmup $WARMUP --json
+done
+step train_fmnist-mvq-global_j$J 60 "$MVQ" bench train --device "$DEVICE" --preset fmnist-mvq-global --hypotheses $J --batch $BATCH --steps $STEPS --warmup $WARMUP --json
+step torch_ceilings 40 "$PY" tools/gpu/ceilings.py --device $TORCH_DEV
+for p in fmnist-vq fmnist-mvq-global; do
+  step "torch_eager_$p" 60 "$PY" $REF bench --device $TORCH_DEV --preset $p --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
+done
+step torch_eager_bottleneck_j$J 60 "$PY" $REF bench --device $TORCH_DEV --preset fmnist-mvq-global --bottleneck --hypotheses $J --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
+for p in fmnist-vq fmnist-mvq-global; do
+  step "torch_compile_$p" 120 "$PY" $REF bench --device $TORCH_DEV --compile --preset $p --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
+done
+step torch_compile_bottleneck_j$J 120 "$PY" $REF bench --device $TORCH_DEV --compile --preset fmnist-mvq-global --bottleneck --hypotheses $J --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
+
+"$PY" tools/gpu/report.py --logs "$LOGS" --device "$DEVICE" --nvtx "${NVTX:-}" --seconds $(( $(date +%s) - START )) --out "$OUT/gpu-report.json" | tee "$OUT/check.log"
+tar -czf "$OUT/logs.tar.gz" -C "$LOGS" .
+echo "total $(( $(date +%s) - START )) s; report: $OUT/gpu-report.json"
