@@ -57,6 +57,7 @@ public static class MvqOps
     public static readonly OpDef HiddenStats = new("mvq_hidden_stats")
     {
         Cpu = CpuMvq.HiddenStats,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.HiddenStats,
         Reference = RefMvq.HiddenStats,
         Doc = "g[B,L2,D2], masks[B,J], w1[F,D2], b1[F] -> mean[F], var[F] (biased) of w1(m.g)+b1 over B*J*L2 rows",
         Cases =
@@ -65,12 +66,14 @@ public static class MvqOps
             StatsCase("size1", 1, 1, 1, 1, 1),
             StatsCase("several blocks", 2, 3, 4, 70, 5),
             StatsCase("d2 32 bit 31", 2, 2, 32, 5, 3, bit31: true),
+            StatsCase("many features", 2, 2, 3, 33, 300),
         ],
     };
 
     public static readonly OpDef Score = new("mvq_score")
     {
         Cpu = CpuMvq.Score,
+        Cuda = Backends.Cuda.Kernels.CudaMvqScore.Score,
         Reference = RefMvq.Score,
         Doc = "fused hypothesis scoring: d[b,j] = mean((resid + U(f(m_j.g)))^2) for a chunk of j, running argmin (ties: smallest j)",
         Cases =
@@ -81,6 +84,12 @@ public static class MvqOps
             ScoreCase("size1", 1, 1, 1, 1, 1, 1, 1, 0, 1, identity: false),
             ScoreCase("identity size1", 1, 1, 1, 1, 1, 1, 1, 0, 1, identity: true),
             ScoreCase("d2 32 bit 31", 2, 2, 32, 6, 4, 3, 1, 1, 5, identity: false, bit31: true),
+            // CUDA: 70 hypotheses from offset 3 span three blocks of the scoring grid with a short last one.
+            ScoreCase("blocks offset tail", 2, 3, 5, 75, 6, 4, 2, 3, 70, identity: false),
+            ScoreCase("identity blocks", 2, 3, 4, 40, 5, 3, 3, 1, 37, identity: true),
+            // D1 and F above a warp: several lanes' worth of work per loop, one token per layer-2 pass.
+            ScoreCase("wide", 1, 2, 7, 5, 40, 33, 3, 0, 5, identity: false),
+            ScoreCase("ties", 2, 2, 6, 70, 5, 3, 2, 0, 70, identity: false, ties: true),
         ],
     };
 
@@ -125,7 +134,8 @@ public static class MvqOps
         Reference = RefMvq.BnFrozenBackward,
         Doc = "da = dy*rstd*gamma (=), dgamma += sum dy*(a-mean)*rstd, dbeta += sum dy",
         Cases = [new OpCase("odd", [F(7, 5), F(5), new TensorSpec([5], Lo: 0.5f, Hi: 2f), F(5), F(7, 5)], [Out(7, 5), F(5), F(5)]),
-                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1, 1)], [Out(1, 1), F(1), F(1)])],
+                 new OpCase("size1", [F(1, 1), F(1), F(1), F(1), F(1, 1)], [Out(1, 1), F(1), F(1)]),
+                 new OpCase("many rows", [F(300, 3), F(3), new TensorSpec([3], Lo: 0.5f, Hi: 2f), F(3), F(300, 3)], [Out(300, 3), F(3), F(3)])],
     };
 
     public static readonly OpDef BnFold = new("batchnorm_fold")
@@ -184,7 +194,8 @@ public static class MvqOps
         Reference = RefMvq.TokenMixBackward,
         Doc = "df = M^T dy (=), dM += sum_{b,d} dy f, dbias += sum_b dy",
         Cases = [new OpCase("odd", [F(3, 2, 5), F(4, 2), F(3, 4, 5)], [Out(3, 2, 5), F(4, 2), F(4, 5)]),
-                 new OpCase("size1", [F(1, 1, 1), F(1, 1), F(1, 1, 1)], [Out(1, 1, 1), F(1, 1), F(1, 1)])],
+                 new OpCase("size1", [F(1, 1, 1), F(1, 1), F(1, 1, 1)], [Out(1, 1, 1), F(1, 1), F(1, 1)]),
+                 new OpCase("long sums", [F(300, 2, 3), F(3, 2), F(300, 3, 3)], [Out(300, 2, 3), F(3, 2), F(3, 3)])],
     };
 
     private static OpCase StatsCase(string label, int b, int l2, int d2, int j, int f, bool bit31 = false) =>
@@ -193,7 +204,7 @@ public static class MvqOps
             Prepare = bit31 ? ins => SetBit31(ins[1]) : null,
         };
 
-    private static OpCase ScoreCase(string label, int b, int l2, int d2, int j, int f, int d1, int l1, int offset, int count, bool identity, bool bit31 = false)
+    private static OpCase ScoreCase(string label, int b, int l2, int d2, int j, int f, int d1, int l1, int offset, int count, bool identity, bool bit31 = false, bool ties = false)
     {
         if (identity) l1 = l2;
         TensorSpec[] ins =
@@ -202,12 +213,20 @@ public static class MvqOps
             F(d1, f), F(d1), identity ? F(1) : F(l1, l2), identity ? F(1) : F(l1, d1), F(b, l1, d1),
         ];
         // bestDist starts in [0, 2): some initial values beat every hypothesis of the chunk, some do not.
-        TensorSpec[] outs = [I(0, 3, b), new TensorSpec([b], Lo: 0f, Hi: 2f), Out(b, j)];
+        // With ties it starts above every distance, so that the tied hypotheses decide every winner.
+        var best = ties ? new TensorSpec([b], Lo: 1e30f, Hi: 1e30f) : new TensorSpec([b], Lo: 0f, Hi: 2f);
+        TensorSpec[] outs = [I(0, 3, b), best, Out(b, j)];
         return new OpCase(label, ins, outs, new MvqScoreAttrs(offset, count, 0.2f, identity))
         {
             Tolerance = 1e-10,
-            Prepare = bit31 ? x => SetBit31(x[1]) : null,
+            Prepare = bit31 ? x => SetBit31(x[1]) : ties ? x => RepeatWords(x[1], j, 3) : null,
         };
+    }
+
+    /// <summary>Each instance's words repeat with period p (equal distances: ties, the smallest j must win).</summary>
+    private static void RepeatWords(float[] words, int j, int p)
+    {
+        for (int i = 0; i < words.Length; i++) if (i % j >= p) words[i] = words[i - p];
     }
 
     /// <summary>Sets bit 31 of every other word (a D2 = 32 mask reads as a negative I32).</summary>

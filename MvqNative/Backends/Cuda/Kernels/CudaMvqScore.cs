@@ -1,0 +1,123 @@
+// CUDA launchers of the MVQ hypothesis ops (native/kernels/mvq_score.cu): hypothesis statistics,
+// fused hypothesis scoring (two variants selected by name). The other MVQ ops (words, masks,
+// frozen BatchNorm, token mixing) are in CudaMvq.cs.
+using System.Runtime.InteropServices;
+using MvqNative.Ops;
+using MvqNative.Tensors;
+
+namespace MvqNative.Backends.Cuda.Kernels;
+
+/// <summary>Two device pointers in one kernel argument (hyp_ptr2 in mvq_score.cu).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal readonly record struct Ptr2(ulong A, ulong B);
+
+/// <summary>Four ints in one kernel argument (int4).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal readonly record struct Int4(int X, int Y, int Z, int W);
+
+/// <summary>
+/// MVQ kernels on CUDA; semantics and shapes as in <see cref="MvqOps"/>. mvq_score runs
+/// <see cref="ScoreKernel"/> (a grid of (hypothesis blocks, B)) and then mvq_score_finalize,
+/// which folds the blocks' winners into bestIndex / bestDist in ascending j.
+/// </summary>
+public static class CudaMvqScore
+{
+    /// <summary>The shared-memory fused scoring kernel (the default).</summary>
+    public const string Fused = "mvq_score_fused";
+    /// <summary>The plain reference scoring kernel: one thread per hypothesis, no shared staging.</summary>
+    public const string Simple = "mvq_score_simple";
+
+    private static readonly KernelRef StatsPartialK = new("mvq_score.cu", "mvq_hidden_stats_partial");
+    private static readonly KernelRef StatsFinalizeK = new("mvq_score.cu", "mvq_hidden_stats_finalize");
+    private static readonly KernelRef FusedK = new("mvq_score.cu", Fused);
+    private static readonly KernelRef SimpleK = new("mvq_score.cu", Simple);
+    private static readonly KernelRef ScoreFinalizeK = new("mvq_score.cu", "mvq_score_finalize");
+
+    /// <summary>Hypotheses per block of mvq_hidden_stats_partial (MVQ_STATS_HYPS in mvq_score.cu).</summary>
+    internal const int StatsHyps = 32;
+    /// <summary>Hypotheses per block of the scoring kernels (before balancing over the blocks).</summary>
+    internal const int ScoreHyps = 32;
+    /// <summary>Threads (4 warps, one hypothesis each at a time) of mvq_score_fused (its __launch_bounds__).</summary>
+    internal const int FusedThreads = 128;
+    /// <summary>Largest dynamic shared memory the fused kernel asks for (every sm_80+ device allows 99 KiB); above it the simple variant runs.</summary>
+    internal const int MaxFusedShared = 96 * 1024;
+
+    /// <summary>Scoring kernel used by mvq_score: <see cref="Fused"/> or <see cref="Simple"/> (benchmarks and tests switch it).</summary>
+    public static string ScoreKernel { get; set; } = Fused;
+
+    private static ulong P(Tensor t) => CudaBackend.Ptr(t);
+
+    /// <summary>OpImpl of mvq_hidden_stats.</summary>
+    public static void HiddenStats(in OpCall c)
+    {
+        const string op = "mvq_hidden_stats";
+        var be = (CudaBackend)c.Backend;
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, op);
+        MvqOps.Expect(c.In[3], s.F, "b1", op); MvqOps.Expect(c.Out[0], s.F, "mean", op); MvqOps.Expect(c.Out[1], s.F, "var", op);
+        int jb = Math.Max(1, (s.J + StatsHyps - 1) / StatsHyps);
+        int parts = s.B * jb;
+        using var wsLock = be.LockWorkspace(Math.Max(1L, (long)parts * 2 * s.F * 8), out ulong ws);
+        if (s.J > 0 && s.B > 0)
+            be.Kernel(StatsPartialK).Launch(new Dim3((uint)jb, (uint)s.B), StatsThreads(s.F), (uint)(s.L2 * s.D2 * 4),
+                P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[3]), new Int4(s.B, s.L2, s.D2, s.J), s.F, ws);
+        else parts = 0;
+        double n = (double)s.B * s.J * s.L2;
+        be.Kernel(StatsFinalizeK).Launch(Blocks(s.F), CudaBackend.Threads, 0, ws, parts, s.F, n, P(c.Out[0]), P(c.Out[1]));
+    }
+
+    /// <summary>Threads of mvq_hidden_stats_partial: one per feature, whole warps, at most 256 (larger F loops).</summary>
+    internal static int StatsThreads(int f) => Math.Clamp((f + 31) / 32 * 32, 32, CudaBackend.Threads);
+
+    /// <summary>Shared memory bytes of mvq_score_fused (the layout in mvq_score.cu).</summary>
+    internal static long FusedShared(int f, int d2, int d1, int l1, int l2, bool identity, int tp, int warps) =>
+        4L * (f * (d2 + 1) + 3 * f + d1 * (f + 1) + d1 + l2 * d2 + l1 * d1 + (identity ? 0 : l1 * l2 + l1 * d1)
+              + warps * (tp * f + l2 * d1));
+
+    /// <summary>OpImpl of mvq_score with <see cref="ScoreKernel"/>: a chunk of hypotheses, running argmin into bestIndex / bestDist.</summary>
+    public static void Score(in OpCall c) => Score(c, ScoreKernel);
+
+    /// <summary>OpImpl of mvq_score that always runs the reference variant <see cref="Simple"/>.</summary>
+    public static void ScoreSimple(in OpCall c) => Score(c, Simple);
+
+    /// <summary>mvq_score with the named kernel; the fused one falls back to the simple one when its shared memory would exceed <see cref="MaxFusedShared"/>.</summary>
+    public static void Score(in OpCall c, string kernel)
+    {
+        if (kernel is not (Fused or Simple)) throw new ArgumentException($"mvq_score: unknown kernel '{kernel}' (want {Fused} or {Simple})");
+        const string op = "mvq_score";
+        var be = (CudaBackend)c.Backend;
+        var at = c.A<MvqScoreAttrs>();
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, op);
+        var (d1, l1) = MvqOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at, op);
+        MvqOps.Expect(c.In[3], s.F, "b1", op); MvqOps.Expect(c.In[4], s.F, "bnScale", op); MvqOps.Expect(c.In[5], s.F, "bnShift", op);
+        MvqOps.Expect(c.In[7], d1, "b2", op);
+        if (!at.IdentityMix) { MvqOps.Expect(c.In[8], l1 * s.L2, "mix", op); MvqOps.Expect(c.In[9], l1 * d1, "mixBias", op); }
+        MvqOps.Expect(c.Out[0], s.B, "bestIndex", op); MvqOps.Expect(c.Out[1], s.B, "bestDist", op); MvqOps.Expect(c.Out[2], s.B * s.J, "dist", op);
+        if (at.Count == 0 || s.B == 0) return;
+
+        int blocks = (at.Count + ScoreHyps - 1) / ScoreHyps;
+        using var wsLock = be.LockWorkspace(8L * s.B * blocks, out ulong ws);
+        // Tokens per layer-2 pass: enough (token, dim) pairs to keep the 32 lanes busy.
+        int tp = Math.Clamp(32 / Math.Max(1, d1), 1, s.L2);
+        int warps = FusedThreads / 32;
+        long shared = FusedShared(s.F, s.D2, d1, l1, s.L2, at.IdentityMix, tp, warps);
+        bool fused = kernel == Fused && shared <= MaxFusedShared;
+        var args = (gr: new Ptr2(P(c.In[0]), P(c.In[10])), l1w: new Ptr2(P(c.In[2]), P(c.In[3])), bn: new Ptr2(P(c.In[4]), P(c.In[5])),
+            l2w: new Ptr2(P(c.In[6]), P(c.In[7])), mx: at.IdentityMix ? new Ptr2(0, 0) : new Ptr2(P(c.In[8]), P(c.In[9])), masks: P(c.In[1]),
+            output: new Ptr2(P(c.Out[2]), ws));
+        var d0 = new Int4(s.B, s.L2, s.D2, s.J);
+        var dd1 = new Int4(s.F, d1, l1, at.Offset);
+        var dd2 = new Int4(at.Count, at.IdentityMix ? 1 : 0, tp, BitConverter.SingleToInt32Bits(at.Slope));
+        var grid = new Dim3((uint)blocks, (uint)s.B);
+        if (fused)
+        {
+            var k = be.Kernel(FusedK);
+            if (shared > 48 * 1024) k.SetMaxDynamicSharedMemory((int)shared);
+            k.Launch(grid, FusedThreads, (uint)shared, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
+        }
+        else
+            be.Kernel(SimpleK).Launch(grid, ScoreHyps, 0, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
+        be.Kernel(ScoreFinalizeK).Launch(Blocks(s.B), CudaBackend.Threads, 0, ws, blocks, s.B, P(c.Out[0]), P(c.Out[1]));
+    }
+
+    private static uint Blocks(int n) => (uint)Math.Max(1, (n + CudaBackend.Threads - 1) / CudaBackend.Threads);
+}

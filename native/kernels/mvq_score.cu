@@ -1,0 +1,270 @@
+// mvq_score.cu: the hypothesis kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs has the
+// semantics and shapes); the other MVQ ops (words, masks, frozen BatchNorm, token mixing) have
+// their launchers in CudaMvq.cs.
+//   mvq_hidden_stats_partial / _finalize: mean and biased variance of a = w1 (m ⊙ g) + b1 over all
+//     B*J*L2 rows. Pass 1: block (jb, b) sums MVQ_STATS_HYPS hypotheses of instance b per feature
+//     in double into a workspace row; pass 2 adds the rows in a fixed order. Fixed blocks, so the
+//     result never depends on a chunk size or the device.
+//   mvq_score_fused: the central kernel. Block (jb, b) scores `jpb` hypotheses of the chunk for
+//     instance b without any [B, J, L1, D1] tensor: w1, b1, bnScale, bnShift, w2 (rows padded by one
+//     float against bank conflicts), b2, mix, mixBias, g[b] and resid[b] are staged in shared
+//     memory; each warp evaluates one hypothesis at a time. The mask word is applied as bits inside
+//     the first layer (no float mask), u = a*scale + shift, LeakyReLU into a per-warp h tile of `tp`
+//     tokens, f = w2 h + b2 into a per-warp f[L2, D1] tile, then lanes over (l1, d) form
+//     e = resid + U f (+ mixBias) and sum e^2 in double with a fixed shuffle tree; the distance is
+//     stored as float (as the CPU does) in dist[b, j]. After a barrier thread 0 scans the block's
+//     distances in ascending j with a strict < and writes (dist, j) to the workspace.
+//   mvq_score_simple: the reference variant (same arguments): one thread per hypothesis,
+//     everything recomputed from global memory, no shared staging. Selected by name (CudaMvqScore).
+//   mvq_score_finalize: per instance, scans the blocks' (dist, j) in ascending block order and
+//     replaces (bestDist, bestIndex) on a strict <; ascending j with strict < everywhere gives the
+//     CPU's winner (ties: smallest j; NaN never wins), chunk after chunk.
+#include "common.cuh"
+
+#define MVQ_STATS_HYPS 32
+
+// File-local helpers are named hyp_* so that they never collide with common.cuh's mvq_* ones.
+// Two device pointers in one 16-byte kernel argument (the launcher has 10 argument slots).
+struct hyp_ptr2 { float* a; float* b; };
+
+static __device__ __forceinline__ bool hyp_bit(unsigned w, int i) { return ((w >> i) & 1u) != 0u; }
+static __device__ __forceinline__ float hyp_leaky(float u, float slope) { return u > 0.0f ? u : slope * u; }
+
+// Sum of a double over the 32 lanes; the total lands in lane 0 (fixed shuffle order).
+static __device__ __forceinline__ double hyp_warp_sum_d(double v)
+{
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(MVQ_FULL_MASK, v, offset);
+    return v;
+}
+
+// ---------------------------------------------------------------- hidden statistics
+
+// dims = (B, L2, D2, J), F; partial[(b * gridDim.x + jb) * 2F + {0, F} + k] = (sum a, sum a^2).
+extern "C" __global__ void mvq_hidden_stats_partial(const float* g, const int* masks, const float* w1, const float* b1, int4 dims, int f, double* partial)
+{
+    extern __shared__ float gs[]; // [L2 * D2]
+    const int B = dims.x, L2 = dims.y, D2 = dims.z, J = dims.w;
+    const int b = blockIdx.y, j0 = blockIdx.x * MVQ_STATS_HYPS;
+    const int jc = mvq_min(MVQ_STATS_HYPS, J - j0);
+    for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[(long long)b * L2 * D2 + t];
+    __syncthreads();
+    double* out = partial + ((long long)b * gridDim.x + blockIdx.x) * 2 * f;
+    for (int k = threadIdx.x; k < f; k += blockDim.x)
+    {
+        const float* wk = w1 + (long long)k * D2;
+        const float bk = b1[k];
+        double sum = 0.0, sq = 0.0;
+        for (int jj = 0; jj < jc; jj++)
+        {
+            const unsigned word = (unsigned)masks[(long long)b * J + j0 + jj];
+            for (int l = 0; l < L2; l++)
+            {
+                float acc = 0.0f;
+                for (int i = 0; i < D2; i++)
+                    if (hyp_bit(word, i)) acc += gs[l * D2 + i] * wk[i];
+                const double a = (double)(acc + bk);
+                sum += a; sq += a * a;
+            }
+        }
+        out[k] = sum; out[f + k] = sq;
+    }
+    (void)B;
+}
+
+extern "C" __global__ void mvq_hidden_stats_finalize(const double* partial, int parts, int f, double n, float* mean, float* var)
+{
+    const int k = (int)mvq_global_index();
+    if (k >= f) return;
+    double sm = 0.0, sq = 0.0;
+    for (int p = 0; p < parts; p++) { sm += partial[(long long)p * 2 * f + k]; sq += partial[(long long)p * 2 * f + f + k]; }
+    const double m = n > 0.0 ? sm / n : 0.0;
+    double v = n > 0.0 ? sq / n - m * m : 0.0;
+    if (!(v > 0.0)) v = 0.0;
+    mean[k] = (float)m; var[k] = (float)v;
+}
+
+// ---------------------------------------------------------------- scoring
+
+// Arguments shared by both variants:
+//   gr = (g [B, L2, D2], resid [B, L1, D1]), l1w = (w1 [F, D2], b1 [F]), bn = (scale [F], shift [F]),
+//   l2w = (w2 [D1, F], b2 [D1]), mx = (mix [L1, L2], mixBias [L1, D1]), masks [B, J] (unsigned words),
+//   out = (dist [B, J], workspace: float bestDist[B * gridDim.x] then int bestJ[B * gridDim.x]),
+//   d0 = (B, L2, D2, J), d1 = (F, D1, L1, offset), d2 = (count, identity, tp, slope bits), jpb = d1 / gridDim.
+//   Grid (ceil(count / jpb), B).
+
+// Thread 0: first smallest distance among the block's hypotheses, written to the workspace.
+static __device__ void hyp_block_best(const float* dist_row, int jfirst, int jc, float* ws, int b)
+{
+    float best = 0.0f; int bj = -1;
+    for (int jj = 0; jj < jc; jj++)
+    {
+        const float d = dist_row[jfirst + jj];
+        if (bj < 0 ? (d == d) : (d < best)) { best = d; bj = jfirst + jj; } // NaN never wins
+    }
+    const int slot = b * gridDim.x + blockIdx.x, total = gridDim.x * gridDim.y;
+    ws[slot] = bj < 0 ? 0.0f : best;
+    ((int*)ws)[total + slot] = bj;
+}
+
+extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
+{
+    extern __shared__ float sm[];
+    const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
+    const int count = d2.x, identity = d2.y, tp = d2.z;
+    const float slope = __int_as_float(d2.w);
+    const int b = blockIdx.y;
+    const int jpb = (count + gridDim.x - 1) / gridDim.x;
+    const int jfirst = offset + blockIdx.x * jpb;
+    const int jc = mvq_min(jpb, offset + count - jfirst);
+    const int D2p = D2 + 1, Fp = F + 1, warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+    // Shared layout (floats); the launcher computes the same total.
+    float* w1s = sm;                      // [F][D2p]
+    float* b1s = w1s + F * D2p;           // [F]
+    float* scs = b1s + F;                 // [F]
+    float* shs = scs + F;                 // [F]
+    float* w2s = shs + F;                 // [D1][Fp]
+    float* b2s = w2s + D1 * Fp;           // [D1]
+    float* gs = b2s + D1;                 // [L2][D2]
+    float* rs = gs + L2 * D2;             // [L1][D1]
+    float* mixs = rs + L1 * D1;           // [L1][L2] (absent with identity)
+    float* mbs = mixs + (identity ? 0 : L1 * L2); // [L1][D1] (absent with identity)
+    float* hw = mbs + (identity ? 0 : L1 * D1) + warp * (tp * F + L2 * D1); // per warp: h [tp][F], f [L2][D1]
+    float* fw = hw + tp * F;
+
+    const float* g = gr.a + (long long)b * L2 * D2;
+    const float* resid = gr.b + (long long)b * L1 * D1;
+    for (int t = threadIdx.x; t < F * D2; t += blockDim.x) { const int k = t / D2, i = t - k * D2; w1s[k * D2p + i] = l1w.a[t]; }
+    for (int t = threadIdx.x; t < F; t += blockDim.x) { b1s[t] = l1w.b[t]; scs[t] = bn.a[t]; shs[t] = bn.b[t]; }
+    for (int t = threadIdx.x; t < D1 * F; t += blockDim.x) { const int d = t / F, k = t - d * F; w2s[d * Fp + k] = l2w.a[t]; }
+    for (int t = threadIdx.x; t < D1; t += blockDim.x) b2s[t] = l2w.b[t];
+    for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[t];
+    for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) rs[t] = resid[t];
+    if (!identity)
+    {
+        for (int t = threadIdx.x; t < L1 * L2; t += blockDim.x) mixs[t] = mx.a[t];
+        for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) mbs[t] = mx.b[t];
+    }
+    __syncthreads();
+
+    float* dist_row = out.a + (long long)b * J;
+    const double inv_n = 1.0 / ((double)L1 * D1);
+    for (int jj = warp; jj < jc; jj += warps)
+    {
+        const unsigned word = (unsigned)masks[(long long)b * J + jfirst + jj];
+        for (int l0 = 0; l0 < L2; l0 += tp)
+        {
+            const int nt = mvq_min(tp, L2 - l0);
+            // Layer 1 with the mask as bits, folded BatchNorm, LeakyReLU: lanes over (token, feature).
+            for (int t = lane; t < nt * F; t += 32)
+            {
+                const int tl = t / F, k = t - tl * F;
+                const float* gl = gs + (l0 + tl) * D2;
+                const float* wk = w1s + k * D2p;
+                float acc = 0.0f;
+                for (int i = 0; i < D2; i++)
+                    if (hyp_bit(word, i)) acc += gl[i] * wk[i];
+                const float a = acc + b1s[k];
+                hw[tl * F + k] = hyp_leaky(a * scs[k] + shs[k], slope);
+            }
+            __syncwarp();
+            // Layer 2: lanes over (token, output dim).
+            for (int t = lane; t < nt * D1; t += 32)
+            {
+                const int tl = t / D1, d = t - tl * D1;
+                const float* hl = hw + tl * F;
+                const float* wd = w2s + d * Fp;
+                float acc = 0.0f;
+                for (int k = 0; k < F; k++) acc += hl[k] * wd[k];
+                fw[(l0 + tl) * D1 + d] = acc + b2s[d];
+            }
+            __syncwarp();
+        }
+        // Token mix onto L1 and the squared distance through the residual: lanes over (l1, d).
+        double s = 0.0;
+        for (int t = lane; t < L1 * D1; t += 32)
+        {
+            float e;
+            if (identity) e = rs[t] + fw[t];
+            else
+            {
+                const int l = t / D1, d = t - l * D1;
+                float m = mbs[t];
+                for (int k = 0; k < L2; k++) m += mixs[l * L2 + k] * fw[k * D1 + d];
+                e = rs[t] + m;
+            }
+            s += (double)e * e;
+        }
+        s = hyp_warp_sum_d(s);
+        if (lane == 0) dist_row[jfirst + jj] = (float)(s * inv_n);
+        __syncwarp(); // fw is rewritten by the next hypothesis
+    }
+    __syncthreads(); // every distance of the block is in global memory
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
+}
+
+// Reference variant helpers: one hidden unit / one output of f, straight from global memory.
+static __device__ float hyp_ref_hidden(const float* g, unsigned word, int l, int k, int D2, hyp_ptr2 l1w, hyp_ptr2 bn, float slope)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < D2; i++)
+        if (hyp_bit(word, i)) acc += g[l * D2 + i] * l1w.a[(long long)k * D2 + i];
+    const float a = acc + l1w.b[k];
+    return hyp_leaky(a * bn.a[k] + bn.b[k], slope);
+}
+
+static __device__ float hyp_ref_f(const float* g, unsigned word, int l, int d, int D2, int F, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, float slope)
+{
+    float acc = 0.0f;
+    for (int k = 0; k < F; k++) acc += hyp_ref_hidden(g, word, l, k, D2, l1w, bn, slope) * l2w.a[(long long)d * F + k];
+    return acc + l2w.b[d];
+}
+
+extern "C" __global__ void mvq_score_simple(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
+{
+    const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
+    const int count = d2.x, identity = d2.y;
+    const float slope = __int_as_float(d2.w);
+    const int b = blockIdx.y;
+    const int jpb = (count + gridDim.x - 1) / gridDim.x;
+    const int jfirst = offset + blockIdx.x * jpb;
+    const int jc = mvq_min(jpb, offset + count - jfirst);
+    const float* g = gr.a + (long long)b * L2 * D2;
+    const float* resid = gr.b + (long long)b * L1 * D1;
+    float* dist_row = out.a + (long long)b * J;
+    for (int jj = threadIdx.x; jj < jc; jj += blockDim.x)
+    {
+        const unsigned word = (unsigned)masks[(long long)b * J + jfirst + jj];
+        double s = 0.0;
+        for (int l = 0; l < L1; l++)
+            for (int d = 0; d < D1; d++)
+            {
+                float e;
+                if (identity) e = resid[l * D1 + d] + hyp_ref_f(g, word, l, d, D2, F, l1w, bn, l2w, slope);
+                else
+                {
+                    float m = mx.b[l * D1 + d];
+                    for (int k = 0; k < L2; k++) m += mx.a[l * L2 + k] * hyp_ref_f(g, word, k, d, D2, F, l1w, bn, l2w, slope);
+                    e = resid[l * D1 + d] + m;
+                }
+                s += (double)e * e;
+            }
+        dist_row[jfirst + jj] = (float)(s / ((double)L1 * D1));
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
+}
+
+extern "C" __global__ void mvq_score_finalize(const float* ws, int blocks, int n, int* best_index, float* best_dist)
+{
+    const int b = (int)mvq_global_index();
+    if (b >= n) return;
+    const int* wj = (const int*)ws + (long long)blocks * n;
+    float bd = best_dist[b]; int bi = best_index[b];
+    for (int p = 0; p < blocks; p++)
+    {
+        const int slot = b * blocks + p;
+        if (wj[slot] >= 0 && ws[slot] < bd) { bd = ws[slot]; bi = wj[slot]; }
+    }
+    best_dist[b] = bd; best_index[b] = bi;
+}

@@ -1,0 +1,151 @@
+// CUDA MVQ kernels beyond the conformance table: the simple (reference) scoring variant against
+// float64, and the hypothesis pipeline (statistics, host fold, chunked scoring) on a
+// CUDA device against the CPU backend with the same inputs: same winners, chunk invariance,
+// bitwise reproducible statistics.
+using MvqNative.Backends;
+using MvqNative.Backends.Cpu;
+using MvqNative.Backends.Cuda.Kernels;
+using MvqNative.Conformance;
+using MvqNative.Mvq;
+using MvqNative.Ops;
+using MvqNative.Tensors;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MvqNative.Tests.Cuda;
+
+public sealed class CudaMvqTests(ITestOutputHelper output)
+{
+    /// <summary>mvq_score through the reference kernel mvq_score_simple, with mvq_score's cases and reference.</summary>
+    private static readonly OpDef ScoreSimple = new("mvq_score")
+    {
+        Cuda = CudaMvqScore.ScoreSimple,
+        Reference = MvqOps.Score.Reference,
+        Cases = MvqOps.Score.Cases,
+    };
+
+    public static IEnumerable<object[]> SimpleCases() =>
+        from device in CudaDeviceTests.Devices().Select(a => (string)a[0])
+        from c in MvqOps.Score.Cases
+        select new object[] { device, c.Label };
+
+    private static bool NoDevice(string device)
+    {
+        if (device != "none") return false;
+        Assert.False(TestDevices.EmulatorRequired || TestDevices.CudaRequested);
+        return true;
+    }
+
+    [Theory]
+    [MemberData(nameof(SimpleCases))]
+    public void SimpleScoreVariantMatchesFloat64Reference(string device, string caseLabel)
+    {
+        if (NoDevice(device)) return;
+        var r = ConformanceRunner.RunCase(TestDevices.Get(device), ScoreSimple, ScoreSimple.Cases.Single(x => x.Label == caseLabel));
+        output.WriteLine($"{device} mvq_score_simple {caseLabel}: nmse {r.WorstNmse:E2} {r.Message}");
+        Assert.True(r.Passed, $"{device} mvq_score_simple [{caseLabel}]: {r.Message}");
+    }
+
+    // The global preset's bottleneck shapes at a small batch: L1 = L2 = 2, D1 = D2 = 16, hashed masks.
+    private const int B = 3, L2 = 2, D2 = 16, J = 100, F = 24, D1 = 16, L1 = 2;
+
+    private sealed record Pipeline(int[] Winners, float[] Dist, float[] Mean, float[] Var);
+
+    private static float[] Rand(Random r, int n, float lo = -1f, float hi = 1f) =>
+        Enumerable.Range(0, n).Select(_ => lo + (hi - lo) * (float)r.NextDouble()).ToArray();
+
+    /// <summary>hidden stats, fold (host), scoring in chunks of <paramref name="chunk"/> (running argmin).</summary>
+    private static Pipeline Run(Backend be, int chunk, bool identity)
+    {
+        var r = new Random(5);
+        var masks = new uint[B * J];
+        MaskHash.TrainWords(masks, 77, 3, D2, 0.5f);
+        // Instance 0 repeats its first 10 words: ties inside and across chunks of 7, the smallest j must win.
+        for (int j = 10; j < J; j++) masks[j] = masks[j % 10];
+        using var g = be.FromArray(Rand(r, B * L2 * D2), B, L2, D2);
+        using var words = be.FromArray(masks.Select(w => unchecked((int)w)).ToArray(), B, J);
+        using var w1 = be.FromArray(Rand(r, F * D2, -0.25f, 0.25f), F, D2);
+        using var b1 = be.FromArray(Rand(r, F, -0.25f, 0.25f), F);
+        float[] gamma = Rand(r, F, 0.5f, 1.5f), beta = Rand(r, F, -0.1f, 0.1f);
+        using var w2 = be.FromArray(Rand(r, D1 * F, -0.2f, 0.2f), D1, F);
+        using var b2 = be.FromArray(Rand(r, D1, -0.2f, 0.2f), D1);
+        using var mix = be.FromArray(Rand(r, L1 * L2), L1, L2);
+        using var mixB = be.FromArray(Rand(r, L1 * D1, -0.1f, 0.1f), L1, D1);
+        using var resid = be.FromArray(Rand(r, B * L1 * D1, -0.5f, 0.5f), B, L1, D1);
+        using var mean = be.Empty(F); using var var_ = be.Empty(F);
+        MvqOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
+        // The fold on the host (batchnorm_fold's float math), so that only the hypothesis ops run on the device.
+        float[] m = mean.ToArray(), v = var_.ToArray(), sc = new float[F], sh = new float[F];
+        for (int k = 0; k < F; k++)
+        {
+            float rs = (float)(1.0 / Math.Sqrt((double)v[k] + 1e-5f));
+            sc[k] = gamma[k] * rs; sh[k] = beta[k] - m[k] * sc[k];
+        }
+        using var scale = be.FromArray(sc, F); using var shift = be.FromArray(sh, F);
+        using var bestIdx = be.EmptyInt(B); using var bestDist = be.Empty(B); using var dist = be.Empty(B, J);
+        bestIdx.Zero();
+        bestDist.Fill(float.PositiveInfinity);
+        for (int j0 = 0; j0 < J; j0 += chunk)
+            MvqOps.Score.Run(be, [g, words, w1, b1, scale, shift, w2, b2, mix, mixB, resid], [bestIdx, bestDist, dist],
+                new MvqScoreAttrs(j0, Math.Min(chunk, J - j0), 0.2f, identity));
+        return new Pipeline(bestIdx.ToIntArray(), dist.ToArray(), mean.ToArray(), var_.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
+    public void HypothesisPipelinePicksTheCpuWinners(string device)
+    {
+        if (NoDevice(device)) return;
+        var gpuBe = TestDevices.Get(device);
+        foreach (bool identity in new[] { false, true })
+        {
+            var cpu = Run(CpuBackend.Instance, J, identity);
+            var whole = Run(gpuBe, J, identity);
+            var chunked = Run(gpuBe, 7, identity);
+            output.WriteLine($"identity {identity}: winners cpu [{string.Join(',', cpu.Winners)}] {device} [{string.Join(',', whole.Winners)}]");
+            Assert.InRange(cpu.Winners[0], 0, 9);
+            Assert.Equal(cpu.Winners, whole.Winners);
+            // Chunking never changes a distance on the device: every (b, j) is computed by the same code.
+            Assert.Equal(whole.Dist, chunked.Dist);
+            Assert.Equal(whole.Winners, chunked.Winners);
+            // Deterministic reductions: the statistics repeat bit for bit.
+            Assert.Equal(whole.Mean, chunked.Mean);
+            Assert.Equal(whole.Var, chunked.Var);
+            for (int i = 0; i < cpu.Dist.Length; i++) Assert.Equal(cpu.Dist[i], whole.Dist[i], 1e-5f);
+            for (int k = 0; k < F; k++) Assert.Equal(cpu.Var[k], whole.Var[k], 1e-5f);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
+    public void FusedAndSimpleVariantsPickTheSameWinners(string device)
+    {
+        if (NoDevice(device)) return;
+        var be = TestDevices.Get(device);
+        var c = MvqOps.Score.Cases.Single(x => x.Label == "blocks offset tail");
+        var (ins, outs) = ConformanceRunner.Generate(c);
+        int[] Winners(OpImpl impl, out float[] dist)
+        {
+            var tin = ins.Select((a, i) => Upload(be, a, c.In[i])).ToArray();
+            var tout = outs.Select((a, i) => Upload(be, a, c.Out[i])).ToArray();
+            try
+            {
+                impl(new OpCall(be, tin, tout, c.Attrs));
+                dist = tout[2].ToArray();
+                return tout[0].ToIntArray();
+            }
+            finally { foreach (var t in tin.Concat(tout)) t.Dispose(); }
+        }
+        var fused = Winners(CudaMvqScore.Score, out var df);
+        var simple = Winners(CudaMvqScore.ScoreSimple, out var ds);
+        Assert.Equal(simple, fused);
+        for (int i = 0; i < df.Length; i++) Assert.Equal(ds[i], df[i], 1e-5f);
+    }
+
+    private static Tensor Upload(Backend be, float[] a, TensorSpec s)
+    {
+        var t = s.DType == DType.I32 ? be.EmptyInt(s.Shape) : be.Empty(s.Shape);
+        t.CopyFrom((ReadOnlySpan<float>)a);
+        return t;
+    }
+}
