@@ -10,6 +10,9 @@ public static class CommandCatalog
         TrainCommand.Create(),
         EvalCommand.Create(),
         ReconstructCommand.Create(),
+        EncodeCommand.Create(),
+        DecodeCommand.Create(),
+        TraverseCommand.Create(),
         BenchCommand.Create(),
         DoctorCommand.Create(),
     ];
