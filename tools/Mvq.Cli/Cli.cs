@@ -21,7 +21,8 @@ public static class Cli
     {
         try
         {
-            return root.Parse(args).Invoke();
+            // The default handler would print a stack trace; expected failures get one line below instead.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {
