@@ -6,7 +6,7 @@ namespace MvqNative.Training;
 /// <summary>Optimisation settings of a run (MVQ.md reference: AdamW 5e-4, betas 0.9/0.999, clip 1.0, batch 64).</summary>
 public sealed class TrainConfig
 {
-    public int Steps { get; set; } = 1500;
+    public int Steps { get; set; } = 1200;
     public int Batch { get; set; } = 64;
     public float Lr { get; set; } = 2e-3f;
     public float MinLr { get; set; } = 1e-4f;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MvqNative.Backends;
@@ -21,7 +22,7 @@ public static class Cli
     {
         try
         {
-            // The default handler would print a stack trace; expected failures get one line below instead.
+            // Our own boundary below turns expected failures into one line; the library's handler would print a stack trace.
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))

@@ -61,7 +61,7 @@ public class VectorQuantizerTests
         vq.Backward(dq);
         Assert.All(vq.Codebook.Grad.ToArray(), v => Assert.Equal(0f, v));
         Assert.False(vq.Codebook.Trainable);
-        Assert.Equal(["codebook", "cluster_size", "embed_sum"], vq.Parameters().Select(p => p.Name));
+        Assert.Equal(["codebook", "cluster_size", "embed_sum", "restart_usage", "steps"], vq.Parameters().Select(p => p.Name));
     }
 
     /// <summary>8 codes: entries 0-3 sit on the data, entries 4-7 far away (never chosen).</summary>
