@@ -98,6 +98,9 @@ public static class BenchCommand
             var rows = new JsonArray();
             var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "bottleneck bwd");
             string name = ""; int b0 = 0;
+            // An untimed throwaway model first: the first model built in a process would otherwise pay for JIT warm-up.
+            var warm = Presets.Get(r.GetValue(preset)!);
+            if (warm.Model.Mvq is not null) { warm.Model.Mvq.Hypotheses = 16; warm.Model.Mvq.Chunk = 16; TrainBench.Run(backend, warm, 2, 3); }
             foreach (int j in r.GetValue(hyps)!)
             {
                 if (j < 1) throw new ArgumentException($"--hypotheses values must be >= 1, got {j}");
