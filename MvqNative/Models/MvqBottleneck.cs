@@ -35,7 +35,7 @@ public sealed class MvqBottleneck : Bottleneck
     private readonly float _slope, _dropRate;
     private readonly bool _fixedTrainBank;
     private readonly LossAttrs _lossAttrs = new();
-    private uint[]? _evalBank, _trainBank, _override;
+    private uint[]? _evalBank, _trainBank, _override, _decodeWords;
     private uint[] _hostWords = [];
     private int _bankSeed, _evalJ;
     private int _batch;
@@ -107,6 +107,12 @@ public sealed class MvqBottleneck : Bottleneck
     /// in training and evaluation alike, until cleared with null. For reference-state tests.
     /// </summary>
     public void OverrideMasks(uint[]? words) => _override = words is null ? null : (uint[])words.Clone();
+
+    /// <summary>
+    /// Mask words [B], one per instance, that <see cref="ForwardFromCodes"/> uses instead of the evaluation-bank
+    /// word EvalBank[w] (w is still checked against the bank), until cleared with null. For mask traversals.
+    /// </summary>
+    public void OverrideDecodeWords(uint[]? words) => _decodeWords = words is null ? null : (uint[])words.Clone();
 
     /// <summary>The mask words [B*J] used by the last Forward.</summary>
     public uint[] LastWords => (uint[])_hostWords.Clone();
@@ -234,13 +240,15 @@ public sealed class MvqBottleneck : Bottleneck
         var host = codes.ToIntArray();
         var k1 = new int[b * _l1]; var k2 = new int[b * _l2]; var wordsHost = new int[b];
         var bank = EvalBank;
+        if (_decodeWords is not null && _decodeWords.Length != b)
+            throw new InvalidOperationException($"OverrideDecodeWords: {_decodeWords.Length} words for {b} codes");
         for (int i = 0; i < b; i++)
         {
             Array.Copy(host, i * len, k1, i * _l1, _l1);
             Array.Copy(host, i * len + _l1, k2, i * _l2, _l2);
             int w = host[i * len + _l1 + _l2];
             if ((uint)w >= (uint)bank.Length) throw new ArgumentOutOfRangeException(nameof(codes), $"winner index {w} of instance {i} outside the evaluation bank [0, {bank.Length})");
-            wordsHost[i] = unchecked((int)bank[w]);
+            wordsHost[i] = unchecked((int)(_decodeWords?[i] ?? bank[w]));
         }
         var t1 = Arena.GetInt("codes_k1", b * _l1); t1.CopyFrom(k1);
         var t2 = Arena.GetInt("codes_k2", b * _l2); t2.CopyFrom(k2);

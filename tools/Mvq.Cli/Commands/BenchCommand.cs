@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels|mvq`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -17,6 +17,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Gemm());
         cmd.Subcommands.Add(Train());
         cmd.Subcommands.Add(Kernels());
+        cmd.Subcommands.Add(Mvq());
         return cmd;
     }
 
@@ -110,6 +111,57 @@ public static class BenchCommand
                     t.AddRow(x.Config, x.Kernel, x.MedianMs?.ToString("F4") ?? "-", x.AchievedGBs?.ToString("F1") ?? "-", x.AchievedGflops?.ToString("F1") ?? "-",
                         x.FloorMs?.ToString("F4") ?? "-", x.FractionOfFloor?.ToString("P1") ?? Markup.Escape(x.Note ?? "-"));
                 AnsiConsole.Write(t);
+    private static Command Mvq()
+    {
+        var preset = new Option<string>("--preset") { Description = "MVQ model preset", DefaultValueFactory = _ => "fmnist-mvq-global" };
+        var hyps = new Option<int[]>("--hypotheses") { Description = "values of J", DefaultValueFactory = _ => [1, 16, 256, 2048], AllowMultipleArgumentsPerToken = true };
+        var batch = new Option<int?>("--batch") { Description = "images per step (default: the preset's)" };
+        var steps = new Option<int>("--steps") { Description = "timed steps per J (median reported)", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
+        var device = Cli.Device(); var json = Cli.Json();
+        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward).\nExample: mvq bench mvq --json")
+        { preset, hyps, batch, steps, warmup, device, json };
+        cmd.SetAction(r =>
+        {
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var rows = new JsonArray();
+            var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "bottleneck bwd");
+            string name = ""; int b0 = 0;
+            // An untimed throwaway model first: the first model built in a process would otherwise pay for JIT warm-up.
+            var warm = Presets.Get(r.GetValue(preset)!);
+            if (warm.Model.Mvq is not null) { warm.Model.Mvq.Hypotheses = 16; warm.Model.Mvq.Chunk = 16; TrainBench.Run(backend, warm, 2, 3); }
+            foreach (int j in r.GetValue(hyps)!)
+            {
+                if (j < 1) throw new ArgumentException($"--hypotheses values must be >= 1, got {j}");
+                var p = Presets.Get(r.GetValue(preset)!);
+                if (p.Model.Mvq is null) throw new ArgumentException($"preset '{p.Name}' is not an MVQ model");
+                if (r.GetValue(batch) is int b) p.Train.Batch = b;
+                p.Model.Mvq.Hypotheses = j;
+                p.Model.Mvq.Chunk = Math.Min(p.Model.Mvq.Chunk, j);
+                name = p.Name; b0 = p.Train.Batch;
+                var res = TrainBench.Run(backend, p, Math.Max(1, r.GetValue(steps)), Math.Max(0, r.GetValue(warmup)));
+                double fwd = res.Sections.GetValueOrDefault("bottleneck_forward"), bwd = res.Sections.GetValueOrDefault("bottleneck_backward");
+                var row = new JsonObject
+                {
+                    ["hypotheses"] = j, ["chunk"] = p.Model.Mvq.Chunk, ["ms_per_step"] = res.MedianMs, ["images_per_s"] = res.ImagesPerSecond,
+                    ["bottleneck_share"] = fwd + bwd, ["share_bottleneck_forward"] = fwd, ["share_bottleneck_backward"] = bwd,
+                    ["step_ms"] = new JsonArray(res.StepMs.Select(x => (JsonNode)x).ToArray()),
+                };
+                foreach (var (k, v) in res.Sections) row["share_" + k] = v;
+                rows.Add(row);
+                table.AddRow(j.ToString(), res.MedianMs.ToString("F1"), res.ImagesPerSecond.ToString("F0"), (fwd + bwd).ToString("P0"), fwd.ToString("P0"), bwd.ToString("P0"));
+                if (!r.GetValue(json)) Console.Error.WriteLine($"J={j}: {res.MedianMs:F1} ms/step");
+            }
+            var o = new JsonObject
+            {
+                ["device"] = backend.Name, ["preset"] = name, ["batch"] = b0, ["threads"] = CpuParallel.Threads,
+                ["steps"] = Math.Max(1, r.GetValue(steps)), ["rows"] = rows,
+            };
+            if (r.GetValue(json)) Cli.PrintJson(o);
+            else
+            {
+                Console.WriteLine($"{name} on {backend.Name}, batch {b0}, {CpuParallel.Threads} threads, median of {Math.Max(1, r.GetValue(steps))} steps; shares from 3 extra synchronised steps");
+                AnsiConsole.Write(table);
             }
             return 0;
         });

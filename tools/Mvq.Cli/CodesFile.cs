@@ -1,0 +1,114 @@
+// CodesFile.cs: codes.json, the discrete codes of `mvq encode` that `mvq decode` turns back into images.
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MvqNative.Models;
+
+namespace MvqNative.Cli;
+
+/// <summary>
+/// codes.json: { "format", "model": { kind, config_hash, image [C, H, W], tokens_per_instance, code_length },
+/// "segments": [ { name, start, length, vocabulary } ] (k1 [L1]; k1 [L1], k2 [L2], w [1] for MVQ),
+/// "instances": [ { "source", "code": [code_length ints] } ] }.
+/// </summary>
+public static class CodesFile
+{
+    public const string Format = "mvqnative-codes/1";
+
+    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights: the model config and the evaluation bank.</summary>
+    public static string ConfigHash(Autoencoder model)
+    {
+        var text = model.Config.ToJson();
+        if (model.Bottleneck is MvqBottleneck m) text += $"|bank_seed={m.BankSeed}|eval_hypotheses={m.EvalHypotheses}";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+    }
+
+    /// <summary>Writes codes [n, CodeLength] with their source names, atomically.</summary>
+    public static void Write(string path, Autoencoder model, IReadOnlyList<string> names, int[] codes)
+    {
+        var segs = model.Bottleneck.Segments;
+        int len = model.Bottleneck.CodeLength;
+        var im = model.Config.Image;
+        var o = new JsonObject
+        {
+            ["format"] = Format,
+            ["model"] = new JsonObject
+            {
+                ["kind"] = model.Config.Kind,
+                ["config_hash"] = ConfigHash(model),
+                ["image"] = new JsonArray(im.Channels, im.Height, im.Width),
+                ["tokens_per_instance"] = model.Config.TokensPerInstance,
+                ["code_length"] = len,
+            },
+            ["segments"] = new JsonArray(segs.Select(s => (JsonNode)new JsonObject
+            {
+                ["name"] = s.Name, ["start"] = s.Start, ["length"] = s.Length, ["vocabulary"] = s.Vocabulary,
+            }).ToArray()),
+            ["instances"] = new JsonArray(names.Select((n, i) => (JsonNode)new JsonObject
+            {
+                ["source"] = n,
+                ["code"] = new JsonArray(codes.AsSpan(i * len, len).ToArray().Select(c => (JsonNode)c).ToArray()),
+            }).ToArray()),
+        };
+        var text = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        MvqNative.IO.AtomicFile.Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
+    }
+
+    /// <summary>
+    /// Reads and validates a codes file against a model: format, config hash, segment layout, code lengths
+    /// and ranges. Every problem is an <see cref="MvqInputException"/> naming the file.
+    /// </summary>
+    public static (string[] Names, int[] Codes) Read(string path, Autoencoder model)
+    {
+        if (!File.Exists(path)) throw new MvqInputException(path, "codes file does not exist");
+        JsonNode? root;
+        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new MvqInputException(path, "invalid JSON: " + e.Message); }
+        try
+        {
+            if (root is not JsonObject o) throw Bad("not a JSON object");
+            if (o["format"]?.GetValue<string>() != Format) throw Bad($"not a codes file (format must be '{Format}')");
+            var hash = o["model"]?["config_hash"]?.GetValue<string>() ?? throw Bad("missing model.config_hash");
+            var mine = ConfigHash(model);
+            if (hash != mine) throw Bad($"codes were made by a different model (config hash {Short(hash)}, this model {Short(mine)}, kind {model.Config.Kind})");
+            var segs = model.Bottleneck.Segments;
+            var fileSegs = o["segments"] as JsonArray ?? throw Bad("missing segments");
+            if (fileSegs.Count != segs.Count) throw Bad($"{fileSegs.Count} segments, the model has {segs.Count}");
+            for (int k = 0; k < segs.Count; k++)
+            {
+                var s = segs[k]; var f = fileSegs[k];
+                if (f?["name"]?.GetValue<string>() != s.Name || f["start"]?.GetValue<int>() != s.Start || f["length"]?.GetValue<int>() != s.Length || f["vocabulary"]?.GetValue<int>() != s.Vocabulary)
+                    throw Bad($"segment {k} is not {s.Name} (start {s.Start}, length {s.Length}, vocabulary {s.Vocabulary})");
+            }
+            var inst = o["instances"] as JsonArray ?? throw Bad("missing instances");
+            if (inst.Count == 0) throw Bad("no instances");
+            int len = model.Bottleneck.CodeLength;
+            var names = new string[inst.Count];
+            var codes = new int[inst.Count * len];
+            for (int i = 0; i < inst.Count; i++)
+            {
+                names[i] = inst[i]?["source"]?.GetValue<string>() ?? $"#{i}";
+                var code = inst[i]?["code"] as JsonArray ?? throw Bad($"instance {i} ({names[i]}) has no code");
+                if (code.Count != len) throw Bad($"instance {i} ({names[i]}) has {code.Count} integers, the model's codes have {len}");
+                for (int t = 0; t < len; t++) codes[i * len + t] = code[t]?.GetValue<int>() ?? throw Bad($"instance {i} ({names[i]}): null in code");
+                foreach (var s in segs)
+                    for (int t = 0; t < s.Length; t++)
+                    {
+                        int v = codes[i * len + s.Start + t];
+                        if ((uint)v >= (uint)s.Vocabulary) throw Bad($"instance {i} ({names[i]}): {s.Name}[{t}] = {v} is outside [0, {s.Vocabulary})");
+                    }
+            }
+            return (names, codes);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        {
+            // Wrong JSON types (a string where a number belongs, ...).
+            throw Bad("malformed: " + e.Message);
+        }
+
+        MvqInputException Bad(string problem) => new(path, problem);
+    }
+
+    private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash;
+}

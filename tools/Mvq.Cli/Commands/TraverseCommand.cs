@@ -1,0 +1,75 @@
+using System.CommandLine;
+using MvqNative.Checkpoints;
+using MvqNative.Imaging;
+using MvqNative.Models;
+using MvqNative.Mvq;
+
+namespace MvqNative.Cli.Commands;
+
+/// <summary>
+/// `mvq traverse` (MVQ only): for one image, a PNG grid of reconstructions under changed masks: row 1 the
+/// original and the winner's reconstruction; then one image per single mask bit toggled from the winner's
+/// word (D2 images, in bit order); then N random masks (seeded, drop rate p). Rows are padded with white cells.
+/// </summary>
+public static class TraverseCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<FileInfo>("--model") { Description = "MVQ checkpoint", Required = true };
+        var input = new Option<string>("--input") { Description = "an image file (or a data spec: its first image)", Required = true };
+        var output = new Option<string>("--output") { Description = "PNG grid to write", Required = true };
+        var random = new Option<int>("--random") { Description = "random masks to add (last rows)", DefaultValueFactory = _ => 8 };
+        var scale = new Option<int>("--scale") { Description = "pixel scale of the grid", DefaultValueFactory = _ => 3 };
+        var device = Cli.Device(); var seed = Cli.Seed();
+        var cmd = new Command("traverse", "MVQ only: reconstructions of one image with each mask bit of the winning mask toggled, and with random masks.\nExample: mvq traverse --model runs/mvq/model.safetensors --input shirt.png --output traverse.png --random 16")
+        { model, input, output, random, scale, device, seed };
+        cmd.SetAction(r =>
+        {
+            int nRandom = r.GetValue(random);
+            if (nRandom < 0) throw new ArgumentException($"--random must be >= 0, got {nRandom}");
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var modelPath = r.GetValue(model)!.FullName;
+            using var m = ModelCheckpoint.Load(modelPath, backend);
+            if (m.Bottleneck is not MvqBottleneck mvq)
+                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind}: its code has no mask to traverse)");
+            var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1);
+            var im = m.Config.Image;
+            int per = im.Channels * im.Height * im.Width, len = mvq.CodeLength, d2 = mvq.Sizes.D2;
+
+            float[] orig, winner; int[] code;
+            using (var s1 = new InferenceSession(m, 1)) (orig, winner, code) = s1.Run(ds, 0, 1);
+            int w = code[len - 1];
+            uint word = mvq.EvalBank[w];
+            var words = new uint[d2 + nRandom];
+            for (int i = 0; i < d2; i++) words[i] = word ^ (1u << i);
+            if (nRandom > 0) MaskHash.Bank(r.GetValue(seed) ?? 1, 0, nRandom, d2, m.Config.Mvq!.DropRate).CopyTo(words, d2);
+            var codes = new int[words.Length * len];
+            for (int i = 0; i < words.Length; i++) code.CopyTo(codes, i * len);
+            float[] decoded;
+            using (var s2 = new InferenceSession(m, words.Length))
+            {
+                mvq.OverrideDecodeWords(words);
+                try { decoded = s2.Decode(codes); }
+                finally { mvq.OverrideDecodeWords(null); }
+            }
+
+            int cols = Math.Max(2, Math.Min(d2, 16));
+            var cells = new List<float[]>();
+            void Row(IEnumerable<float[]> imgs)
+            {
+                int k = 0;
+                foreach (var x in imgs) { cells.Add(x); k++; }
+                while (k % cols != 0) { cells.Add(Enumerable.Repeat(1f, per).ToArray()); k++; }
+            }
+            Row([orig, winner]);
+            Row(Enumerable.Range(0, d2).Select(i => decoded.AsSpan(i * per, per).ToArray()));
+            if (nRandom > 0) Row(Enumerable.Range(d2, nRandom).Select(i => decoded.AsSpan(i * per, per).ToArray()));
+            var all = cells.SelectMany(x => x).ToArray();
+            var outPath = r.GetValue(output)!;
+            ImageGrid.Save(outPath, all, cells.Count, im.Channels, im.Height, im.Width, columns: cols, scale: Math.Max(1, r.GetValue(scale)));
+            Console.WriteLine($"wrote {outPath}: winner w={w} (mask {Convert.ToString(word, 2).PadLeft(d2, '0')}, bit 0 rightmost), {d2} single-bit toggles, {nRandom} random masks; {cols} columns");
+            return 0;
+        });
+        return cmd;
+    }
+}

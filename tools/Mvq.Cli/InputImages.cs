@@ -1,0 +1,47 @@
+// InputImages.cs: the --input of encode/traverse: one image file, a folder of images, or a dataset spec,
+// loaded at the model's input shape, with a source name per image.
+using MvqNative.Data;
+using MvqNative.Models;
+
+namespace MvqNative.Cli;
+
+/// <summary>Images to run through a model, each with the name it came from.</summary>
+public static class InputImages
+{
+    /// <summary>
+    /// Loads <paramref name="input"/> (an image file, a folder of images, or a data spec such as
+    /// fashion-mnist:test) at the model's shape; the first <paramref name="limit"/> images when given.
+    /// Names: the file name for files and folders, "SPEC#INDEX" for data specs.
+    /// </summary>
+    public static (ImageDataset Data, string[] Names) Load(string input, ImageShape im, int? limit)
+    {
+        if (limit is < 1) throw new ArgumentException($"--limit must be >= 1, got {limit}");
+        ImageDataset ds;
+        string[] names;
+        if (File.Exists(input))
+        {
+            ds = new ImageDataset(input, 1, im.Channels, im.Height, im.Width, ImageFile.Load(input, im.Channels, im.Height, im.Width));
+            names = [Path.GetFileName(input)];
+        }
+        else if (Directory.Exists(input))
+        {
+            ds = ImageFolder.Load(input, im.Channels, im.Height, im.Width);
+            // Same listing rule as ImageFolder (image extensions, ordinal name order).
+            names = Directory.EnumerateFiles(input).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
+                .Select(f => Path.GetFileName(f)).OrderBy(f => f, StringComparer.Ordinal).ToArray();
+        }
+        else
+        {
+            ds = DataSpec.Parse(input).Load(im.Channels, im.Height, im.Width);
+            names = Enumerable.Range(0, ds.Count).Select(i => $"{input}#{i}").ToArray();
+        }
+        if (names.Length != ds.Count) throw new MvqInputException(input, $"found {names.Length} image names for {ds.Count} images");
+        if (limit is int n && n < ds.Count)
+        {
+            ds = ds.Subset(n);
+            names = names[..n];
+        }
+        if (ds.Count < 1) throw new MvqInputException(input, "no images");
+        return (ds, names);
+    }
+}
