@@ -111,6 +111,36 @@ public static class BenchCommand
                     t.AddRow(x.Config, x.Kernel, x.MedianMs?.ToString("F4") ?? "-", x.AchievedGBs?.ToString("F1") ?? "-", x.AchievedGflops?.ToString("F1") ?? "-",
                         x.FloorMs?.ToString("F4") ?? "-", x.FractionOfFloor?.ToString("P1") ?? Markup.Escape(x.Note ?? "-"));
                 AnsiConsole.Write(t);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static JsonObject KernelsJson(KernelBenchResult res, IReadOnlyList<KernelBenchConfig> configs) => new()
+    {
+        ["device"] = res.Device,
+        ["device_name"] = res.DeviceName,
+        ["timing"] = res.Timing,
+        ["peak_bandwidth_gbs"] = res.Peak?.BandwidthGBs,
+        ["peak_fp32_tflops"] = res.Peak?.Fp32Tflops,
+        ["peak_source"] = res.Peak?.Source,
+        ["floor_formula"] = "floor_ms = max(bytes / peak_bandwidth, flops / peak_fp32) in ms; fraction_of_floor = floor_ms / median_ms",
+        ["configs"] = new JsonArray(configs.Select(c => (JsonNode)new JsonObject
+        {
+            ["name"] = c.Name, ["B"] = c.B, ["L1"] = c.L1, ["L2"] = c.L2, ["D1"] = c.D1, ["D2"] = c.D2, ["K"] = c.K, ["J"] = c.J, ["F"] = c.F,
+            ["identity_mix"] = c.IdentityMix, ["image"] = $"{c.Channels}x{c.Height}x{c.Width}",
+        }).ToArray()),
+        ["rows"] = new JsonArray(res.Rows.Select(x => (JsonNode)new JsonObject
+        {
+            ["config"] = x.Config, ["kernel"] = x.Kernel, ["shape"] = x.Shape,
+            ["median_ms"] = x.MedianMs, ["samples"] = x.Samples,
+            ["bytes"] = x.Bytes, ["flops"] = x.Flops, ["bytes_formula"] = x.BytesFormula, ["flops_formula"] = x.FlopsFormula,
+            ["achieved_gbs"] = x.AchievedGBs, ["achieved_gflops"] = x.AchievedGflops,
+            ["floor_ms"] = x.FloorMs, ["fraction_of_floor"] = x.FractionOfFloor, ["note"] = x.Note,
+        }).ToArray()),
+    };
+
     private static Command Mvq()
     {
         var preset = new Option<string>("--preset") { Description = "MVQ model preset", DefaultValueFactory = _ => "fmnist-mvq-global" };
@@ -167,28 +197,4 @@ public static class BenchCommand
         });
         return cmd;
     }
-
-    private static JsonObject KernelsJson(KernelBenchResult res, IReadOnlyList<KernelBenchConfig> configs) => new()
-    {
-        ["device"] = res.Device,
-        ["device_name"] = res.DeviceName,
-        ["timing"] = res.Timing,
-        ["peak_bandwidth_gbs"] = res.Peak?.BandwidthGBs,
-        ["peak_fp32_tflops"] = res.Peak?.Fp32Tflops,
-        ["peak_source"] = res.Peak?.Source,
-        ["floor_formula"] = "floor_ms = max(bytes / peak_bandwidth, flops / peak_fp32) in ms; fraction_of_floor = floor_ms / median_ms",
-        ["configs"] = new JsonArray(configs.Select(c => (JsonNode)new JsonObject
-        {
-            ["name"] = c.Name, ["B"] = c.B, ["L1"] = c.L1, ["L2"] = c.L2, ["D1"] = c.D1, ["D2"] = c.D2, ["K"] = c.K, ["J"] = c.J, ["F"] = c.F,
-            ["identity_mix"] = c.IdentityMix, ["image"] = $"{c.Channels}x{c.Height}x{c.Width}",
-        }).ToArray()),
-        ["rows"] = new JsonArray(res.Rows.Select(x => (JsonNode)new JsonObject
-        {
-            ["config"] = x.Config, ["kernel"] = x.Kernel, ["shape"] = x.Shape,
-            ["median_ms"] = x.MedianMs, ["samples"] = x.Samples,
-            ["bytes"] = x.Bytes, ["flops"] = x.Flops, ["bytes_formula"] = x.BytesFormula, ["flops_formula"] = x.FlopsFormula,
-            ["achieved_gbs"] = x.AchievedGBs, ["achieved_gflops"] = x.AchievedGflops,
-            ["floor_ms"] = x.FloorMs, ["fraction_of_floor"] = x.FractionOfFloor, ["note"] = x.Note,
-        }).ToArray()),
-    };
 }
