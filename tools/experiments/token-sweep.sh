@@ -36,6 +36,8 @@ for K in 16 64; do
   for L in 2 3 5; do run_cell "vq-k$K-t$L" "$(vq_cfg $K $L)"; done
   run_cell "mvq-k$K-t3-l1_1-l2_1" "$(mvq_cfg $K 1 1)"
   run_cell "mvq-k$K-t5-l1_2-l2_2" "$(mvq_cfg $K 2 2)"
+  # Equal total codebook entries (MVQ.md's baseline rule): VQ with 2K entries at MVQ's token counts.
+  for L in 3 5; do run_cell "vq-k$((2 * K))-t$L" "$(vq_cfg $((2 * K)) $L)"; done
 done
 
 {
