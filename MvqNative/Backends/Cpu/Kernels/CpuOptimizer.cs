@@ -20,15 +20,24 @@ internal static class CpuOptimizer
             (float)(a.Lr / bc1), (float)Math.Sqrt(bc2), a.Eps);
     }
 
-    public static void Step(in OpCall c)
+    /// <summary>Shape checks of adamw_step shared by every backend; returns the element count.</summary>
+    internal static int CheckShapes(in OpCall c)
     {
-        var a = c.A<AdamWAttrs>();
         var grad = c.In[0]; var gns = c.In[1];
         var p = c.Out[0]; var m = c.Out[1]; var v = c.Out[2];
         int n = grad.Length;
         if (p.Length != n || m.Length != n || v.Length != n)
             throw new ArgumentException($"adamw_step: grad [{grad.ShapeString}], param [{p.ShapeString}], m [{m.ShapeString}], v [{v.ShapeString}] differ");
         if (gns.Length != 1) throw new ArgumentException($"adamw_step: gradNormSq must have one element, got [{gns.ShapeString}]");
+        return n;
+    }
+
+    public static void Step(in OpCall c)
+    {
+        var a = c.A<AdamWAttrs>();
+        var grad = c.In[0]; var gns = c.In[1];
+        var p = c.Out[0]; var m = c.Out[1]; var v = c.Out[2];
+        int n = CpuOptimizer.CheckShapes(c);
         var s = Scalars(a, ((CpuBuffer)gns.Buffer).Data[gns.Offset]);
         var g = ((CpuBuffer)grad.Buffer).Data; int go = (int)grad.Offset;
         var pa = ((CpuBuffer)p.Buffer).Data; int po = (int)p.Offset;

@@ -21,10 +21,7 @@ internal static class CudaOptimizer
         var a = c.A<AdamWAttrs>();
         var grad = c.In[0]; var gns = c.In[1];
         var p = c.Out[0]; var m = c.Out[1]; var v = c.Out[2];
-        int n = grad.Length;
-        if (p.Length != n || m.Length != n || v.Length != n)
-            throw new ArgumentException($"adamw_step: grad [{grad.ShapeString}], param [{p.ShapeString}], m [{m.ShapeString}], v [{v.ShapeString}] differ");
-        if (gns.Length != 1) throw new ArgumentException($"adamw_step: gradNormSq must have one element, got [{gns.ShapeString}]");
+        int n = CpuOptimizer.CheckShapes(c);
         var s = CpuOptimizer.Scalars(a, 0); // host scalars of the step; the clip factor comes from gns on the device
         if (n == 0) return;
         b.Kernel(StepK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(grad), CudaBackend.Ptr(gns), CudaBackend.Ptr(p),
