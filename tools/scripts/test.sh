@@ -17,6 +17,10 @@ p=$(grep -E "^ +Passed: +[0-9]+$" build/dotnet-test.log | awk '{s+=$2} END {prin
 f=$(grep -E "^ +Failed: +[0-9]+$" build/dotnet-test.log | awk '{s+=$2} END {print s+0}')
 read -r cp cf < <(grep -E "tests passed, [0-9]+ tests failed out of" build/ctest.log | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/' | awk '{print $2-$1, $1}')
 p=$((p + ${cp:-0})); f=$((f + ${cf:-0}))
+# What ran on the CUDA side: kernels compiled by the real NVRTC, and test cases run on cuda-emu.
+dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll doctor --compile sm_80 sm_90 || dotnet_rc=1
+emu_cases=$(grep -cE '^\s+Passed .*(cuda-emu|MvqNative\.Tests\.Cuda\.)' build/dotnet-test.log || true)
+echo "CUDA test cases passed on cuda-emu: $emu_cases"
 echo "$p passed, $f failed"
 if [ "$ctest_rc" != 0 ] || [ "$dotnet_rc" != 0 ] || [ "$p" = 0 ] || [ "$f" != 0 ]; then
   echo "test run failed (ctest exit $ctest_rc, dotnet test exit $dotnet_rc)" >&2

@@ -16,9 +16,11 @@ public static class DoctorCommand
     public static Command Create()
     {
         var json = Cli.Json();
-        var cmd = new Command("doctor", "List devices, CUDA driver and NVRTC versions, the kernel cache folder, the emulator and the CPU GEMM provider.\nExample: mvq doctor --json") { json };
+        var compile = new Option<string[]>("--compile") { Description = "also compile every kernel file with NVRTC for these archs (e.g. sm_80 sm_90), bypassing the cache", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("doctor", "List devices, CUDA driver and NVRTC versions, the kernel cache folder, the emulator and the CPU GEMM provider.\nExample: mvq doctor --json\nExample: mvq doctor --compile sm_80 sm_90") { json, compile };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(compile) is { Length: > 0 } archs) return CompileKernels(archs, r.GetValue(json));
             var items = Devices.Probe();
             var devices = new JsonArray
             {
@@ -62,6 +64,27 @@ public static class DoctorCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Compiles every embedded kernel file for each arch into a throwaway cache and counts files and kernels.</summary>
+    private static int CompileKernels(string[] archs, bool json)
+    {
+        var tmp = Directory.CreateTempSubdirectory("mvq-nvrtc");
+        try
+        {
+            int kernels = KernelCompiler.KernelFiles.Sum(f =>
+                System.Text.RegularExpressions.Regex.Matches(KernelCompiler.Source(f), @"extern\s+""C""\s+__global__").Count);
+            var rows = new JsonArray();
+            foreach (var arch in archs)
+            {
+                var res = KernelCompiler.CompileAll(arch, new KernelCache(Path.Combine(tmp.FullName, arch)));
+                rows.Add(new JsonObject { ["arch"] = arch, ["files"] = res.Count, ["target"] = res.FirstOrDefault()?.Target, ["bytes"] = res.Sum(x => (long)x.Image.Length) });
+                if (!json) Console.WriteLine($"NVRTC {KernelCompiler.NvrtcVersion}: compiled {res.Count} kernel files ({kernels} kernels) for {arch} -> {res.FirstOrDefault()?.Target}");
+            }
+            if (json) Cli.PrintJson(new JsonObject { ["nvrtc"] = KernelCompiler.NvrtcVersion, ["kernel_files"] = KernelCompiler.KernelFiles.Count, ["kernels"] = kernels, ["compiled"] = rows });
+            return 0;
+        }
+        finally { tmp.Delete(true); }
     }
 
     private static JsonObject DeviceJson(string name, bool available, string? open)
