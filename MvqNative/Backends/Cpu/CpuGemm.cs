@@ -90,6 +90,12 @@ public static unsafe class CpuGemm
     /// <param name="ldc">Row stride of C.</param>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+        => SgemmThreads(CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>As the public <see cref="Sgemm(bool, bool, int, int, int, float, float*, int, float*, int, float, float*, int)"/>, with at most <paramref name="threads"/> threads for the managed
+    /// kernel (1 inside an already parallel caller). Results do not depend on the thread count.</summary>
+    internal static void SgemmThreads(int threads, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
         Validate(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0) return;
@@ -99,7 +105,7 @@ public static unsafe class CpuGemm
             SystemBlas.SgemmUnchecked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
-        SgemmManaged(Isa, CpuParallel.Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        SgemmManaged(Isa, Math.Max(1, threads), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
     internal static void Validate(bool transA, bool transB, int m, int n, int k, float alpha,

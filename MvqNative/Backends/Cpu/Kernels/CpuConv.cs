@@ -1,5 +1,5 @@
-// CPU conv2d forward and backward: im2col + CpuGemm per image, parallel over the batch,
-// with a deterministic chunked reduction of the weight and bias gradients.
+// CPU conv2d forward and backward: im2col of a group of images side by side + one CpuGemm per
+// group, parallel over fixed batch chunks, with a deterministic chunked reduction of dw and db.
 using System.Buffers;
 using MvqNative.Ops;
 
@@ -10,10 +10,24 @@ namespace MvqNative.Backends.Cpu;
 /// w seen as [Cout, Cin*k*k]:
 ///   forward  y[n]  = w * col + b
 ///   backward dcol  = w^T * dy[n], dx[n] = col2im(dcol); dw += dy[n] * col^T; db += rowsum(dy[n]).
-/// A pointwise conv (1x1, stride 1, no padding) uses x[n] as col directly.
+/// Images are processed in groups laid side by side (col [Cin*k*k, g*Ho*Wo]) so GEMMs are wide, and dw
+/// sums a whole group inside one GEMM's K. A 1-output-channel conv uses row axpys / dots instead of GEMM.
 /// </summary>
 internal static unsafe class CpuConv
 {
+    /// <summary>Target GEMM width: a group of images is laid side by side so that N = group * Ho*Wo reaches about this.</summary>
+    private const int TargetCols = 1024;
+
+    /// <summary>Fixed batch chunks (one per thread) and the group size inside a chunk; all sums depend only on these.</summary>
+    private static (int Chunks, int Per, int Group) Plan(in ConvShape s)
+    {
+        int chunks = Math.Min(s.B, Math.Max(1, CpuParallel.Threads));
+        int per = (s.B + chunks - 1) / chunks;
+        chunks = (s.B + per - 1) / per;
+        int group = Math.Clamp((TargetCols + s.Pixels - 1) / Math.Max(1, s.Pixels), 1, per);
+        return (chunks, per, group);
+    }
+
     public static void Forward(in OpCall c)
     {
         var s = ConvShape.Of(c.In[0].Shape, c.In[1].Shape, c.A<Conv2dAttrs>());
@@ -24,32 +38,50 @@ internal static unsafe class CpuConv
         var w = Arr(c.In[1]); int wo = (int)c.In[1].Offset;
         var b = Arr(c.In[2]); int bo = (int)c.In[2].Offset;
         var y = Arr(c.Out[0]); int yo = (int)c.Out[0].Offset;
-        int rows = s.Rows, pix = s.Pixels;
-        int inImage = s.Cin * s.H * s.W, outImage = s.Cout * pix;
+        int rows = s.Rows, pix = s.Pixels, cout = s.Cout;
+        int inImage = s.Cin * s.H * s.W, outImage = cout * pix;
+        var (chunks, per, group) = Plan(s);
+        // One chunk: let the GEMM use every thread; several: each chunk's GEMMs stay on its thread.
+        int gemmThreads = chunks == 1 ? CpuParallel.Threads : 1;
 
-        CpuParallel.For(s.B, 1, (n0, n1) =>
+        CpuParallel.For(chunks, 1, (c0, c1) =>
         {
-            float[]? scratch = s.Pointwise ? null : ArrayPool<float>.Shared.Rent(rows * pix);
+            int cols = group * pix;
+            var colBuf = ArrayPool<float>.Shared.Rent(Math.Max(1, rows * cols));
+            var outBuf = ArrayPool<float>.Shared.Rent(cout == 1 ? 1 : cout * cols);
             try
             {
-                fixed (float* px = x, pw = w, pb = b, py = y)
-                fixed (float* pcol = scratch)
+                fixed (float* px = x, pw = w, pb = b, py = y, pcol = colBuf, pout = outBuf)
                 {
-                    for (int n = n0; n < n1; n++)
+                    for (int ci = c0; ci < c1; ci++)
                     {
-                        float* xn = px + xo + (long)n * inImage;
-                        float* yn = py + yo + (long)n * outImage;
-                        float* col = xn;
-                        if (!s.Pointwise) { Im2Col(s, xn, pcol); col = pcol; }
-                        // Bias first, then y += w * col (beta = 1).
-                        for (int o = 0; o < s.Cout; o++) new Span<float>(yn + (long)o * pix, pix).Fill(pb[bo + o]);
-                        if (rows > 0) CpuGemm.Sgemm(false, false, s.Cout, pix, rows, 1f, pw + wo, rows, col, pix, 1f, yn, pix);
+                        int nEnd = Math.Min(s.B, (ci + 1) * per);
+                        for (int n0 = ci * per; n0 < nEnd; n0 += group)
+                        {
+                            int g = Math.Min(group, nEnd - n0), n = g * pix;
+                            for (int i = 0; i < g; i++) Im2Col(s, px + xo + (long)(n0 + i) * inImage, pcol + i * pix, n);
+                            // [Cout, g*pix] output: y itself when Cout == 1 (images are then contiguous).
+                            float* o = cout == 1 ? py + yo + (long)n0 * outImage : pout;
+                            // Bias first, then out += w * col (beta = 1), as a per-image GEMM would sum.
+                            for (int r = 0; r < cout; r++) new Span<float>(o + (long)r * n, n).Fill(pb[bo + r]);
+                            if (rows > 0)
+                            {
+                                if (cout == 1) RowCombine(pw + wo, pcol, rows, n, o);
+                                else CpuGemm.SgemmThreads(gemmThreads, false, false, cout, n, rows, 1f, pw + wo, rows, pcol, n, 1f, o, n);
+                            }
+                            if (cout != 1)
+                                for (int i = 0; i < g; i++)
+                                    for (int r = 0; r < cout; r++)
+                                        new ReadOnlySpan<float>(o + (long)r * n + i * pix, pix)
+                                            .CopyTo(new Span<float>(py + yo + (long)(n0 + i) * outImage + (long)r * pix, pix));
+                        }
                     }
                 }
             }
             finally
             {
-                if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
+                ArrayPool<float>.Shared.Return(colBuf);
+                ArrayPool<float>.Shared.Return(outBuf);
             }
         });
     }
@@ -73,57 +105,74 @@ internal static unsafe class CpuConv
         if (s.B == 0) return;
         if (cout == 0) { c.Out[0].Zero(); return; }
 
-        // Fixed chunks of consecutive images, each with its own dw/db partial; which thread
-        // runs a chunk does not change any sum, so the result depends only on the chunk count.
-        int chunks = Math.Min(s.B, Math.Max(1, CpuParallel.Threads));
-        int per = (s.B + chunks - 1) / chunks;
-        chunks = (s.B + per - 1) / per;
+        // Fixed chunks of consecutive images, each with its own dw/db partial, and fixed groups of
+        // images inside a chunk (dw sums over a group inside one GEMM's K); which thread runs a chunk
+        // does not change any sum, so the result depends only on the thread count.
+        var (chunks, per, group) = Plan(s);
+        int gemmThreads = chunks == 1 ? CpuParallel.Threads : 1;
         int partLen = wLen + cout;
         var parts = ArrayPool<float>.Shared.Rent(chunks * partLen);
         try
         {
             CpuParallel.For(chunks, 1, (c0, c1) =>
             {
-                int colLen = s.Pointwise ? 0 : rows * pix;
-                var scratch = ArrayPool<float>.Shared.Rent(Math.Max(1, 2 * colLen));
+                int cols = group * pix;
+                var colBuf = ArrayPool<float>.Shared.Rent(Math.Max(1, 2 * rows * cols));
+                var dyBuf = ArrayPool<float>.Shared.Rent(cout == 1 ? 1 : cout * cols);
                 try
                 {
-                    fixed (float* px = x, pw = w, pdy = dy, pdx = dx, pparts = parts, pscr = scratch)
+                    fixed (float* px = x, pw = w, pdy = dy, pdx = dx, pparts = parts, pscr = colBuf, pdyg = dyBuf)
                     {
                         for (int ci = c0; ci < c1; ci++)
                         {
                             float* pdw = pparts + (long)ci * partLen;
                             float* pdb = pdw + wLen;
                             new Span<float>(pdw, partLen).Clear();
-                            int n1 = Math.Min(s.B, (ci + 1) * per);
-                            for (int n = ci * per; n < n1; n++)
+                            int nEnd = Math.Min(s.B, (ci + 1) * per);
+                            for (int n0 = ci * per; n0 < nEnd; n0 += group)
                             {
-                                float* xn = px + xo + (long)n * inImage;
-                                float* dyn = pdy + dyo + (long)n * outImage;
-                                float* dxn = pdx + dxo + (long)n * inImage;
-                                if (s.Pointwise)
-                                {
-                                    // dx[n] = w^T dy[n] straight into dx; x[n] is the col matrix.
-                                    if (rows > 0) CpuGemm.Sgemm(true, false, rows, pix, cout, 1f, pw + wo, rows, dyn, pix, 0f, dxn, pix);
-                                    if (rows > 0 && pix > 0) CpuGemm.Sgemm(false, true, cout, rows, pix, 1f, dyn, pix, xn, pix, 1f, pdw, rows);
-                                }
+                                int g = Math.Min(group, nEnd - n0), n = g * pix;
+                                float* col = pscr, dcol = pscr + (long)rows * n;
+                                // dy of the group as [Cout, g*pix] (dy itself when Cout == 1).
+                                float* dyg = pdyg;
+                                if (cout == 1) dyg = pdy + dyo + (long)n0 * outImage;
                                 else
+                                    for (int i = 0; i < g; i++)
+                                        for (int r = 0; r < cout; r++)
+                                            new ReadOnlySpan<float>(pdy + dyo + (long)(n0 + i) * outImage + (long)r * pix, pix)
+                                                .CopyTo(new Span<float>(dyg + (long)r * n + i * pix, pix));
+                                for (int i = 0; i < g; i++) Im2Col(s, px + xo + (long)(n0 + i) * inImage, col + i * pix, n);
+                                if (rows > 0 && pix > 0)
                                 {
-                                    float* col = pscr, dcol = pscr + colLen;
-                                    Im2Col(s, xn, col);
-                                    if (rows > 0 && pix > 0)
+                                    if (cout == 1)
                                     {
-                                        CpuGemm.Sgemm(true, false, rows, pix, cout, 1f, pw + wo, rows, dyn, pix, 0f, dcol, pix);
-                                        CpuGemm.Sgemm(false, true, cout, rows, pix, 1f, dyn, pix, col, pix, 1f, pdw, rows);
+                                        // Outer product and row dots: a 1-row GEMM would waste most of each micro tile.
+                                        for (int r = 0; r < rows; r++)
+                                        {
+                                            var colR = new ReadOnlySpan<float>(col + (long)r * n, n);
+                                            var dyR = new ReadOnlySpan<float>(dyg, n);
+                                            System.Numerics.Tensors.TensorPrimitives.Multiply(dyR, pw[wo + r], new Span<float>(dcol + (long)r * n, n));
+                                            pdw[r] += System.Numerics.Tensors.TensorPrimitives.Dot(dyR, colR);
+                                        }
                                     }
-                                    Col2Im(s, dcol, dxn);
+                                    else
+                                    {
+                                        CpuGemm.SgemmThreads(gemmThreads, true, false, rows, n, cout, 1f, pw + wo, rows, dyg, n, 0f, dcol, n);
+                                        CpuGemm.SgemmThreads(gemmThreads, false, true, cout, rows, n, 1f, dyg, n, col, n, 1f, pdw, rows);
+                                    }
                                 }
-                                for (int o = 0; o < cout; o++)
+                                else new Span<float>(dcol, rows * n).Clear();
+                                for (int i = 0; i < g; i++)
                                 {
-                                    float* r = dyn + (long)o * pix;
-                                    float acc = 0;
-                                    for (int i = 0; i < pix; i++) acc += r[i];
-                                    pdb[o] += acc;
+                                    Col2Im(s, dcol + i * pix, n, pdx + dxo + (long)(n0 + i) * inImage);
+                                    float* dyn = pdy + dyo + (long)(n0 + i) * outImage;
+                                    for (int o = 0; o < cout; o++)
+                                    {
+                                        float* r = dyn + (long)o * pix;
+                                        float acc = 0;
+                                        for (int j = 0; j < pix; j++) acc += r[j];
+                                        pdb[o] += acc;
+                                    }
                                 }
                             }
                         }
@@ -131,7 +180,8 @@ internal static unsafe class CpuConv
                 }
                 finally
                 {
-                    ArrayPool<float>.Shared.Return(scratch);
+                    ArrayPool<float>.Shared.Return(colBuf);
+                    ArrayPool<float>.Shared.Return(dyBuf);
                 }
             });
 
@@ -153,17 +203,25 @@ internal static unsafe class CpuConv
         }
     }
 
-    /// <summary>col[(c*k+u)*k+v, i*Wo+j] = x[c, i*S-P+u, j*S-P+v], zero outside the image.</summary>
-    internal static void Im2Col(in ConvShape s, float* x, float* col)
+    /// <summary>out[0, :] += sum over r, in order, of w[r] * col[r, :] (a 1-row GEMM as row axpys).</summary>
+    private static void RowCombine(float* w, float* col, int rows, int n, float* o)
     {
-        int k = s.K, pix = s.Pixels;
+        var dst = new Span<float>(o, n);
+        for (int r = 0; r < rows; r++)
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(col + (long)r * n, n), w[r], dst, dst);
+    }
+
+    /// <summary>col[(c*k+u)*k+v, i*Wo+j] (row stride ld) = x[c, i*S-P+u, j*S-P+v], zero outside the image.</summary>
+    internal static void Im2Col(in ConvShape s, float* x, float* col, int ld)
+    {
+        int k = s.K;
         for (int c = 0; c < s.Cin; c++)
         {
             float* xc = x + (long)c * s.H * s.W;
             for (int u = 0; u < k; u++)
                 for (int v = 0; v < k; v++)
                 {
-                    float* row = col + (long)((c * k + u) * k + v) * pix;
+                    float* row = col + (long)((c * k + u) * k + v) * ld;
                     var (j0, j1) = ValidRange(v, s.P, s.S, s.W, s.Wo);
                     for (int i = 0; i < s.Ho; i++)
                     {
@@ -180,10 +238,10 @@ internal static unsafe class CpuConv
         }
     }
 
-    /// <summary>dx = 0, then dx[c, i*S-P+u, j*S-P+v] += dcol[(c*k+u)*k+v, i*Wo+j] inside the image.</summary>
-    internal static void Col2Im(in ConvShape s, float* dcol, float* dx)
+    /// <summary>dx = 0, then dx[c, i*S-P+u, j*S-P+v] += dcol[(c*k+u)*k+v, i*Wo+j] (row stride ld) inside the image.</summary>
+    internal static void Col2Im(in ConvShape s, float* dcol, int ld, float* dx)
     {
-        int k = s.K, pix = s.Pixels;
+        int k = s.K;
         new Span<float>(dx, s.Cin * s.H * s.W).Clear();
         for (int c = 0; c < s.Cin; c++)
         {
@@ -191,15 +249,21 @@ internal static unsafe class CpuConv
             for (int u = 0; u < k; u++)
                 for (int v = 0; v < k; v++)
                 {
-                    float* row = dcol + (long)((c * k + u) * k + v) * pix;
+                    float* row = dcol + (long)((c * k + u) * k + v) * ld;
                     var (j0, j1) = ValidRange(v, s.P, s.S, s.W, s.Wo);
+                    int len = j1 - j0;
                     for (int i = 0; i < s.Ho; i++)
                     {
                         int ih = i * s.S - s.P + u;
                         if (ih < 0 || ih >= s.H) continue;
                         float* src = row + i * s.Wo;
                         float* dst = dxc + ih * s.W - s.P + v;
-                        for (int j = j0; j < j1; j++) dst[j * s.S] += src[j];
+                        if (s.S == 1 && len >= 8)
+                        {
+                            var d = new Span<float>(dst + j0, len);
+                            System.Numerics.Tensors.TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + j0, len), d);
+                        }
+                        else for (int j = j0; j < j1; j++) dst[j * s.S] += src[j];
                     }
                 }
         }
