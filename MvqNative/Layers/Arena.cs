@@ -24,7 +24,7 @@ public sealed class Arena : IDisposable
         if (_buffers.TryGetValue(name, out var t))
         {
             if (t.DType == dtype && t.Shape.AsSpan().SequenceEqual(shape)) return t;
-            // Same element count: keep the memory, hand out a fresh view.
+            // A new shape or type: free the old buffer and allocate one of the new size.
             t.Dispose();
         }
         t = dtype == DType.F32 ? _backend.Empty(shape) : _backend.EmptyInt(shape);

@@ -16,7 +16,7 @@ public sealed class Chain : Module
     {
         _layers = layers;
         foreach (var l in layers) AddChild("", l);
-        if (layers.Count(l => l.Parameters().Any()) > 1) throw new ArgumentException("Chain: at most one child may hold parameters");
+        if (layers.Count(l => l.HasParameters) > 1) throw new ArgumentException("Chain: at most one child may hold parameters");
     }
 
     public override Tensor Forward(Tensor x)

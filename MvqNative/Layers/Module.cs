@@ -81,7 +81,13 @@ public abstract class Module : IDisposable
     protected virtual void BeforeSave() { }
     protected virtual void AfterLoad() { }
 
-    public long ParameterCount => Parameters().Sum(p => (long)p.Value.Length);
+    /// <summary>Every parameter below this module, without assigning names (Parameters(prefix) renames as it goes).</summary>
+    private IEnumerable<Parameter> ParametersUnnamed() => _params.Concat(_children.SelectMany(c => c.Child.ParametersUnnamed()));
+
+    /// <summary>Whether this module or a child holds any parameter.</summary>
+    public bool HasParameters => ParametersUnnamed().Any();
+
+    public long ParameterCount => ParametersUnnamed().Sum(p => (long)p.Value.Length);
 
     public virtual void Dispose()
     {
