@@ -9,6 +9,7 @@ public static class CommandCatalog
     [
         TrainCommand.Create(),
         EvalCommand.Create(),
+        FeaturesCommand.Create(),
         ReconstructCommand.Create(),
         EncodeCommand.Create(),
         DecodeCommand.Create(),
