@@ -45,13 +45,13 @@ def bits(m):
 CELLS = [
     ("paper-L2", "vq-L2-K16", vq(16, 2)),
     ("paper-L2", "mvq-L2-K8+8", mvq(8, 2, 8, 1)),
-    ("paper-L5", "vq-L5-K16", vq(16, 5)),
-    ("paper-L5", "mvq-L5-K8+8", mvq(8, 5, 8, 2)),
-    # Equal bits: VQ cells spending as many bits as the MVQ cells above (17 and 29 bits).
-    ("equal-bits", "vq-L2-K256", vq(256, 2)),     # 16 bits against MVQ's 17
-    ("equal-bits", "vq-L5-K64", vq(64, 5)),       # 30 bits against MVQ's 29
+    # Equal bits: a VQ cell spending about as many bits as mvq-L2-K8+8 (16 against 17).
+    ("equal-bits", "vq-L2-K256", vq(256, 2)),
     # J sweep at mvq-L2-K8+8 (J_eval = J: w costs log2 J bits; J = 1 is plain dropout, no selection).
     ("j-sweep", "mvq-L2-K8+8-J1", mvq(8, 2, 8, 1, j=1)),
+    ("paper-L5", "vq-L5-K16", vq(16, 5)),
+    ("paper-L5", "mvq-L5-K8+8", mvq(8, 5, 8, 2)),
+    ("equal-bits", "vq-L5-K64", vq(64, 5)),       # 30 bits against mvq-L5-K8+8's 29
     ("j-sweep", "mvq-L2-K8+8-J32", mvq(8, 2, 8, 1, j=32)),
     ("paper-L2-K64", "vq-L2-K64", vq(64, 2)),
     ("paper-L2-K64", "mvq-L2-K32+32", mvq(32, 2, 32, 1)),
@@ -103,23 +103,52 @@ def train(args):
             print(f"{name} seed {seed}: reused", flush=True)
             continue
         os.makedirs(d, exist_ok=True)
-        for f in ("metrics.json", "eval.json", "model.safetensors"):
-            if os.path.exists(os.path.join(d, f)):
-                os.remove(os.path.join(d, f))
-        write_json(os.path.join(d, "config.json"), {"model": model})
-        t0 = time.time()
-        with open(os.path.join(d, "train.log"), "w") as log:
-            rc = subprocess.call(mvq_cmd() + ["train", "--config", os.path.join(d, "config.json"), "--data", record["data"],
-                                              "--steps", str(args.steps), "--batch", str(args.batch), "--seed", str(seed),
-                                              "--out", d], stdout=log, stderr=subprocess.STDOUT)
-        if rc != 0:
-            print(f"{name} seed {seed}: mvq train failed (rc {rc}), see {d}/train.log", file=sys.stderr, flush=True)
+        lock = os.path.join(d, ".lock")  # several workers may share one OUT: a cell is trained by one of them
+        if not take_lock(lock):
+            print(f"{name} seed {seed}: busy (another worker holds {lock})", flush=True)
             continue
-        record["wall_s"] = round(time.time() - t0, 1)
-        record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        record["threads"] = os.environ.get("MVQ_THREADS", "")
-        write_json(os.path.join(d, "cell.json"), record)
-        print(f"{name} seed {seed}: trained in {record['wall_s']} s", flush=True)
+        try:
+            train_cell(args, d, name, seed, record)
+        finally:
+            os.remove(lock)
+
+
+def take_lock(lock):
+    """Creates the lock file holding our pid; a lock left by a dead process is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return True
+        except FileExistsError:
+            try:
+                pid = int(open(lock).read().strip() or "0")
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, OSError):
+                os.remove(lock)
+    return False
+
+
+def train_cell(args, d, name, seed, record):
+    for f in ("metrics.json", "eval.json", "model.safetensors"):
+        if os.path.exists(os.path.join(d, f)):
+            os.remove(os.path.join(d, f))
+    write_json(os.path.join(d, "config.json"), {"model": record["model"]})
+    t0 = time.time()
+    with open(os.path.join(d, "train.log"), "w") as log:
+        rc = subprocess.call(mvq_cmd() + ["train", "--config", os.path.join(d, "config.json"), "--data", record["data"],
+                                          "--steps", str(args.steps), "--batch", str(args.batch), "--seed", str(seed),
+                                          "--out", d], stdout=log, stderr=subprocess.STDOUT)
+    if rc != 0:
+        print(f"{name} seed {seed}: mvq train failed (rc {rc}), see {d}/train.log", file=sys.stderr, flush=True)
+        return
+    record["wall_s"] = round(time.time() - t0, 1)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record["threads"] = os.environ.get("MVQ_THREADS", "")
+    write_json(os.path.join(d, "cell.json"), record)
+    print(f"{name} seed {seed}: trained in {record['wall_s']} s", flush=True)
 
 
 def evaluate(args):
