@@ -7,8 +7,9 @@ public sealed record DistributionOptions(int KidSubsets = 20, int KidSubsetSize 
     int PrdClusters = 20, int PrdRuns = 10, int Batch = 256, int Seed = 0);
 
 /// <summary>Feature-space comparison of a real and a generated (or reconstructed) image set.</summary>
-public sealed record DistributionReport(int Images, double Fid, double Kid, double KidStd, double Precision, double Recall,
-    double F8, double F1_8, double? Perceptual, int PrImages, string Network);
+/// Precision/recall need more than K images per set and PRD at least PrdClusters; below that they are null.
+public sealed record DistributionReport(int Images, double Fid, double Kid, double KidStd, double? Precision, double? Recall,
+    double? F8, double? F1_8, double? Perceptual, int PrImages, string Network);
 
 public static class DistributionMetrics
 {
@@ -36,8 +37,8 @@ public static class DistributionMetrics
         double fid = Fid.Compute(fr, ff);
         var kid = Kid.Compute(fr, ff, o.KidSubsets, o.KidSubsetSize, o.Seed);
         int m = Math.Min(o.PrLimit, Math.Min(fr.Count, ff.Count));
-        var pr = PrecisionRecall.Compute(fr.Take(m), ff.Take(m), o.K);
-        var prd = Prd.Compute(fr.Take(m), ff.Take(m), o.PrdClusters, runs: o.PrdRuns);
-        return new DistributionReport(Math.Min(fr.Count, ff.Count), fid, kid.Mean, kid.Std, pr.Precision, pr.Recall, prd.F8, prd.F1_8, perceptual, m, net.ToString());
+        var pr = m > o.K ? PrecisionRecall.Compute(fr.Take(m), ff.Take(m), o.K) : null;
+        var prd = m >= o.PrdClusters ? Prd.Compute(fr.Take(m), ff.Take(m), o.PrdClusters, runs: o.PrdRuns) : null;
+        return new DistributionReport(Math.Min(fr.Count, ff.Count), fid, kid.Mean, kid.Std, pr?.Precision, pr?.Recall, prd?.F8, prd?.F1_8, perceptual, m, net.ToString());
     }
 }

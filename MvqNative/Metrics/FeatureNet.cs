@@ -118,6 +118,9 @@ public sealed class FeatureNet : Module
         SafeTensorsFile.Write(path, Parameters().Select(p => SafeTensor.FromFloats(p.Name, p.Value.Shape.Select(d => (long)d).ToArray(), p.Value.ToArray())).ToList(), md);
     }
 
+    /// <summary>Whether this build embeds the committed FashionMNIST network.</summary>
+    public static bool HasDefault => typeof(FeatureNet).Assembly.GetManifestResourceInfo(DefaultResource) != null;
+
     /// <summary>Loads a feature network file; null path: the committed FashionMNIST network.</summary>
     public static FeatureNet Load(Backend backend, string? path = null)
     {
@@ -126,7 +129,7 @@ public sealed class FeatureNet : Module
         if (path is null)
         {
             using var s = typeof(FeatureNet).Assembly.GetManifestResourceStream(DefaultResource)
-                ?? throw new InvalidOperationException($"the assembly has no {DefaultResource}");
+                ?? throw new MvqInputException(DefaultResource, "no feature network is embedded in this build; pass --features PATH");
             var tmp = Path.GetTempFileName();
             try
             {

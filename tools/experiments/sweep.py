@@ -176,7 +176,7 @@ def evaluate(args):
             write_json(os.path.join(d, "eval.json"), ev)
             print(f"{name} seed {seed}: evaluated in {ev['eval_s']} s", flush=True)
         m = load(os.path.join(d, "metrics.json")) or {}
-        out.append({**rec, "eval": ev["eval"], "history": [{"step": h["step"], "loss": h["loss"], "rec": h["rec"]} for h in m.get("history", [])],
+        out.append({**rec, "eval": ev["eval"], "history": [{"step": h["step"], "loss": h["loss"], "rec": h["rec"], "ms": h.get("ms")} for h in m.get("history", [])],
                     "train_seconds": m.get("seconds")})
     write_json(os.path.join(args.out, "cells.json"), out)
     print(f"wrote {os.path.join(args.out, 'cells.json')} ({len(out)} cells)")

@@ -10,6 +10,7 @@ public static class CommandCatalog
         TrainCommand.Create(),
         EvalCommand.Create(),
         FeaturesCommand.Create(),
+        ReportCommand.Create(),
         ReconstructCommand.Create(),
         EncodeCommand.Create(),
         DecodeCommand.Create(),

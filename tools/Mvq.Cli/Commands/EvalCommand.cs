@@ -38,9 +38,24 @@ public static class EvalCommand
             using var m = ModelCheckpoint.Load(modelFile!.FullName, backend);
             var im = m.Config.Image;
             var ds = DataSpec.Parse(r.GetValue(data)!).Load(im.Channels, im.Height, im.Width);
-            using var net = r.GetValue(noFeatures) ? null : FeatureNet.Load(backend, r.GetValue(features)?.FullName);
-            var rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit), features: net, options: opts);
-            if (r.GetValue(json)) Cli.PrintJson(ToJson(rep));
+            string? skipped = r.GetValue(noFeatures) ? "--no-features"
+                : r.GetValue(features) is null && !FeatureNet.HasDefault ? "no feature network is embedded in this build; pass --features" : null;
+            var net = skipped != null ? null : FeatureNet.Load(backend, r.GetValue(features)?.FullName);
+            if (net != null && r.GetValue(features) is null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (im.Channels, im.Height, im.Width))
+            {
+                // The committed network is FashionMNIST's; other image shapes need their own (--features).
+                skipped = $"the default feature network takes {net.Config.Channels}x{net.Config.Height}x{net.Config.Width} images, the model {im.Channels}x{im.Height}x{im.Width}; pass --features";
+                net.Dispose(); net = null;
+            }
+            EvalReport rep;
+            try { rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit), features: net, options: opts); }
+            finally { net?.Dispose(); }
+            if (r.GetValue(json))
+            {
+                var o = ToJson(rep);
+                if (skipped != null) o["feature_metrics_skipped"] = skipped;
+                Cli.PrintJson(o);
+            }
             else
             {
                 var t = new Table().AddColumns("figure", "value");
@@ -53,6 +68,7 @@ public static class EvalCommand
                 t.AddRow("codebook usage", rep.CodebookUsage.ToString("P1"));
                 t.AddRow("perplexity", rep.Perplexity.ToString("F1"));
                 foreach (var (name, s) in rep.Codes) t.AddRow($"{name} used / perplexity", $"{s.UsedFraction:P1} of {s.Vocabulary} / {s.Perplexity:F1}");
+                if (skipped != null) t.AddRow("feature metrics", "skipped: " + skipped);
                 AnsiConsole.Write(t);
             }
             return 0;
@@ -91,8 +107,8 @@ public static class EvalCommand
     {
         t.AddRow(fidName, d.Fid.ToString("F3"));
         t.AddRow("KID (x1000)", $"{d.Kid * 1000:F3} ± {d.KidStd * 1000:F3}");
-        t.AddRow($"precision / recall (k=3, {d.PrImages} images)", $"{d.Precision:F4} / {d.Recall:F4}");
-        t.AddRow("F8 / F1/8 (PRD)", $"{d.F8:F4} / {d.F1_8:F4}");
+        t.AddRow($"precision / recall (k=3, {d.PrImages} images)", d.Precision is null ? "- (too few images)" : $"{d.Precision:F4} / {d.Recall:F4}");
+        t.AddRow("F8 / F1/8 (PRD)", d.F8 is null ? "- (too few images)" : $"{d.F8:F4} / {d.F1_8:F4}");
         if (d.Perceptual is double p) t.AddRow("perceptual distance", p.ToString("F5"));
         t.AddRow("feature network", d.Network);
     }
