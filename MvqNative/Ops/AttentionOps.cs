@@ -34,7 +34,7 @@ public static class AttentionOps
     public static readonly OpDef Forward = new("attention_forward")
     {
         Cpu = CpuAttention.Forward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaAttention.Forward,
         Reference = RefAttention.Forward,
         Backward = "attention_backward",
         Doc = "qkv[B*T,3C] -> y[B*T,C], lse[B,H,T]: causal multi-head softmax(q k^T / sqrt(hd)) v, fused (no [T,T] in memory)",
@@ -55,7 +55,7 @@ public static class AttentionOps
     public static readonly OpDef BackwardOp = new("attention_backward")
     {
         Cpu = CpuAttention.Backward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaAttention.Backward,
         Reference = RefAttention.Backward,
         Doc = "qkv, y, lse, dy[B*T,C] -> dqkv[B*T,3C] (=)",
         Cases =
@@ -73,7 +73,7 @@ public static class AttentionOps
     public static readonly OpDef KvCacheAppend = new("kv_cache_append")
     {
         Cpu = CpuAttention.KvCacheAppend,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaAttention.KvCacheAppend,
         Reference = RefAttention.KvCacheAppend,
         Doc = "qkv[B,3C], pos[1] I32 -> kcache[B,Tmax,C], vcache[B,Tmax,C]: row pos written, others kept",
         Cases =
@@ -88,7 +88,7 @@ public static class AttentionOps
     public static readonly OpDef Decode = new("attention_decode")
     {
         Cpu = CpuAttention.Decode,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaAttention.Decode,
         Reference = RefAttention.Decode,
         Doc = "qkv[B,3C], kcache, vcache[B,Tmax,C], pos[1] I32 -> y[B,C]: the new query against cache rows 0..pos",
         Cases =

@@ -23,7 +23,7 @@ public static class CrossEntropyOps
     public static readonly OpDef Forward = new("cross_entropy_forward")
     {
         Cpu = CpuCrossEntropy.Forward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaCrossEntropy.Forward,
         Reference = RefCrossEntropy.Forward,
         Backward = "cross_entropy_backward",
         Doc = "logits[N,V], targets[N] I32, bounds[N,2] I32 -> loss[N] = lse - logit[target], lse[N] over columns [lo,hi)",
@@ -41,7 +41,7 @@ public static class CrossEntropyOps
     public static readonly OpDef BackwardOp = new("cross_entropy_backward")
     {
         Cpu = CpuCrossEntropy.Backward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaCrossEntropy.Backward,
         Reference = RefCrossEntropy.Backward,
         Doc = "logits, targets, bounds, lse, dloss[N] -> dlogits[N,V] (=), 0 outside [lo,hi)",
         Cases =

@@ -18,7 +18,7 @@ public static class EmbeddingOps
     public static readonly OpDef Forward = new("embedding_forward")
     {
         Cpu = CpuEmbedding.Forward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaEmbedding.Forward,
         Reference = RefEmbedding.Forward,
         Backward = "embedding_backward",
         Doc = "ids[N] I32, table[V,C] -> y[N,C] = table[ids[n]]",
@@ -33,7 +33,7 @@ public static class EmbeddingOps
     public static readonly OpDef BackwardOp = new("embedding_backward")
     {
         Cpu = CpuEmbedding.Backward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaEmbedding.Backward,
         Reference = RefEmbedding.Backward,
         Doc = "ids[N] I32, dy[N,C] -> dtable[V,C] (+=), rows of one id summed in order of n",
         Cases =

@@ -19,7 +19,7 @@ public static class GeluOps
     public static readonly OpDef Forward = new("gelu_forward")
     {
         Cpu = CpuGelu.Forward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaActivation.GeluForward,
         Reference = RefGelu.Forward,
         Backward = "gelu_backward",
         Doc = "y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
@@ -35,7 +35,7 @@ public static class GeluOps
     public static readonly OpDef BackwardOp = new("gelu_backward")
     {
         Cpu = CpuGelu.Backward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaActivation.GeluBackward,
         Reference = RefGelu.Backward,
         Doc = "dx = dy * gelu'(x) (from x)",
         Cases =

@@ -23,7 +23,7 @@ public static class LayerNormOps
     public static readonly OpDef Forward = new("layer_norm_forward")
     {
         Cpu = CpuLayerNorm.Forward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaLayerNorm.Forward,
         Reference = RefLayerNorm.Forward,
         Backward = "layer_norm_backward",
         Doc = "x[N,C], gamma[C], beta[C] -> y = (x-mean)*rstd*gamma+beta, mean[N], rstd[N] (stats per row, biased var)",
@@ -44,7 +44,7 @@ public static class LayerNormOps
     public static readonly OpDef BackwardOp = new("layer_norm_backward")
     {
         Cpu = CpuLayerNorm.Backward,
-        // CUDA: TODO-CUDA
+        Cuda = Backends.Cuda.Kernels.CudaLayerNorm.Backward,
         Reference = RefLayerNorm.Backward,
         Doc = "x, gamma, mean, rstd, dy -> dx (=), dgamma (+=), dbeta (+=)",
         Cases =

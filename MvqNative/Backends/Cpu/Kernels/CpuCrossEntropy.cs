@@ -11,7 +11,7 @@ internal static class CpuCrossEntropy
 {
     private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
 
-    /// <summary>Checks shapes and every row's bounds and target (before anything is written).</summary>
+    /// <summary>Checks the shapes (shared with the CUDA launcher).</summary>
     internal static (int N, int V) Check(in OpCall call, bool backward)
     {
         string op = backward ? "cross_entropy_backward" : "cross_entropy_forward";
@@ -31,6 +31,14 @@ internal static class CpuCrossEntropy
             CpuAttention.Expect(call.In[4], n, "dloss", op);
             CpuAttention.Expect(call.Out[0], (long)n * v, "dlogits", op);
         }
+        return (n, v);
+    }
+
+    /// <summary>Checks shapes, then every row's bounds and target (host memory).</summary>
+    internal static (int N, int V) CheckRows(in OpCall call, bool backward)
+    {
+        string op = backward ? "cross_entropy_backward" : "cross_entropy_forward";
+        var (n, v) = Check(call, backward);
         var t = call.In[1].IntSpan; var b = call.In[2].IntSpan;
         for (int r = 0; r < n; r++)
         {
@@ -43,7 +51,7 @@ internal static class CpuCrossEntropy
 
     public static void Forward(in OpCall call)
     {
-        var (n, v) = Check(call, false);
+        var (n, v) = CheckRows(call, false);
         var x = D(call.In[0]); int xo = (int)call.In[0].Offset;
         var tg = D(call.In[1]); int to = (int)call.In[1].Offset;
         var bd = D(call.In[2]); int bo = (int)call.In[2].Offset;
@@ -70,7 +78,7 @@ internal static class CpuCrossEntropy
 
     public static void Backward(in OpCall call)
     {
-        var (n, v) = Check(call, true);
+        var (n, v) = CheckRows(call, true);
         var x = D(call.In[0]); int xo = (int)call.In[0].Offset;
         var tg = D(call.In[1]); int to = (int)call.In[1].Offset;
         var bd = D(call.In[2]); int bo = (int)call.In[2].Offset;
