@@ -225,6 +225,12 @@ public static class ShapeText
         return t.Shape[0];
     }
 
+    /// <summary>Throws unless <paramref name="t"/> has <paramref name="length"/> elements (any shape).</summary>
+    public static void Length(Tensor t, string name, long length)
+    {
+        if (t.Length != length) throw new ArgumentException($"{name} {Of(t)} must have {length} elements");
+    }
+
     /// <summary>Throws unless <paramref name="t"/> has the same shape as <paramref name="like"/>.</summary>
     public static void SameShape(Tensor t, string name, Tensor like, string likeName)
     {
