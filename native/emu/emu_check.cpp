@@ -75,40 +75,112 @@ std::string checks_text() {
     return s.empty() ? "none" : s;
 }
 
-std::size_t static_smem_bytes(const KernelDesc* k) {
+const std::vector<TlsSymbol>& tls_symbols() {
     // The emulator's ELF symbol table lists each function-local static `__shared__` array of an
-    // extern "C" kernel as a TLS object named _ZZ<len><kernel>E..., with its size.
-    static std::mutex m;
-    static std::map<std::string, std::size_t>* sizes = nullptr;
-    std::lock_guard<std::mutex> lk(m);
-    if (!sizes) {
-        sizes = new std::map<std::string, std::size_t>();
+    // extern "C" kernel as a TLS object named _ZZ<len><kernel>E..., with its offset in the TLS
+    // segment and its size, and each generated `extern __shared__` buffer as a TLS object of
+    // kMaxDynamicSmem bytes.
+    static const std::vector<TlsSymbol> syms = [] {
+        std::vector<TlsSymbol> out;
         Dl_info info{};
-        if (!dladdr(reinterpret_cast<void*>(&static_smem_bytes), &info) || !info.dli_fname) return 0;
+        if (!dladdr(reinterpret_cast<void*>(&tls_symbols), &info) || !info.dli_fname) return out;
         std::ifstream f(info.dli_fname, std::ios::binary);
         std::string img((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        if (img.size() < sizeof(Elf64_Ehdr)) return 0;
+        if (img.size() < sizeof(Elf64_Ehdr)) return out;
         auto* eh = reinterpret_cast<const Elf64_Ehdr*>(img.data());
-        if (eh->e_shoff + (std::size_t)eh->e_shnum * sizeof(Elf64_Shdr) > img.size()) return 0;
+        if (eh->e_shoff + (std::size_t)eh->e_shnum * sizeof(Elf64_Shdr) > img.size()) return out;
         auto* sh = reinterpret_cast<const Elf64_Shdr*>(img.data() + eh->e_shoff);
         for (unsigned i = 0; i < eh->e_shnum; ++i) {
             if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
             const Elf64_Shdr& strs = sh[sh[i].sh_link];
             if (sh[i].sh_offset + sh[i].sh_size > img.size() || strs.sh_offset + strs.sh_size > img.size()) continue;
-            auto* syms = reinterpret_cast<const Elf64_Sym*>(img.data() + sh[i].sh_offset);
+            auto* sy = reinterpret_cast<const Elf64_Sym*>(img.data() + sh[i].sh_offset);
             for (std::size_t j = 0; j < sh[i].sh_size / sizeof(Elf64_Sym); ++j) {
-                if (ELF64_ST_TYPE(syms[j].st_info) != STT_TLS || syms[j].st_name >= strs.sh_size) continue;
-                const char* nm = img.data() + strs.sh_offset + syms[j].st_name;
-                if (std::strncmp(nm, "_ZZ", 3) != 0) continue;
-                char* end = nullptr;
-                unsigned long len = std::strtoul(nm + 3, &end, 10);
-                if (!end || std::strlen(end) < len + 1 || end[len] != 'E') continue;
-                (*sizes)[std::string(end, len)] += syms[j].st_size;
+                if (ELF64_ST_TYPE(sy[j].st_info) != STT_TLS || sy[j].st_name >= strs.sh_size || sy[j].st_size == 0) continue;
+                const char* nm = img.data() + strs.sh_offset + sy[j].st_name;
+                TlsSymbol t;
+                t.name = nm;
+                t.off = sy[j].st_value;
+                t.size = sy[j].st_size;
+                t.dyn = sy[j].st_size == kMaxDynamicSmem;
+                if (std::strncmp(nm, "_ZZ", 3) == 0) {
+                    char* end = nullptr;
+                    unsigned long len = std::strtoul(nm + 3, &end, 10);
+                    if (end && std::strlen(end) >= len + 1 && end[len] == 'E') {
+                        t.owner.assign(end, len);
+                        // The array's own name: <len><name> after the 'E'.
+                        char* e2 = nullptr;
+                        unsigned long l2 = std::strtoul(end + len + 1, &e2, 10);
+                        if (e2 && std::strlen(e2) >= l2) t.name.assign(e2, l2);
+                    }
+                }
+                out.push_back(t);
             }
         }
+        return out;
+    }();
+    return syms;
+}
+
+std::size_t static_smem_bytes(const KernelDesc* k) {
+    std::size_t total = 0;
+    for (const TlsSymbol& t : tls_symbols())
+        if (!t.dyn && t.owner == k->name) total += t.size;
+    return total;
+}
+
+void shared_layout_for(LaunchInfo* L) {
+    const auto& syms = tls_symbols();
+    L->sharedOk.assign(syms.size(), 0);
+    for (std::size_t i = 0; i < syms.size(); ++i) {
+        const TlsSymbol& t = syms[i];
+        // A kernel may touch its own arrays, the dynamic buffers (up to the launch's size) and
+        // arrays of helper functions (their owner is no kernel).
+        L->sharedOk[i] = t.dyn || t.owner == L->k->name || (!t.owner.empty() && !find_kernel(t.owner.c_str()));
     }
-    auto it = sizes->find(k->name);
-    return it == sizes->end() ? 0 : it->second;
+}
+
+void shared_bounds(std::uintptr_t off, std::size_t n, bool write, std::uintptr_t pc) {
+    static const std::vector<int>* owner = nullptr;   // symbol index + 1 per TLS byte
+    static std::once_flag once;
+    std::call_once(once, [] {
+        auto* o = new std::vector<int>(tls_shared_span, 0);
+        const auto& syms = tls_symbols();
+        for (std::size_t i = 0; i < syms.size(); ++i)
+            for (std::size_t b = syms[i].off; b < syms[i].off + syms[i].size && b < o->size(); ++b) (*o)[b] = (int)i + 1;
+        owner = o;
+    });
+    const LaunchInfo* L = g_launch;
+    if (!L || !owner || off + n > owner->size()) return;
+    int first = (*owner)[off];
+    const auto& syms = tls_symbols();
+    char buf[400];
+    for (std::size_t i = 0; i < n; ++i) {
+        int o = (*owner)[off + i];
+        if (o == first && o && L->sharedOk[o - 1]) continue;
+        // Describe the array before the address (the one an index ran past) and where it landed.
+        std::string near = "";
+        for (std::size_t k = off; k-- > 0 && off - k < 4096;)
+            if ((*owner)[k]) {
+                const TlsSymbol& t = syms[(*owner)[k] - 1];
+                std::snprintf(buf, sizeof buf, "%zu bytes past the end of __shared__ '%s'%s%s (%zu bytes)", off - (t.off + t.size), t.name.c_str(),
+                              t.owner.empty() ? "" : " of ", t.owner.c_str(), t.size);
+                near = buf;
+                break;
+            }
+        std::string into = o == 0 ? "padding between shared arrays" : "__shared__ '" + syms[o - 1].name + "'" + (syms[o - 1].owner.empty() ? "" : " of " + syms[o - 1].owner);
+        std::snprintf(buf, sizeof buf, "memcheck: shared memory out of bounds: %s of %zu bytes (%s) lands in ", write ? "write" : "read", n,
+                      where_is(pc).c_str());
+        fault_impl(700, buf + into + (near.empty() ? "" : ", " + near));
+    }
+    const TlsSymbol& t = syms[first - 1];
+    if (t.dyn && off + n - t.off > L->dynSmem) {
+        std::snprintf(buf, sizeof buf,
+                      "memcheck: shared memory out of bounds: %s of %zu bytes (%s) at byte %zu of extern __shared__ '%s', past the %u bytes of "
+                      "dynamic shared memory the launch asked for",
+                      write ? "write" : "read", n, where_is(pc).c_str(), (std::size_t)(off - t.off), t.name.c_str(), L->dynSmem);
+        fault_impl(700, buf);
+    }
 }
 
 namespace {

@@ -43,17 +43,19 @@ struct CUevent_st {
 namespace mvq_emu {
 
 const Card& card() {
-    static const Card c = [] {
+    // Read at every call (cheap), so a test process may choose the card before it needs it.
+    {
         // Per-block shared memory: sm_90 227 KiB opt-in (228 KiB per SM), sm_80 163 KiB (164 KiB).
-        Card h100{"NVIDIA H100/H200 sm_90 (MvqNative host emulator)", "sm_90", 9, 0, 232448, 233472, 50 * 1024 * 1024, 2619000, 5120};
-        Card a100{"NVIDIA A100 sm_80 (MvqNative host emulator)", "sm_80", 8, 0, 166912, 167936, 40 * 1024 * 1024, 1593000, 5120};
+        static const Card h100{"NVIDIA H100/H200 sm_90 (MvqNative host emulator)", "sm_90", 9, 0, 232448, 233472, 50 * 1024 * 1024, 2619000, 5120};
+        static const Card a100{"NVIDIA A100 sm_80 (MvqNative host emulator)", "sm_80", 8, 0, 166912, 167936, 40 * 1024 * 1024, 1593000, 5120};
         const char* e = std::getenv("MVQ_EMU_CARD");
         if (!e || !*e || !std::strcmp(e, "sm_90") || !std::strcmp(e, "h100") || !std::strcmp(e, "h200")) return h100;
         if (!std::strcmp(e, "sm_80") || !std::strcmp(e, "a100")) return a100;
-        std::fprintf(stderr, "mvq_emu: unknown MVQ_EMU_CARD '%s' (sm_90 or sm_80); using sm_90\n", e);
+        static bool warned = false;
+        if (!warned) std::fprintf(stderr, "mvq_emu: unknown MVQ_EMU_CARD '%s' (sm_90 or sm_80); using sm_90\n", e);
+        warned = true;
         return h100;
-    }();
-    return c;
+    }
 }
 
 namespace {
@@ -683,6 +685,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
             if (v - g_heap_lo < g_heap_span && mem_region_of(v, &reg)) info.args.push_back(reg);
         }
     }
+    if (info.flags & kMemcheck) shared_layout_for(&info);
     if (info.flags & (kMemcheck | kInitcheck | kRacecheck | kSynccheck)) ++g_checked_launches;
     RunResult r = run_grid(k, dim3(gx, gy, gz), dim3(bx, by, bz), sharedMemBytes, params, &info);
     std::string launch = "kernel '" + std::string(k->name) + "' grid (" + std::to_string(gx) + "," + std::to_string(gy) + "," +

@@ -685,7 +685,9 @@ void shared_access(std::uintptr_t a, std::size_t n, bool write, std::uintptr_t p
     if (a == reinterpret_cast<std::uintptr_t>(&tls_thread) || a == reinterpret_cast<std::uintptr_t>(&tls_block)) return;
     Block* b = tls_cur;
     ThreadCtx* t = tls_thread;
-    if (!b || !t || !(b->flags & kRacecheck) || !tls_cells) return;
+    if (!b || !t) return;
+    if (b->flags & kMemcheck) shared_bounds(a - tls_shared_lo, n, write, pc);
+    if (!(b->flags & kRacecheck) || !tls_cells) return;
     const std::uint32_t ep = tls_epoch;
     const std::uint16_t me = (std::uint16_t)(t->linear + 1);
     const unsigned warp = t->warp;
@@ -744,7 +746,7 @@ RunResult run_grid(const KernelDesc* k, dim3 grid, dim3 block, unsigned dynSmem,
         b->info.dynamicSmemBytes = dynSmem;
         b->flags = info->flags;
         static thread_local bool tried = false;
-        if (!tried && (info->flags & kRacecheck)) {
+        if (!tried && (info->flags & (kRacecheck | kMemcheck))) {
             tried = true;
             compute_tls_range();
         }

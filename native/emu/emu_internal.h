@@ -95,7 +95,21 @@ struct LaunchInfo {
     unsigned flags = 0;
     std::uint64_t seed = 0;
     std::vector<Region> args;   // buffers of the pointer arguments
+    std::vector<unsigned char> sharedOk;   // per TLS symbol: may this kernel touch it
 };
+/// A thread-local object of the emulator: a kernel's static __shared__ array (owner = kernel or
+/// helper function), a dynamic shared buffer (dyn) or the emulator's own state.
+struct TlsSymbol {
+    std::string name, owner;
+    std::size_t off = 0, size = 0;
+    bool dyn = false;
+};
+const std::vector<TlsSymbol>& tls_symbols();
+/// Fills L->sharedOk for L->k.
+void shared_layout_for(LaunchInfo* L);
+/// Memcheck of a shared access at byte `off` of the TLS block: inside one array the kernel may
+/// use, and inside the launch's dynamic size for extern __shared__ buffers.
+void shared_bounds(std::uintptr_t off, std::size_t n, bool write, std::uintptr_t pc);
 extern LaunchInfo* g_launch;
 /// Counts of launches and of launches that ran with memcheck on (for the test command's line).
 extern std::atomic<unsigned long long> g_launches, g_checked_launches;

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/../.."
 bash tools/scripts/install-deps.sh || exit 1
 bash tools/scripts/build-native.sh || exit 1
 mkdir -p build
+# Every process that loads the emulator appends its launch counts here at exit (see below).
+export MVQ_EMU_STATS="$PWD/build/emu-stats.txt"
+rm -f "$MVQ_EMU_STATS"
 ctest --test-dir build --output-on-failure 2>&1 | tee build/ctest.log
 ctest_rc=${PIPESTATUS[0]}
 export MVQ_REQUIRE_EMU=1   # the emulator must be found: a missing one fails, never skips
@@ -21,6 +24,9 @@ p=$((p + ${cp:-0})); f=$((f + ${cf:-0}))
 dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll doctor --compile sm_80 sm_90 || dotnet_rc=1
 emu_cases=$(grep -cE '^\s+Passed .*(cuda-emu|MvqNative\.Tests\.Cuda\.)' build/dotnet-test.log || true)
 echo "CUDA test cases passed on cuda-emu: $emu_cases"
+# Kernel launches on cuda-emu, and how many ran under the sanitizer's checkers (MVQ_EMU_CHECKS).
+read -r launches checked < <(awk '{l+=$2; c+=$4} END {print l+0, c+0}' "$MVQ_EMU_STATS" 2>/dev/null || echo "0 0")
+echo "Kernel launches on cuda-emu: ${launches:-0}, under the checkers (${MVQ_EMU_CHECKS:-memcheck,initcheck,racecheck,synccheck,shuffle}): ${checked:-0}"
 echo "$p passed, $f failed"
 if [ "$ctest_rc" != 0 ] || [ "$dotnet_rc" != 0 ] || [ "$p" = 0 ] || [ "$f" != 0 ]; then
   echo "test run failed (ctest exit $ctest_rc, dotnet test exit $dotnet_rc)" >&2
