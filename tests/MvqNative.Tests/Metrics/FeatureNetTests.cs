@@ -78,4 +78,20 @@ public class FeatureNetTests
         double acc = FeatureTrainer.Train(net, data, data, new FeatureTrainConfig(Epochs: 6, Batch: 32, Lr: 1e-2f, WarmupSteps: 5, MaxShift: 0, Flip: false, Seed: 1));
         Assert.True(acc > 0.95, $"accuracy {acc}");
     }
+
+    [Fact]
+    public void CommittedNetworkReachesItsRecordedAccuracy()
+    {
+        using var net = FeatureNet.Load(Cpu);
+        Assert.Equal((1, 28, 28), (net.Config.Channels, net.Config.Height, net.Config.Width));
+        double recorded = double.Parse(net.Metadata["test_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
+        double acc = FeatureTrainer.Accuracy(net, FashionMnist.Load("test"));
+        // Issue 11 asks for >= 93%. These weights (3 epochs, what the shared 2-core machine allowed: 80 min)
+        // reach 88.5%; more epochs of the same command are the open item (docs/metrics.md). The bound below is
+        // what they reach, so a regression in the network or its loading fails here.
+        Assert.True(acc >= 0.885, $"accuracy {acc}");
+        Assert.Equal(recorded, acc, 3); // the same weights and data: the same figure up to float summation order
+        Assert.Contains("features train", net.Metadata["command"]);
+        Assert.Equal("1", net.Metadata["seed"]);
+    }
 }
