@@ -44,21 +44,6 @@ internal static class CpuAttention
         return p;
     }
 
-    /// <summary>y += a x over a row.</summary>
-    private static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
-    {
-        int i = 0, w = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated && x.Length >= w)
-        {
-            var va = new Vector<float>(a);
-            for (; i <= x.Length - w; i += w) (new Vector<float>(y[i..]) + va * new Vector<float>(x[i..])).CopyTo(y[i..]);
-        }
-        for (; i < x.Length; i++) y[i] += a * x[i];
-    }
-
-    /// <summary>y = a x over a row.</summary>
-    private static void Scale(float a, ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Multiply(x, a, y);
-
     private const int W = 8; // floats per Vector256
 
     private static int Round8(int n) => (n + W - 1) / W * W;
@@ -278,7 +263,27 @@ internal static class CpuAttention
         }
     }
 
-    public static void Decode(in OpCall call)
+    /// <summary>sum_d a[d] b[d] (Vector256 with a scalar tail).</summary>
+    private static unsafe float DotRow(float* a, float* b, int n)
+    {
+        int d = 0;
+        var acc = Vector256<float>.Zero;
+        for (; d + W <= n; d += W) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + d), Vector256.Load(b + d), acc);
+        float s = Vector256.Sum(acc);
+        for (; d < n; d++) s += a[d] * b[d];
+        return s;
+    }
+
+    /// <summary>y[d] += a x[d] (Vector256 with a scalar tail).</summary>
+    private static unsafe void AxpyRow(float a, float* x, float* y, int n)
+    {
+        int d = 0;
+        var va = Vector256.Create(a);
+        for (; d + W <= n; d += W) Vector256.FusedMultiplyAdd(va, Vector256.Load(x + d), Vector256.Load(y + d)).Store(y + d);
+        for (; d < n; d++) y[d] += a * x[d];
+    }
+
+    public static unsafe void Decode(in OpCall call)
     {
         const string op = "attention_decode";
         var at = call.A<AttentionAttrs>();
@@ -288,32 +293,39 @@ internal static class CpuAttention
         Expect(call.In[2], (long)B * Tm * C, "vcache", op);
         Expect(call.Out[0], (long)B * C, "y", op);
         int pos = Pos(call.In[3], Tm, op);
+        if ((long)B * C == 0) return;
         var qkv = D(call.In[0]); int qo = (int)call.In[0].Offset;
         var kc = D(call.In[1]); int ko = (int)call.In[1].Offset;
         var vc = D(call.In[2]); int vo = (int)call.In[2].Offset;
         var y = D(call.Out[0]); int yo = (int)call.Out[0].Offset;
         float scale = 1f / MathF.Sqrt(hd);
-        CpuParallel.For(B * H, Math.Max(1, 32768 / Math.Max(1, (pos + 1) * hd)), (s, e) =>
+        int n = pos + 1;
+        // One sampling step per call: keep small batches on the calling thread (no task overhead).
+        CpuParallel.For(B * H, Math.Max(1, 65536 / Math.Max(1, n * hd)), (s0, e0) =>
         {
-            var p = new float[pos + 1];
-            var acc = new float[hd];
-            for (int bh = s; bh < e; bh++)
+            var p = new float[n];
+            fixed (float* pq = qkv, pk = kc, pv = vc, py = y, pp = p)
             {
-                int b = bh / H, h = bh % H;
-                var q = qkv.AsSpan(qo + b * 3 * C + h * hd, hd);
-                float max = float.NegativeInfinity;
-                for (int j = 0; j <= pos; j++)
+                for (int bh = s0; bh < e0; bh++)
                 {
-                    float sc = scale * TensorPrimitives.Dot(q, kc.AsSpan(ko + (b * Tm + j) * C + h * hd, hd));
-                    p[j] = sc;
-                    if (sc > max) max = sc;
+                    int b = bh / H, h = bh % H;
+                    float* q = pq + qo + b * 3 * C + h * hd;
+                    float* k = pk + ko + b * Tm * C + h * hd;
+                    float* v = pv + vo + b * Tm * C + h * hd;
+                    float max = float.NegativeInfinity;
+                    for (int j = 0; j < n; j++)
+                    {
+                        float sc = scale * DotRow(q, k + j * C, hd);
+                        pp[j] = sc;
+                        if (sc > max) max = sc;
+                    }
+                    float sum = 0;
+                    for (int j = 0; j < n; j++) { float e = MathF.Exp(pp[j] - max); pp[j] = e; sum += e; }
+                    float* yr = py + yo + b * C + h * hd;
+                    new Span<float>(yr, hd).Clear();
+                    float inv = 1f / sum;
+                    for (int j = 0; j < n; j++) AxpyRow(pp[j] * inv, v + j * C, yr, hd);
                 }
-                TensorPrimitives.Subtract(p, max, p);
-                TensorPrimitives.Exp(p, p);
-                float sum = TensorPrimitives.Sum(p);
-                acc.AsSpan().Clear();
-                for (int j = 0; j <= pos; j++) Axpy(p[j], vc.AsSpan(vo + (b * Tm + j) * C + h * hd, hd), acc);
-                Scale(1f / sum, acc, y.AsSpan(yo + b * C + h * hd, hd));
             }
         });
     }
