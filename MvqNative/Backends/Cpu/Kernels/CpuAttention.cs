@@ -21,24 +21,8 @@ internal static class CpuAttention
 {
     private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
 
-    /// <summary>Checks the shapes shared by the attention ops; returns C and the head width.</summary>
-    internal static (int C, int Hd) Check(Tensor qkv, int rows, int heads, string op)
-    {
-        if (qkv.Rank != 2 || qkv.Dim(0) != rows || qkv.Dim(1) % 3 != 0)
-            throw new ArgumentException($"{op}: qkv must be [{rows}, 3C], got {qkv}");
-        int c = qkv.Dim(1) / 3;
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"{op}: C = {c} is not divisible into {heads} heads");
-        return (c, c / heads);
-    }
-
-    internal static void Expect(Tensor t, long len, string what, string op)
-    {
-        if (t.Length != len) throw new ArgumentException($"{op}: {what} has {t.Length} elements, expected {len} ({t})");
-    }
-
     internal static int Pos(Tensor pos, int tmax, string op)
     {
-        if (pos.DType != DType.I32 || pos.Length != 1) throw new ArgumentException($"{op}: pos must be I32 [1], got {pos}");
         int p = pos.IntSpan[0];
         if ((uint)p >= (uint)tmax) throw new ArgumentOutOfRangeException(nameof(pos), $"{op}: pos {p} outside [0, {tmax})");
         return p;
@@ -126,12 +110,9 @@ internal static class CpuAttention
 
     public static unsafe void Forward(in OpCall call)
     {
-        const string op = "attention_forward";
         var at = call.A<AttentionAttrs>();
         int B = at.B, T = at.T, H = at.H;
-        var (C, hd) = Check(call.In[0], B * T, H, op);
-        Expect(call.Out[0], (long)B * T * C, "y", op);
-        Expect(call.Out[1], (long)B * H * T, "lse", op);
+        int C = call.In[0].Dim(1) / 3, hd = C / H;
         if ((long)B * T * C == 0) return;
         var qkv = D(call.In[0]); int qo = (int)call.In[0].Offset;
         var y = D(call.Out[0]); int yo = (int)call.Out[0].Offset;
@@ -171,14 +152,9 @@ internal static class CpuAttention
 
     public static unsafe void Backward(in OpCall call)
     {
-        const string op = "attention_backward";
         var at = call.A<AttentionAttrs>();
         int B = at.B, T = at.T, H = at.H;
-        var (C, hd) = Check(call.In[0], B * T, H, op);
-        Expect(call.In[1], (long)B * T * C, "y", op);
-        Expect(call.In[2], (long)B * H * T, "lse", op);
-        Expect(call.In[3], (long)B * T * C, "dy", op);
-        Expect(call.Out[0], (long)B * T * 3 * C, "dqkv", op);
+        int C = call.In[0].Dim(1) / 3, hd = C / H;
         if ((long)B * T * C == 0) return;
         var qkv = D(call.In[0]); int qo = (int)call.In[0].Offset;
         var y = D(call.In[1]); int yo = (int)call.In[1].Offset;
@@ -251,9 +227,7 @@ internal static class CpuAttention
     {
         const string op = "kv_cache_append";
         var at = call.A<AttentionAttrs>();
-        var (C, _) = Check(call.In[0], at.B, at.H, op);
-        Expect(call.Out[0], (long)at.B * at.T * C, "kcache", op);
-        Expect(call.Out[1], (long)at.B * at.T * C, "vcache", op);
+        int C = call.In[0].Dim(1) / 3;
         int pos = Pos(call.In[1], at.T, op);
         var qkv = call.In[0].Span; var kc = call.Out[0].Span; var vc = call.Out[1].Span;
         for (int b = 0; b < at.B; b++)
@@ -288,10 +262,7 @@ internal static class CpuAttention
         const string op = "attention_decode";
         var at = call.A<AttentionAttrs>();
         int B = at.B, Tm = at.T, H = at.H;
-        var (C, hd) = Check(call.In[0], B, H, op);
-        Expect(call.In[1], (long)B * Tm * C, "kcache", op);
-        Expect(call.In[2], (long)B * Tm * C, "vcache", op);
-        Expect(call.Out[0], (long)B * C, "y", op);
+        int C = call.In[0].Dim(1) / 3, hd = C / H;
         int pos = Pos(call.In[3], Tm, op);
         if ((long)B * C == 0) return;
         var qkv = D(call.In[0]); int qo = (int)call.In[0].Offset;
