@@ -57,10 +57,10 @@ public static class PriorOpsBench
                     if (processTime)
                     {
                         // CPU time of the process: on a loaded machine it counts only the work, not the waiting.
-                        var p0 = Process.GetCurrentProcess().TotalProcessorTime;
+                        var p0 = Environment.CpuUsage.TotalTime;
                         a();
                         be.Synchronize();
-                        ms[i] = (Process.GetCurrentProcess().TotalProcessorTime - p0).TotalMilliseconds;
+                        ms[i] = (Environment.CpuUsage.TotalTime - p0).TotalMilliseconds;
                     }
                     else
                     {

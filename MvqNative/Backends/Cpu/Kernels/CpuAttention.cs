@@ -137,10 +137,8 @@ internal static class CpuAttention
                         int n = t + 1;
                         Scores(head + t * c3, hd, kt, tp, (n + W - 1) / W, scale, srow);
                         var sr = new Span<float>(srow, n);
-                        float max = TensorPrimitives.Max(sr);
-                        TensorPrimitives.Subtract(sr, max, sr);
-                        TensorPrimitives.Exp(sr, sr);
-                        float sum = TensorPrimitives.Sum(sr);
+                        float max = CpuMath.Max(sr);
+                        float sum = CpuMath.ExpShiftSum(sr, max, sr);
                         WeightedRows(srow, n, vr, hdp, acc);
                         TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc, hd), 1f / sum, new Span<float>(py + yo + (b * T + t) * C + h * hd, hd));
                         lse[lo + bh * T + t] = max + MathF.Log(sum);
@@ -194,8 +192,7 @@ internal static class CpuAttention
                         Scores(q, hd, kt, tp, blocks, scale, prow);
                         Scores(g, hd, vt, tp, blocks, 1f, dsrow);
                         var pr = new Span<float>(prow, n); var dr = new Span<float>(dsrow, n);
-                        TensorPrimitives.Subtract(pr, lse[lo + bh * T + t], pr);
-                        TensorPrimitives.Exp(pr, pr);
+                        CpuMath.ExpShiftScale(pr, lse[lo + bh * T + t], 1f, pr);
                         TensorPrimitives.Subtract(dr, dd, dr);
                         TensorPrimitives.Multiply(dr, pr, dr);
                         WeightedRows(dsrow, n, kr, hdp, dq);

@@ -1,5 +1,4 @@
 // CPU softmax cross-entropy with per-row valid column ranges: forward and backward, parallel over rows.
-using System.Numerics.Tensors;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 using Tensor = MvqNative.Tensors.Tensor;
@@ -42,11 +41,8 @@ internal static class CpuCrossEntropy
                 int a = BitConverter.SingleToInt32Bits(bd[bo + 2 * r]), b = BitConverter.SingleToInt32Bits(bd[bo + 2 * r + 1]);
                 int t = BitConverter.SingleToInt32Bits(tg[to + r]);
                 var row = x.AsSpan(xo + r * v + a, b - a);
-                float max = TensorPrimitives.Max(row);
-                var ex = tmp.AsSpan(0, b - a);
-                TensorPrimitives.Subtract(row, max, ex);
-                TensorPrimitives.Exp(ex, ex);
-                float l = max + MathF.Log(TensorPrimitives.Sum(ex));
+                float max = CpuMath.Max(row);
+                float l = max + MathF.Log(CpuMath.ExpShiftSum(row, max, tmp.AsSpan(0, b - a)));
                 lse[so + r] = l;
                 loss[lo + r] = l - x[xo + r * v + t];
             }
@@ -72,10 +68,8 @@ internal static class CpuCrossEntropy
                 drow[..a].Clear();
                 drow[b..].Clear();
                 var seg = drow[a..b];
-                TensorPrimitives.Subtract(x.AsSpan(xo + r * v + a, b - a), lse[so + r], seg);
-                TensorPrimitives.Exp(seg, seg);
                 float g = dl[dlo + r];
-                TensorPrimitives.Multiply(seg, g, seg);
+                CpuMath.ExpShiftScale(x.AsSpan(xo + r * v + a, b - a), lse[so + r], g, seg);
                 drow[t] -= g;
             }
         });
