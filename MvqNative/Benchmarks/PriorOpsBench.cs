@@ -17,8 +17,8 @@ public sealed record PriorOpsBenchRow(string Op, double MedianMs, int Calls);
 /// Times each prior op group on synthetic inputs: embedding (fwd+bwd, tokens), layer_norm (fwd+bwd, [N, C]),
 /// gelu (fwd+bwd, [N, ratio*C]), attention (fwd+bwd, [N, 3C]), cross_entropy (fwd+bwd, [N, V] with all
 /// columns valid) and decode (kv_cache_append + attention_decode at pos T-1 with a cache of T rows).
-/// Each group runs <c>warmup</c> untimed calls (the JIT's tiers settle), then <c>runs</c> timed calls; the
-/// median is reported (wall clock, or the process's CPU time with <c>processTime</c>). Figures only; nothing here decides a test.
+/// Each group runs <c>warmup</c> untimed calls (the JIT's tiers settle), then <c>runs</c> timed samples of
+/// enough calls for about 5 ms each; the median of the per-call times is reported (wall clock, or the process's CPU time with <c>processTime</c>). Figures only; nothing here decides a test.
 /// </summary>
 public static class PriorOpsBench
 {
@@ -51,6 +51,12 @@ public static class PriorOpsBench
             {
                 for (int i = 0; i < warmup; i++) a();
                 be.Synchronize();
+                // Calls per sample: enough for about 5 ms, so that the clock's granularity (the process
+                // CPU time is coarse) does not decide small ops; the figure is ms per call.
+                long c0 = Stopwatch.GetTimestamp();
+                a(); be.Synchronize();
+                double once = Math.Max(1e-3, Stopwatch.GetElapsedTime(c0).TotalMilliseconds);
+                int inner = (int)Math.Clamp(Math.Ceiling(5.0 / once), 1, 1000);
                 var ms = new double[runs];
                 for (int i = 0; i < runs; i++)
                 {
@@ -58,20 +64,20 @@ public static class PriorOpsBench
                     {
                         // CPU time of the process: on a loaded machine it counts only the work, not the waiting.
                         var p0 = Environment.CpuUsage.TotalTime;
-                        a();
+                        for (int k = 0; k < inner; k++) a();
                         be.Synchronize();
-                        ms[i] = (Environment.CpuUsage.TotalTime - p0).TotalMilliseconds;
+                        ms[i] = (Environment.CpuUsage.TotalTime - p0).TotalMilliseconds / inner;
                     }
                     else
                     {
                         long t0 = Stopwatch.GetTimestamp();
-                        a();
+                        for (int k = 0; k < inner; k++) a();
                         be.Synchronize();
-                        ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                        ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / inner;
                     }
                 }
                 Array.Sort(ms);
-                rows.Add(new PriorOpsBenchRow(name, ms[runs / 2], runs));
+                rows.Add(new PriorOpsBenchRow(name, ms[runs / 2], runs * inner));
             }
 
             Time("embedding", () =>
