@@ -2,6 +2,7 @@ using MvqNative.Backends.Cpu;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
 using MvqNative.Models;
+using MvqNative.Quantizers;
 using MvqNative.Training;
 using Xunit;
 
@@ -10,11 +11,11 @@ namespace MvqNative.Tests.EndToEnd;
 /// <summary>Short real training runs on a FashionMNIST subset: the loss falls below a bound, and resume is exact.</summary>
 public class TrainingTests
 {
-    internal static ModelConfig SmallVq(string head = "grid") => new()
+    internal static ModelConfig SmallVq(HeadKind head = HeadKind.Grid) => new()
     {
-        Kind = "vq", Head = head, Tokens = 4, Codes = 32, CodeDim = 8,
+        Kind = ModelKind.Vq, Head = head, Tokens = 4, Codes = 32, CodeDim = 8,
         Encoder = new EncoderConfig { Channels = [8, 16], ResBlocks = 1, ResHidden = 8 },
-        Quantizer = new QuantizerConfig { Mode = "ema", RestartEvery = 3, KMeansInit = true },
+        Quantizer = new QuantizerConfig { Mode = VqMode.Ema, RestartEvery = 3, KMeansInit = true },
     };
 
     internal static ImageDataset Subset(int n) => FashionMnist.Load("train").Subset(n);
@@ -83,7 +84,7 @@ public class TrainingTests
         using var cpu = new CpuBackend();   // a private backend: its counter sees only this test
         var data = Subset(32);
         var tc = new TrainConfig { Steps = 2, Batch = 8, LogEvery = 1 };
-        using (var model = new Autoencoder(cpu, SmallVq("global"), 1))
+        using (var model = new Autoencoder(cpu, SmallVq(HeadKind.Global), 1))
         using (var trainer = new Trainer(cpu, model, tc, data))
         {
             trainer.TrainStep();
