@@ -31,7 +31,7 @@ public static class EvalCommand
         cmd.SetAction(r =>
         {
             var modelFile = r.GetValue(model); var sampleDir = r.GetValue(samples);
-            if ((modelFile is null) == (sampleDir is null)) throw new ArgumentException("give either --model or --samples");
+            if ((modelFile is null) == (sampleDir is null)) throw new MvqUsageException("give either --model or --samples");
             var opts = new DistributionOptions(KidSubsets: Math.Max(1, r.GetValue(kidSubsets)), PrLimit: Math.Max(4, r.GetValue(prLimit)), Batch: Math.Max(1, r.GetValue(batch)));
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             if (sampleDir != null) return Samples(backend, sampleDir, r.GetValue(data)!, r.GetValue(features)?.FullName, r.GetValue(limit), opts, r.GetValue(json));
@@ -46,6 +46,11 @@ public static class EvalCommand
                 // The committed network is FashionMNIST's; other image shapes need their own (--features).
                 skipped = $"the default feature network takes {net.Config.Channels}x{net.Config.Height}x{net.Config.Width} images, the model {im.Channels}x{im.Height}x{im.Width}; pass --features";
                 net.Dispose(); net = null;
+            }
+            if (net != null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (im.Channels, im.Height, im.Width))
+            {
+                var c = net.Config; net.Dispose();
+                throw new MvqUsageException($"--features: the network takes {c.Channels}x{c.Height}x{c.Width} images, the model {im.Channels}x{im.Height}x{im.Width}");
             }
             EvalReport rep;
             try { rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit), features: net, options: opts); }

@@ -33,12 +33,17 @@ public static class FeaturesCommand
         { output, train, test, epochs, batch, lr, size, widths, limit, device, seed, json };
         cmd.SetAction(r =>
         {
-            var dims = r.GetValue(size)!.Split('x').Select(int.Parse).ToArray();
-            if (dims.Length != 3) throw new ArgumentException("--image must be CxHxW");
-            var cfg = new FeatureNetConfig { Channels = dims[0], Height = dims[1], Width = dims[2], Widths = r.GetValue(widths)!.Split(',').Select(int.Parse).ToArray() };
-            cfg.Validate();
+            FeatureNetConfig cfg;
+            try
+            {
+                var dims = r.GetValue(size)!.Split('x').Select(int.Parse).ToArray();
+                if (dims.Length != 3) throw new FormatException("--image must be CxHxW");
+                cfg = new FeatureNetConfig { Channels = dims[0], Height = dims[1], Width = dims[2], Widths = r.GetValue(widths)!.Split(',').Select(int.Parse).ToArray() };
+                cfg.Validate();
+            }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException) { throw new MvqUsageException("--image/--widths: " + e.Message); }
             var tc = new FeatureTrainConfig(Epochs: r.GetValue(epochs), Batch: r.GetValue(batch), Lr: r.GetValue(lr), Seed: r.GetValue(seed) ?? 1);
-            if (tc.Epochs < 1 || tc.Batch < 1) throw new ArgumentException("--epochs and --batch must be >= 1");
+            if (tc.Epochs < 1 || tc.Batch < 1) throw new MvqUsageException("--epochs and --batch must be >= 1");
             var trainData = DataSpec.Parse(r.GetValue(train)!).Load(cfg.Channels, cfg.Height, cfg.Width);
             if (r.GetValue(limit) is int n) trainData = trainData.Subset(Math.Min(n, trainData.Count));
             var testData = DataSpec.Parse(r.GetValue(test)!).Load(cfg.Channels, cfg.Height, cfg.Width);
