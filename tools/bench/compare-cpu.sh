@@ -156,6 +156,8 @@ for p in presets:
         "flops_per_step": fl, "flops_parts": parts,
         "ours_runs": o, "pytorch_runs": t,
         "ours_step_ms": [x["step_ms"] for x in ours], "pytorch_step_ms": [x["step_ms"] for x in torch],
+        # What .NET's runtime did in each timed run: collections per generation, pause, bytes per step, which steps had a GC.
+        "ours_gc": [{k: x.get(k) for k in ("gc_collections_gen0_1_2", "gc_pause_ms", "allocated_bytes_per_step", "steps_with_gc", "gc", "tiered_pgo")} for x in ours],
         "ours_threads": ours[0].get("threads"), "pytorch_threads": torch[0].get("threads"),
         "torch_version": torch[0].get("torch_version"),
     }
