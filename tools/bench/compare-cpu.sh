@@ -90,13 +90,15 @@ def flops_per_step(p, b):
     first conv has no dx), VQ distances (3 K D per row: subtract, multiply, add), MVQ hidden statistics and
     hypothesis scoring (forward only: losers get no gradient), the winner path through f and U.
     Not counted: element-wise ops, norms, losses, the optimiser (memory-bound, O(params) or O(activations))."""
-    c = json.load(open(os.path.join("tools/reference/presets", p + ".json")))
-    C, H, W = c["image"]["channels"], c["image"]["height"], c["image"]["width"]
-    c0, c1 = c["encoder"]["channels"]; R, hid = c["encoder"]["res_blocks"], c["encoder"]["res_hidden"]
+    sys.path.insert(0, "tools/reference")
+    from config import ModelConfig   # the preset files as both programs read them (mvq_reference.load_preset)
+    c = ModelConfig.load(os.path.join("MvqNative/Models/Presets", p + ".json"))
+    C, H, W = c.channels, c.height, c.width
+    c0, c1 = c.enc_channels; R, hid = c.res_blocks, c.res_hidden
     P = (H // 4) * (W // 4)
-    D1, K1 = c["code_dim"], c["codes"]
-    grid = c["head"] == "grid"
-    L1 = P if grid else c["tokens"]
+    D1, K1 = c.code_dim, c.codes
+    grid = c.head == "grid"
+    L1 = P if grid else c.tokens
     macs = []                                          # (multiply-adds per image, has dx)
     macs.append((C * c0 * 16 * (H // 2) * (W // 2), False))
     macs.append((c0 * c1 * 16 * P, True))
@@ -110,10 +112,9 @@ def flops_per_step(p, b):
     macs.append((c1 * c0 * 9 * 4 * P, True)); macs.append((c0 * C * 9 * 16 * P, True))
     vq = 3.0 * b * L1 * K1 * D1
     mvq = 0.0
-    if c["kind"] == "mvq":
-        s, m = c["secondary"], c["mvq"]
-        D2, K2 = s["code_dim"], s["codes"]; L2 = P if grid else s["tokens"]
-        J, F = m["hypotheses"], m["f_hidden"]
+    if c.kind == "mvq":
+        D2, K2 = c.code_dim2, c.codes2; L2 = P if grid else c.tokens2
+        J, F = c.hypotheses, c.f_hidden
         macs.append(head(L2, D2))
         vq += 3.0 * b * L2 * K2 * D2
         mix = 0 if grid else 2.0 * L1 * L2 * D1 + L1 * D1
