@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels|mvq`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -18,6 +18,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Train());
         cmd.Subcommands.Add(Kernels());
         cmd.Subcommands.Add(Mvq());
+        cmd.Subcommands.Add(PriorOps());
         return cmd;
     }
 
@@ -200,6 +201,43 @@ public static class BenchCommand
             {
                 Console.WriteLine($"{name} on {backend.Name}, batch {b0}, {CpuParallel.Threads} threads, median of {Math.Max(1, r.GetValue(steps))} steps; shares from 3 extra synchronised steps");
                 AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command PriorOps()
+    {
+        var b = new Option<int>("--batch") { Description = "sequences", DefaultValueFactory = _ => 32 };
+        var t = new Option<int>("--tokens") { Description = "sequence length T", DefaultValueFactory = _ => 49 };
+        var c = new Option<int>("--width") { Description = "model width C", DefaultValueFactory = _ => 128 };
+        var h = new Option<int>("--heads") { Description = "heads H", DefaultValueFactory = _ => 4 };
+        var v = new Option<int>("--vocab") { Description = "logit columns V", DefaultValueFactory = _ => 128 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed calls per op first", DefaultValueFactory = _ => 50 };
+        var runs = new Option<int>("--runs") { Description = "timed calls per op (median reported)", DefaultValueFactory = _ => 50 };
+        var clock = new Option<string>("--clock") { Description = "wall (default) or process (CPU time of the process: use with MVQ_THREADS=1 on a loaded machine)", DefaultValueFactory = _ => "wall" };
+        clock.AcceptOnlyFromAmong("wall", "process");
+        var device = Cli.Device(); var json = Cli.Json();
+        var cmd = new Command("prior-ops", "Median ms of the prior's ops (forward + backward pairs, the decode step) at a prior's shapes.\nExample: mvq bench prior-ops --batch 32 --tokens 49 --json")
+        { b, t, c, h, v, warmup, runs, clock, device, json };
+        cmd.SetAction(r =>
+        {
+            var shape = new PriorOpsShape(r.GetValue(b), r.GetValue(t), r.GetValue(c), r.GetValue(h), r.GetValue(v));
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var rows = PriorOpsBench.Run(backend, shape, Math.Max(0, r.GetValue(warmup)), Math.Max(1, r.GetValue(runs)), r.GetValue(clock) == "process");
+            var o = new JsonObject
+            {
+                ["device"] = backend.Name, ["threads"] = CpuParallel.Threads, ["clock"] = r.GetValue(clock),
+                ["batch"] = shape.B, ["tokens"] = shape.T, ["width"] = shape.C, ["heads"] = shape.H, ["vocab"] = shape.V,
+                ["ms"] = new JsonObject(rows.Select(x => KeyValuePair.Create(x.Op, (JsonNode?)Math.Round(x.MedianMs, 4)))),
+            };
+            if (r.GetValue(json)) Cli.PrintJson(o);
+            else
+            {
+                var tab = new Table().AddColumns("op (fwd+bwd)", "median ms");
+                foreach (var x in rows) tab.AddRow(x.Op, x.MedianMs.ToString("F3"));
+                AnsiConsole.Write(tab);
             }
             return 0;
         });
