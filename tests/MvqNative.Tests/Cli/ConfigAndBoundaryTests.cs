@@ -66,7 +66,7 @@ public sealed class ConfigAndBoundaryTests : IDisposable
     [Fact]
     public void EveryPresetIsAValidConfigFileThatRoundTrips()
     {
-        Assert.Equal(["fmnist-mvq", "fmnist-mvq-global", "fmnist-vq", "fmnist-vq-global"], Presets.Names);
+        Assert.Equal(["fmnist-mvq", "fmnist-mvq-global", "fmnist-vq", "fmnist-vq-global", "imagenet64-mvq", "imagenet64-vq"], Presets.Names);
         foreach (var name in Presets.Names)
         {
             var p = Presets.Get(name);
