@@ -1,6 +1,4 @@
 // CodesFile.cs: codes.json, the discrete codes of `mvq encode` that `mvq decode` turns back into images.
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MvqNative.Models;
@@ -16,13 +14,8 @@ public static class CodesFile
 {
     public const string Format = "mvqnative-codes/1";
 
-    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights: the model config and the evaluation bank.</summary>
-    public static string ConfigHash(Autoencoder model)
-    {
-        var text = model.Config.ToJson();
-        if (model.Bottleneck is MvqBottleneck m) text += $"|bank_seed={m.BankSeed}|eval_hypotheses={m.EvalHypotheses}";
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
-    }
+    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights (see <see cref="ModelIdentity.ConfigHash"/>).</summary>
+    public static string ConfigHash(Autoencoder model) => ModelIdentity.ConfigHash(model);
 
     /// <summary>Writes codes [n, CodeLength] with their source names, atomically.</summary>
     public static void Write(string path, Autoencoder model, IReadOnlyList<string> names, int[] codes)
