@@ -193,3 +193,22 @@ public static class CodesCache
         return codes;
     }
 }
+
+/// <summary>Encodes a whole dataset in evaluation mode.</summary>
+public static class DatasetEncoder
+{
+    /// <summary>Codes [N, CodeLength] of every image of <paramref name="data"/>; <paramref name="progress"/> gets images done.</summary>
+    public static int[] Encode(Autoencoder ae, Data.ImageDataset data, int batch = 256, Action<int>? progress = null)
+    {
+        using var session = new InferenceSession(ae, batch);
+        var codes = new int[data.Count * session.CodeLength];
+        for (int start = 0; start < data.Count; start += batch)
+        {
+            int b = Math.Min(batch, data.Count - start);
+            var (_, _, c) = session.Run(data, start, b);
+            c.CopyTo(codes, start * session.CodeLength);
+            progress?.Invoke(start + b);
+        }
+        return codes;
+    }
+}

@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels|mvq`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels|mvq|sample`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -18,6 +18,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Train());
         cmd.Subcommands.Add(Kernels());
         cmd.Subcommands.Add(Mvq());
+        cmd.Subcommands.Add(BenchSampleCommand.Create());
         return cmd;
     }
 
