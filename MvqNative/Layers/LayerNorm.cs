@@ -1,5 +1,6 @@
 // Layer: layer normalisation over the last dimension, on layer_norm_forward / layer_norm_backward.
 using MvqNative.Backends;
+using MvqNative.Ops;
 using MvqNative.Prior;
 using MvqNative.Tensors;
 
@@ -17,12 +18,14 @@ public sealed class LayerNorm : Module
     public LayerNorm(Backend backend, int dim, float eps = 1e-5f) : base(backend)
     {
         Dim = dim; Eps = eps;
+        Attrs = new LayerNormAttrs(eps);
         Weight = AddParameter("weight", backend.FromArray(Init.Const(dim, 1f), dim), decay: false);
         Bias = AddParameter("bias", backend.Zeros(dim), decay: false);
     }
 
     public int Dim { get; }
     public float Eps { get; }
+    internal LayerNormAttrs Attrs { get; }
     public Parameter Weight { get; }
     public Parameter Bias { get; }
 
@@ -34,7 +37,7 @@ public sealed class LayerNorm : Module
         _shape = x.Shape;
         _x2 = x.Reshape(rows, Dim);
         var y = Arena.Get("y", x.Shape);
-        PriorKernels.LayerNorm(Backend, _x2, Weight.Value, Bias.Value, y.Reshape(rows, Dim), Arena.Get("mean", rows), Arena.Get("rstd", rows), Eps);
+        PriorKernels.LayerNorm(Backend, _x2, Weight.Value, Bias.Value, y.Reshape(rows, Dim), Arena.Get("mean", rows), Arena.Get("rstd", rows), Attrs);
         return y;
     }
 
@@ -44,7 +47,7 @@ public sealed class LayerNorm : Module
         var x2 = _x2 ?? throw new InvalidOperationException("LayerNorm.Backward before Forward");
         int rows = x2.Dim(0);
         var dx = Arena.Get("dx", _shape);
-        PriorKernels.LayerNormBackward(Backend, x2, Weight.Value, Arena.Get("mean", rows), Arena.Get("rstd", rows), dy.Reshape(rows, Dim), dx.Reshape(rows, Dim), Weight.Grad, Bias.Grad);
+        PriorKernels.LayerNormBackward(Backend, x2, Weight.Value, Arena.Get("mean", rows), Arena.Get("rstd", rows), dy.Reshape(rows, Dim), dx.Reshape(rows, Dim), Weight.Grad, Bias.Grad, Attrs);
         return dx;
     }
 }

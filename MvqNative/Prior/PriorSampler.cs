@@ -83,6 +83,7 @@ public sealed class PriorSampler : IDisposable
         float[] logitsHost = [];
         var probs = new float[layout.Vocabulary];
         var order = new int[layout.Vocabulary];
+        var attrs = new AttentionAttrs(b, _t, _m.Config.Heads);
         for (int t = 0; t < _t; t++)
         {
             ids.CopyFrom(hostIds);
@@ -96,19 +97,19 @@ public sealed class PriorSampler : IDisposable
             {
                 var blk = blocks[l];
                 var kc = _arena.Get($"k{l}", b, _t, _c); var vc = _arena.Get($"v{l}", b, _t, _c);
-                PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Eps);
+                PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
                 Lin(blk.Attn.Qkv, h, qkv);
-                PriorKernels.KvCacheAppend(_b, qkv, pos, kc, vc);
-                PriorKernels.AttentionDecode(_b, qkv, kc, vc, pos, att, blk.Attn.Heads);
+                PriorKernels.KvCacheAppend(_b, qkv, pos, kc, vc, attrs);
+                PriorKernels.AttentionDecode(_b, qkv, kc, vc, pos, att, attrs);
                 Lin(blk.Attn.Proj, att, o);
                 ElementwiseOps.Add.Run(_b, [x, o], [x1]);
-                PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Eps);
+                PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
                 Lin(blk.Mlp.Fc, h, f);
                 PriorKernels.Gelu(_b, f, g);
                 Lin(blk.Mlp.Proj, g, o);
                 ElementwiseOps.Add.Run(_b, [x1, o], [x]);
             }
-            PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Eps);
+            PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Attrs);
             var (lo, hi) = layout.Bounds(t);
             int v = hi - lo;
             var logits = _arena.Get("logits", b, v);

@@ -12,6 +12,7 @@ public sealed class CausalSelfAttention : Module
 {
     private Tensor? _qkv;
     private int _b, _t;
+    private AttentionAttrs? _attrs;
 
     public CausalSelfAttention(Backend backend, int width, int heads, Random rng) : base(backend)
     {
@@ -32,7 +33,8 @@ public sealed class CausalSelfAttention : Module
         var qkv = Qkv.Forward(x.Reshape(_b * _t, c));
         _qkv = qkv;
         var y = Arena.Get("y", _b * _t, c);
-        PriorKernels.Attention(Backend, qkv, y, Arena.Get("lse", _b, Heads, _t), _b, _t, Heads);
+        if (_attrs is null || _attrs.B != _b || _attrs.T != _t) _attrs = new AttentionAttrs(_b, _t, Heads);
+        PriorKernels.Attention(Backend, qkv, y, Arena.Get("lse", _b, Heads, _t), _attrs);
         return Proj.Forward(y).Reshape(_b, _t, c);
     }
 
@@ -42,7 +44,7 @@ public sealed class CausalSelfAttention : Module
         int c = qkv.Dim(1) / 3;
         var da = Proj.Backward(dy.Reshape(_b * _t, c));
         var dqkv = Arena.Get("dqkv", _b * _t, 3 * c);
-        PriorKernels.AttentionBackward(Backend, qkv, Arena.Get("y", _b * _t, c), Arena.Get("lse", _b, Heads, _t), da, dqkv, _b, _t, Heads);
+        PriorKernels.AttentionBackward(Backend, qkv, Arena.Get("y", _b * _t, c), Arena.Get("lse", _b, Heads, _t), da, dqkv, _attrs!);
         return Qkv.Backward(dqkv).Reshape(_b, _t, c);
     }
 }

@@ -2,7 +2,6 @@
 // tools/reference/prior_reference.py state): same weights in; same logits, loss, every gradient, 10-step AdamW
 // trajectory and final weights out.
 using System.Text.Json;
-using MvqNative.Backends.Cpu;
 using MvqNative.Checkpoints;
 using MvqNative.Models;
 using MvqNative.Optim;
@@ -14,7 +13,6 @@ namespace MvqNative.Tests.Reference;
 
 public class PriorReferenceStateTests(ITestOutputHelper log)
 {
-    private static readonly CpuBackend Cpu = CpuBackend.Instance;
     // Same tolerances and reasons as ReferenceStateTests: float32 sums in another order than PyTorch's.
     private const double ForwardTol = 1e-5, GradTol = 1e-5, TrajectoryTol = 1e-5;
     // After 10 AdamW steps at lr 1e-2, m/sqrt(v) amplifies rounding-level gradient differences up to ~lr per step.
@@ -39,12 +37,16 @@ public class PriorReferenceStateTests(ITestOutputHelper log)
         return (file, new CodeLayout(segs), cfg);
     }
 
-    [Fact]
-    public void PriorMatchesThePyTorchReference()
+    public static IEnumerable<object[]> Devices() => TestDevices.All.Select(d => new object[] { d });
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void PriorMatchesThePyTorchReference(string device)
     {
+        var dev = TestDevices.Get(device);
         var (file, layout, cfg) = Load();
         float[] F(string k) => file.ByName[k].ToFloats();
-        using var model = new TransformerPrior(Cpu, cfg, layout, seed: 0);
+        using var model = new TransformerPrior(dev, cfg, layout, seed: 0);
         var ps = model.Parameters().ToList();
         var byName = ps.ToDictionary(p => p.Name);
         var refNames = file.Tensors.Select(t => t.Name).Where(n => n.StartsWith("param/", StringComparison.Ordinal)).Select(n => n[6..]).OrderBy(n => n, StringComparer.Ordinal).ToList();
@@ -63,11 +65,11 @@ public class PriorReferenceStateTests(ITestOutputHelper log)
         layout.ToInputsTargets(codes, hin, htg);
         Assert.Equal(file.ByName["input/inputs"].ToInt32s(), hin);
         Assert.Equal(file.ByName["input/targets"].ToInt32s(), htg);
-        using var tin = Cpu.FromArray(hin, b, t);
-        using var ttg = Cpu.FromArray(htg, b * t);
-        using var tb = Cpu.FromArray(layout.BoundsArray(b), b * t, 2);
+        using var tin = dev.FromArray(hin, b, t);
+        using var ttg = dev.FromArray(htg, b * t);
+        using var tb = dev.FromArray(layout.BoundsArray(b), b * t, 2);
         using var opt = new AdamW(ps, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, 1.0f);
-        using var loss = new PriorLoss(Cpu);
+        using var loss = new PriorLoss(dev);
         int steps = int.Parse(file.Metadata["steps"], System.Globalization.CultureInfo.InvariantCulture);
         var losses = new float[steps]; var norms = new float[steps];
         void Report(string what, double err) => log.WriteLine($"{what}: rel err {err:E2}");
