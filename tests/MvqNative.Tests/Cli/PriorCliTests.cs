@@ -161,4 +161,15 @@ public sealed class PriorCliTests(TinyPriors p) : IClassFixture<TinyPriors>
                 Assert.True(r![k]!.GetValue<double>() > 0, k);
         Assert.Single(j["speedups"]!.AsArray());
     }
+
+    [Fact]
+    public void BenchPriorPrintsStepTimes()
+    {
+        var (code, o, err) = CliHarness.Run("bench", "prior", "--preset", "fmnist-mvq-global", "--batch", "2", "--steps", "2", "--warmup", "1", "--json");
+        Assert.True(code == 0, err);
+        var j = JsonNode.Parse(o)!;
+        Assert.Equal(5, j["tokens_per_image"]!.GetValue<int>());
+        Assert.Equal(2, j["step_ms"]!.AsArray().Count);
+        Assert.True(j["images_per_s"]!.GetValue<double>() > 0);
+    }
 }
