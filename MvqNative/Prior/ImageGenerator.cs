@@ -20,7 +20,7 @@ public static class ImageGenerator
     public static Generated Run(Autoencoder ae, TransformerPrior prior, int count, int batch, SamplingOptions opt, MaskSource mask = MaskSource.Prior)
     {
         var mvq = ae.Bottleneck as MvqBottleneck;
-        if (mask == MaskSource.Random && mvq is null) throw new ArgumentException("--mask random needs an MVQ model (a VQ code has no mask)");
+        if (mask == MaskSource.Random && mvq is null) throw new MvqUsageException("--mask random needs an MVQ model (a VQ code has no mask)");
         using var sampler = new PriorSampler(prior);
         var codes = sampler.Sample(count, batch, opt);
         double priorMs = sampler.LastMilliseconds;

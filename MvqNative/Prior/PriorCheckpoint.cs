@@ -11,7 +11,7 @@ namespace MvqNative.Prior;
 /// <summary>The autoencoder a prior or a codes cache belongs to.</summary>
 public sealed record AutoencoderRef(string Kind, string ConfigHash, string WeightsHash)
 {
-    public static AutoencoderRef Of(Autoencoder ae) => new(ae.Config.Kind, ModelIdentity.ConfigHash(ae), ModelIdentity.WeightsHash(ae));
+    public static AutoencoderRef Of(Autoencoder ae) => new(ae.Config.Kind.ToString().ToLowerInvariant(), ModelIdentity.ConfigHash(ae), ModelIdentity.WeightsHash(ae));
 
     internal void Write(Dictionary<string, string> meta)
     {
@@ -97,7 +97,7 @@ public static class PriorCheckpoint
             throw new MvqInputException(path, $"not a prior checkpoint (metadata 'format' is {(f is null ? "missing" : "'" + f + "'")}, expected '{Format}')");
         PriorConfig cfg;
         try { cfg = PriorConfig.FromJson(AutoencoderRef.Get(md, "prior_config", path), path); }
-        catch (ArgumentException e) { throw new MvqInputException(path, e.Message); }
+        catch (MvqUsageException e) { throw new MvqInputException(path, e.Message); }
         return (cfg, ParseLayout(AutoencoderRef.Get(md, "layout", path), path), AutoencoderRef.Read(md, path), file);
     }
 

@@ -23,7 +23,7 @@ public sealed class PriorConfig
 
     public void Validate()
     {
-        static void Check(bool ok, string msg) { if (!ok) throw new ArgumentException("prior config: " + msg); }
+        static void Check(bool ok, string msg) { if (!ok) throw new MvqConfigException("prior config", msg); }
         Check(Layers >= 1 && Heads >= 1 && Width >= 1 && MlpRatio >= 1, "layers, heads, width and mlpRatio must be >= 1");
         Check(Width % Heads == 0, $"width {Width} must be a multiple of heads {Heads}");
         Check(Dropout == 0, "dropout > 0 is not implemented (the prior trains without dropout)");
@@ -36,8 +36,8 @@ public sealed class PriorConfig
     {
         PriorConfig? c;
         try { c = JsonSerializer.Deserialize(json, PriorJson.Default.PriorConfig); }
-        catch (JsonException e) { throw new ArgumentException($"{source}: invalid prior config JSON ({e.Message})"); }
-        if (c == null) throw new ArgumentException($"{source}: empty prior config");
+        catch (JsonException e) { throw new MvqConfigException(source, $"invalid prior config JSON ({e.Message})"); }
+        if (c == null) throw new MvqConfigException(source, "empty prior config");
         c.Validate();
         return c;
     }

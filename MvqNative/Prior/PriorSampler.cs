@@ -13,9 +13,9 @@ public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float
 {
     public void Validate()
     {
-        if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"--temperature must be > 0, got {Temperature}");
-        if (TopK < 0) throw new ArgumentException($"--top-k must be >= 0 (0 = off), got {TopK}");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1], got {TopP}");
+        if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new MvqUsageException($"--temperature must be > 0, got {Temperature}");
+        if (TopK < 0) throw new MvqUsageException($"--top-k must be >= 0 (0 = off), got {TopK}");
+        if (!(TopP > 0 && TopP <= 1)) throw new MvqUsageException($"--top-p must be in (0, 1], got {TopP}");
     }
 }
 
@@ -50,8 +50,8 @@ public sealed class PriorSampler : IDisposable
     public int[] Sample(int count, int batch, SamplingOptions opt, int firstIndex = 0)
     {
         opt.Validate();
-        if (count < 1) throw new ArgumentException($"--count must be >= 1, got {count}");
-        if (batch < 1) throw new ArgumentException($"--batch must be >= 1, got {batch}");
+        if (count < 1) throw new MvqUsageException($"--count must be >= 1, got {count}");
+        if (batch < 1) throw new MvqUsageException($"--batch must be >= 1, got {batch}");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var codes = new int[count * _t];
         for (int start = 0; start < count; start += batch)

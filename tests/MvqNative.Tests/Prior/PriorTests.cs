@@ -83,9 +83,9 @@ public class PriorTests
             Assert.Equal(1, PriorSampler.Draw(logits, new SamplingOptions(TopP: 0.3f), rng, probs, order));
             Assert.Equal(1, PriorSampler.Draw(logits, new SamplingOptions(Temperature: 1e-3f), rng, probs, order));
         }
-        Assert.Throws<ArgumentException>(() => new SamplingOptions(Temperature: 0).Validate());
-        Assert.Throws<ArgumentException>(() => new SamplingOptions(TopP: 0).Validate());
-        Assert.Throws<ArgumentException>(() => new SamplingOptions(TopP: 1.01f).Validate());
+        Assert.Throws<MvqUsageException>(() => new SamplingOptions(Temperature: 0).Validate());
+        Assert.Throws<MvqUsageException>(() => new SamplingOptions(TopP: 0).Validate());
+        Assert.Throws<MvqUsageException>(() => new SamplingOptions(TopP: 1.01f).Validate());
     }
 
     private static int[] RandomCodes(int n, int seed)

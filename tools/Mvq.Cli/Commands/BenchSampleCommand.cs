@@ -32,7 +32,7 @@ public static class BenchSampleCommand
         cmd.SetAction(r =>
         {
             int n = r.GetValue(count), bs = r.GetValue(batch), nr = Math.Max(1, r.GetValue(runs));
-            if (n < 1 || bs < 1) throw new ArgumentException("--count and --batch must be >= 1");
+            if (n < 1 || bs < 1) throw new MvqUsageException("--count and --batch must be >= 1");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var rows = new JsonArray();
             var opt = new SamplingOptions();

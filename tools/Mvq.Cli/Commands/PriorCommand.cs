@@ -43,7 +43,7 @@ public static class PriorCommand
         {
             var modelPath = r.GetValue(model)!.FullName;
             if (!File.Exists(modelPath)) throw new MvqInputException(modelPath, "model file does not exist");
-            if (r.GetValue(limit) is int lim && lim < 1) throw new ArgumentException($"--limit must be >= 1, got {lim}");
+            if (r.GetValue(limit) is int lim && lim < 1) throw new MvqUsageException($"--limit must be >= 1, got {lim}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var ae = ModelCheckpoint.Load(modelPath, backend);
             var (pc, tc) = PriorConfig.DefaultFor(ae.Config);
@@ -54,8 +54,8 @@ public static class PriorCommand
             if (r.GetValue(layers) is int ly) pc.Layers = ly;
             if (r.GetValue(heads) is int hd) pc.Heads = hd;
             if (r.GetValue(width) is int wd) pc.Width = wd;
-            if (tc.Steps < 1 || tc.Batch < 1) throw new ArgumentException("--steps and --batch must be >= 1");
-            if (!(tc.Lr > 0)) throw new ArgumentException($"--lr must be > 0, got {tc.Lr}");
+            if (tc.Steps < 1 || tc.Batch < 1) throw new MvqUsageException("--steps and --batch must be >= 1");
+            if (!(tc.Lr > 0)) throw new MvqUsageException($"--lr must be > 0, got {tc.Lr}");
             pc.Validate();
             return Run(ae, pc, tc, r.GetValue(data)!, r.GetValue(limit), r.GetValue(output)!.FullName, r.GetValue(resume)?.FullName, r.GetValue(json));
         });
@@ -87,7 +87,7 @@ public static class PriorCommand
         var im = ae.Config.Image;
         var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width);
         if (limit is int m) ds = ds.Subset(Math.Min(m, ds.Count));
-        if (ds.Count < 1) throw new ArgumentException($"{spec}: dataset is empty");
+        if (ds.Count < 1) throw new MvqUsageException($"{spec}: dataset is empty");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var codes = DatasetEncoder.Encode(ae, ds);
         CodesCache.Save(path, codes, layout, aeRef, key);
@@ -121,7 +121,7 @@ public static class PriorCommand
         {
             // No test split: the last 10% of the images are held out (at least one), the rest trains.
             int n = train.Length / t, h = Math.Max(1, n / 10);
-            if (n < 2) throw new ArgumentException($"{spec}: needs at least 2 images (one is held out)");
+            if (n < 2) throw new MvqUsageException($"{spec}: needs at least 2 images (one is held out)");
             held = train[((n - h) * t)..];
             train = train[..((n - h) * t)];
             heldName = $"last {h} images of {spec}";

@@ -26,23 +26,23 @@ public static class SampleCommand
         {
             // Options first: nothing is loaded or written when one is wrong.
             int n = r.GetValue(count);
-            if (n < 1) throw new ArgumentException($"--count must be >= 1, got {n}");
+            if (n < 1) throw new MvqUsageException($"--count must be >= 1, got {n}");
             var opt = new SamplingOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(seed) ?? 1);
             opt.Validate();
             int bs = r.GetValue(batch);
-            if (bs < 1) throw new ArgumentException($"--batch must be >= 1, got {bs}");
+            if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
             var maskSource = r.GetValue(mask) switch
             {
                 "prior" => MaskSource.Prior,
                 "random" => MaskSource.Random,
-                var other => throw new ArgumentException($"--mask must be prior or random, got '{other}'"),
+                var other => throw new MvqUsageException($"--mask must be prior or random, got '{other}'"),
             };
             var modelPath = r.GetValue(model)!.FullName;
             var priorPath = r.GetValue(prior)!.FullName;
             if (!File.Exists(modelPath)) throw new MvqInputException(modelPath, "model file does not exist");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var ae = ModelCheckpoint.Load(modelPath, backend);
-            if (maskSource == MaskSource.Random && ae.Config.Kind != "mvq") throw new ArgumentException($"--mask random needs an MVQ model; {modelPath} is {ae.Config.Kind}");
+            if (maskSource == MaskSource.Random && !ae.Config.IsMvq) throw new MvqUsageException($"--mask random needs an MVQ model; {modelPath} is {ae.Config.Kind}");
             using var p = PriorCheckpoint.Load(priorPath, backend, AutoencoderRef.Of(ae), new CodeLayout(ae.Bottleneck.Segments));
             var g = ImageGenerator.Run(ae, p, n, bs, opt, maskSource);
 
