@@ -75,6 +75,12 @@ public static class BenchCommand
                 ["device"] = backend.Name, ["preset"] = p.Name, ["batch"] = p.Train.Batch, ["threads"] = CpuParallel.Threads,
                 ["steps"] = res.Steps, ["ms_per_step"] = res.MedianMs, ["images_per_s"] = res.ImagesPerSecond,
                 ["step_ms"] = new JsonArray(res.StepMs.Select(x => (JsonNode)x).ToArray()),
+                ["ms_per_step_mean"] = res.MeanMs,
+                ["gc_collections_gen0_1_2"] = new JsonArray((res.Collections ?? []).Select(x => (JsonNode)x).ToArray()),
+                ["gc_pause_ms"] = res.GcPauseMs, ["allocated_bytes_per_step"] = res.AllocatedBytesPerStep,
+                ["steps_with_gc"] = new JsonArray((res.StepsWithGc ?? []).Select(x => (JsonNode)x).ToArray()),
+                ["gc"] = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation",
+                ["tiered_pgo"] = AppContext.GetData("System.Runtime.TieredPGO")?.ToString(),
             };
             foreach (var (k, v) in res.Sections) o["share_" + k] = v;
             if (r.GetValue(json)) Cli.PrintJson(o);
@@ -150,13 +156,13 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps per J (median reported)", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
         var device = Cli.Device(); var json = Cli.Json();
-        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward).\nExample: mvq bench mvq --json")
+        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward) and in its parts: mask generation, hidden statistics, scoring, winner path (forward), backward.\nExample: mvq bench mvq --json")
         { preset, hyps, batch, steps, warmup, device, json };
         cmd.SetAction(r =>
         {
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var rows = new JsonArray();
-            var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "bottleneck bwd");
+            var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "masks", "statistics", "scoring", "winner path", "bottleneck bwd");
             string name = ""; int b0 = 0;
             // An untimed throwaway model first: the first model built in a process would otherwise pay for JIT warm-up.
             var warm = Presets.Get(r.GetValue(preset)!);
@@ -180,7 +186,9 @@ public static class BenchCommand
                 };
                 foreach (var (k, v) in res.Sections) row["share_" + k] = v;
                 rows.Add(row);
-                table.AddRow(j.ToString(), res.MedianMs.ToString("F1"), res.ImagesPerSecond.ToString("F0"), (fwd + bwd).ToString("P0"), fwd.ToString("P0"), bwd.ToString("P0"));
+                string Share(string k) => res.Sections.GetValueOrDefault(k).ToString("P1");
+                table.AddRow(j.ToString(), res.MedianMs.ToString("F1"), res.ImagesPerSecond.ToString("F0"), (fwd + bwd).ToString("P0"), fwd.ToString("P0"),
+                    Share("mvq_masks"), Share("mvq_stats"), Share("mvq_score"), Share("mvq_winner"), bwd.ToString("P0"));
                 if (!r.GetValue(json)) Console.Error.WriteLine($"J={j}: {res.MedianMs:F1} ms/step");
             }
             var o = new JsonObject
