@@ -15,6 +15,8 @@ public static class CommandCatalog
         EncodeCommand.Create(),
         DecodeCommand.Create(),
         TraverseCommand.Create(),
+        PriorCommand.Create(),
+        SampleCommand.Create(),
         BenchCommand.Create(),
         DoctorCommand.Create(),
         SelftestCommand.Create(),

@@ -23,9 +23,9 @@ public static class DecodeCommand
         {
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
-            var (names, c) = CodesFile.Read(r.GetValue(codes)!, m);
+            var (names, c, masks) = CodesFile.ReadWithMasks(r.GetValue(codes)!, m);
             using var session = new InferenceSession(m, 64);
-            var images = session.Decode(c);
+            var images = session.Decode(c, masks);
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width;
             var dir = r.GetValue(output)!;
