@@ -13,7 +13,8 @@ public abstract class Module : IDisposable
 {
     private readonly List<(string Name, Module Child)> _children = new();
     private readonly List<Parameter> _params = new();
-    private bool _attached;
+    private Module? _parent;
+    private string _nameInParent = "";
 
     protected Module(Backend backend)
     {
@@ -37,33 +38,36 @@ public abstract class Module : IDisposable
     public abstract Tensor Backward(Tensor dy);
 
     /// <summary>
-    /// Adds a child and names its parameters once: each gets the prefix "NAME." (none for an
-    /// unnamed child), so names are dotted paths from the root when the model is assembled.
-    /// A module's parameters and children are fixed before it becomes a child.
+    /// Adds a child and names its parameters once: each gets this module's path and "NAME."
+    /// (no segment for an unnamed child) in front, so every parameter's name is its dotted path
+    /// from the current root. Invariant kept by <see cref="AddParameter"/> too.
     /// </summary>
     protected T AddChild<T>(string name, T child) where T : Module
     {
-        ThrowIfAttached();
-        if (child._attached) throw new InvalidOperationException($"{child.GetType().Name} is already a child of another module");
-        child._attached = true;
-        if (name.Length > 0)
-            foreach (var p in child.Parameters()) p.Name = name + "." + p.Name;
+        if (child._parent is not null) throw new InvalidOperationException($"{child.GetType().Name} is already a child of another module");
+        child._parent = this;
+        child._nameInParent = name;
+        string prefix = PathPrefix() + (name.Length > 0 ? name + "." : "");
+        if (prefix.Length > 0)
+            foreach (var p in child.Parameters()) p.Name = prefix + p.Name;
         _children.Add((name, child));
         return child;
     }
 
     protected Parameter AddParameter(string name, Tensor value, bool decay = true, bool trainable = true)
     {
-        ThrowIfAttached();
-        var p = new Parameter(name, value, decay, trainable);
+        var p = new Parameter(PathPrefix() + name, value, decay, trainable);
         _params.Add(p);
         return p;
     }
 
-    private void ThrowIfAttached()
+    /// <summary>"a.b." for a module reached from the root by children a then b ("" for the root).</summary>
+    private string PathPrefix()
     {
-        // A late addition would miss the prefixes its ancestors gave at AddChild.
-        if (_attached) throw new InvalidOperationException($"{GetType().Name}: parameters and children must be added before the module becomes a child");
+        string path = "";
+        for (var m = this; m._parent is not null; m = m._parent)
+            if (m._nameInParent.Length > 0) path = m._nameInParent + "." + path;
+        return path;
     }
 
     public IReadOnlyList<(string Name, Module Child)> Children => _children;

@@ -42,12 +42,13 @@ public class ModuleNamingTests
     }
 
     [Fact]
-    public void NamesAreFixedWhenAChildIsAddedAndLateAdditionsAreRefused()
+    public void NamesAreGivenWhenAChildIsAddedAndLateAdditionsGetTheirPath()
     {
         using var parent = new Parent(new Leaf());
         Assert.Equal(["leaf.w"], parent.Parameters().Select(p => p.Name));
         Assert.Equal(["leaf.w"], parent.Child.Parameters().Select(p => p.Name));
-        Assert.Throws<InvalidOperationException>(() => parent.Child.Late());
+        parent.Child.Late();
+        Assert.Equal(["leaf.w", "leaf.late"], parent.Parameters().Select(p => p.Name));
         using var other = new Parent(new Leaf());
         Assert.Throws<InvalidOperationException>(() => other.Adopt(parent.Child));
     }
