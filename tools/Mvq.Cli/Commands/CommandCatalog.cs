@@ -9,6 +9,8 @@ public static class CommandCatalog
     [
         TrainCommand.Create(),
         EvalCommand.Create(),
+        FeaturesCommand.Create(),
+        ReportCommand.Create(),
         ReconstructCommand.Create(),
         EncodeCommand.Create(),
         DecodeCommand.Create(),
