@@ -14,7 +14,7 @@ public sealed class Parameter : IDisposable
         Trainable = trainable;
     }
 
-    /// <summary>Dotted path, e.g. encoder.conv1.weight: the checkpoint key.</summary>
+    /// <summary>Dotted path, e.g. encoder.conv1.weight: the checkpoint key. Set once as the model is assembled (Module.AddChild).</summary>
     public string Name { get; internal set; }
     public Tensor Value { get; }
     public Tensor Grad { get; }

@@ -33,7 +33,7 @@ public sealed class EncoderConfig
     public float Slope { get; set; } = 0.2f;
 }
 
-/// <summary>Codebook training mode and its knobs (MVQ.md, "Losses and gradients").</summary>
+/// <summary>Codebook training mode and its knobs (docs/model.md, losses).</summary>
 public sealed class QuantizerConfig
 {
     public VqMode Mode { get; set; } = VqMode.Ema;

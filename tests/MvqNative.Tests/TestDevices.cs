@@ -6,18 +6,21 @@ using MvqNative.Bindings;
 namespace MvqNative.Tests;
 
 /// <summary>
-/// Backends the test run covers: cpu always; cuda-emu when the emulator library is found (and
-/// always when MVQ_REQUIRE_EMU=1, so a missing emulator fails tests instead of skipping them);
-/// cuda when MVQ_TEST_CUDA=1. A process binds either the real driver or the emulator, so
-/// MVQ_TEST_CUDA=1 runs cuda instead of cuda-emu.
+/// Backends the test run covers: cpu always; cuda-emu always, so a missing emulator fails the
+/// CUDA tests with a message saying how to build it (`dotnet test` also stops before running
+/// when it is missing: tests/MvqNative.Tests.csproj, target RequireEmulator), unless the named
+/// opt-out MVQ_SKIP_EMU=1 is set (the build prints a warning then); cuda instead of cuda-emu
+/// when MVQ_TEST_CUDA=1 (a process binds either the real driver or the emulator).
 /// </summary>
 public static class TestDevices
 {
     private static readonly Lazy<Backend> Emu = new(() => CudaBackend.Create(emulator: true));
     private static readonly Lazy<Backend> Real = new(() => CudaBackend.Create(emulator: false));
 
-    /// <summary>MVQ_REQUIRE_EMU=1 (set by CI): the emulator must be present.</summary>
+    /// <summary>MVQ_REQUIRE_EMU=1 (set by CI): the emulator must be present, whatever MVQ_SKIP_EMU says.</summary>
     public static bool EmulatorRequired => Environment.GetEnvironmentVariable("MVQ_REQUIRE_EMU") == "1";
+    /// <summary>MVQ_SKIP_EMU=1: the explicit opt-out that runs no CUDA test (cpu only).</summary>
+    public static bool EmulatorSkipped => !EmulatorRequired && Environment.GetEnvironmentVariable("MVQ_SKIP_EMU") == "1";
     /// <summary>MVQ_TEST_CUDA=1: test the real GPU.</summary>
     public static bool CudaRequested => Environment.GetEnvironmentVariable("MVQ_TEST_CUDA") == "1";
 
@@ -36,7 +39,7 @@ public static class TestDevices
         get
         {
             if (CudaRequested) yield return "cuda";
-            else if (EmulatorRequired || CudaLibraries.FindEmulator() is not null) yield return "cuda-emu";
+            else if (!EmulatorSkipped) yield return "cuda-emu";
         }
     }
 

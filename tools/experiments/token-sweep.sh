@@ -3,7 +3,7 @@
 # FashionMNIST, on the CPU, the same budget per cell (STEPS x BATCH, same seed). Writes one
 # folder per cell under OUT, and OUT/results.md (test-split figures of `mvq train`'s held-out evaluation:
 # the first 2000 images of fashion-mnist:test, eval mode; `mvq eval --data fashion-mnist:test` gives all 10000).
-# Tokens per instance: L1 for VQ, L1 + L2 + 1 for MVQ (MVQ.md), so MVQ has no 2-token cell.
+# Tokens per instance: L1 for VQ, L1 + L2 + 1 for MVQ (docs/model.md), so MVQ has no 2-token cell.
 # Usage: tools/experiments/token-sweep.sh [OUT]   (env: STEPS, BATCH, SEED, MVQ="dotnet path/mvq.dll")
 set -euo pipefail
 OUT=${1:-runs/token-sweep}
@@ -36,7 +36,7 @@ for K in 16 64; do
   for L in 2 3 5; do run_cell "vq-k$K-t$L" "$(vq_cfg $K $L)"; done
   run_cell "mvq-k$K-t3-l1_1-l2_1" "$(mvq_cfg $K 1 1)"
   run_cell "mvq-k$K-t5-l1_2-l2_2" "$(mvq_cfg $K 2 2)"
-  # Equal total codebook entries (MVQ.md's baseline rule): VQ with 2K entries at MVQ's token counts.
+  # Equal total codebook entries (the MVQ paper's baseline rule): VQ with 2K entries at MVQ's token counts.
   for L in 3 5; do run_cell "vq-k$((2 * K))-t$L" "$(vq_cfg $((2 * K)) $L)"; done
 done
 

@@ -80,7 +80,7 @@ public sealed class CudaBackend : Backend
         if (emulator)
         {
             var path = CudaLibraries.FindEmulator() ?? throw new DllNotFoundException(
-                "emulator library not found; build it with cmake -S . -B build && cmake --build build (or set MVQ_EMU_LIB)");
+                "emulator library libmvq_emu.so not found; build it with bash tools/scripts/build-native.sh (or set MVQ_EMU_LIB)");
             CudaLibraries.UseEmulator(path);
         }
         else

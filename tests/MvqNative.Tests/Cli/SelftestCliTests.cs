@@ -73,7 +73,7 @@ public sealed class SelftestCliTests(ITestOutputHelper output)
         var device = TestDevices.Cuda.FirstOrDefault();
         if (device is null)
         {
-            Assert.False(TestDevices.EmulatorRequired || TestDevices.CudaRequested);
+            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
             output.WriteLine("no CUDA device or emulator here: nothing to run (CI sets MVQ_REQUIRE_EMU=1)");
             return;
         }

@@ -57,8 +57,8 @@ public class ConvLayerTests
     {
         var be = new CpuBackend();
         using var conv = new Conv2d(be, 4, 6, 3, rng: new Random(1));
-        var ps = conv.Parameters("enc.").ToList();
-        Assert.Equal(["enc.weight", "enc.bias"], ps.Select(p => p.Name));
+        var ps = conv.Parameters().ToList();
+        Assert.Equal(["weight", "bias"], ps.Select(p => p.Name));
         Assert.True(ps[0].Decay);
         Assert.False(ps[1].Decay);
         Assert.Equal([6, 4, 3, 3], ps[0].Value.Shape);
