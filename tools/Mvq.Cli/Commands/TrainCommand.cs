@@ -35,7 +35,7 @@ public static class TrainCommand
             if (r.GetValue(batch) is int b) train.Batch = b;
             if (r.GetValue(lr) is float l) train.Lr = l;
             if (r.GetValue(seed) is int sd) train.Seed = sd;
-            if (train.Steps < 1 || train.Batch < 1) throw new ArgumentException("--steps and --batch must be >= 1");
+            if (train.Steps < 1 || train.Batch < 1) throw new MvqUsageException("--steps and --batch must be >= 1");
             return Run(model, train, r.GetValue(data)!, r.GetValue(output)!.FullName, r.GetValue(device)!, r.GetValue(limit), r.GetValue(resume)?.FullName, r.GetValue(json), r.GetValue(profile));
         });
         return cmd;
@@ -50,11 +50,8 @@ public static class TrainCommand
         if (config is not null)
         {
             if (!config.Exists) throw new MvqInputException(config.FullName, "config file does not exist");
-            JsonNode? node;
-            try { node = JsonNode.Parse(File.ReadAllText(config.FullName)); }
-            catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, "invalid JSON: " + e.Message); }
-            if (node?["model"] is JsonNode m) model = ModelConfig.FromJson(m.ToJsonString(), config.FullName);
-            if (node?["train"] is JsonNode t) train = TrainConfig.FromJson(t.ToJsonString());
+            var f = RunConfig.Parse(File.ReadAllText(config.FullName), config.FullName, model, train);
+            (model, train) = (f.Model, f.Train);
         }
         model.Validate();
         return (model, train);
@@ -65,7 +62,7 @@ public static class TrainCommand
         var (profFrom, profTo) = ParseProfile(profile);
         var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width);
         if (limit is int n) dataset = dataset.Subset(Math.Min(n, dataset.Count));
-        if (dataset.Count < 1) throw new ArgumentException($"{dataSpec}: dataset is empty");
+        if (dataset.Count < 1) throw new MvqInputException(dataSpec, "dataset is empty");
         Directory.CreateDirectory(outDir);
         using var backend = Cli.OpenDevice(deviceName);
         using var model = new Autoencoder(backend, mc, tc.Seed);
@@ -75,7 +72,7 @@ public static class TrainCommand
             var st = ModelCheckpoint.RestoreTraining(resume, trainer);
             Log(json, $"resumed from {resume} at step {st.Step}");
         }
-        Log(json, $"training {mc.Kind} ({mc.Head} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
+        Log(json, $"training {mc.Kind.Name()} ({mc.Head.Name()} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
 
         var history = new List<StepStats>();
         var ckpt = Path.Combine(outDir, "model.safetensors");
@@ -116,7 +113,7 @@ public static class TrainCommand
             ? DataSpec.Parse("fashion-mnist:test").Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
         var report = Evaluator.Run(model, evalData, 256, limit: 2000);
         WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
-        LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind} {mc.Head}: training loss");
+        LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind.Name()} {mc.Head.Name()}: training loss");
         var metrics = new JsonObject
         {
             ["model"] = JsonNode.Parse(mc.ToJson()),
@@ -159,7 +156,7 @@ public static class TrainCommand
         if (spec is null) return (-1, -1);
         var parts = spec.Split(':');
         if (parts.Length == 2 && int.TryParse(parts[0], out int a) && int.TryParse(parts[1], out int b) && a >= 0 && b > a) return (a, b);
-        throw new ArgumentException($"--profile-steps expects A:B with 0 <= A < B, got '{spec}'");
+        throw new MvqUsageException($"--profile-steps expects A:B with 0 <= A < B, got '{spec}'");
     }
 
     /// <summary>Originals on the top row, reconstructions below, 16 test images.</summary>

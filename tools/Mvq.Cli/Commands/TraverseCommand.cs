@@ -26,12 +26,12 @@ public static class TraverseCommand
         cmd.SetAction(r =>
         {
             int nRandom = r.GetValue(random);
-            if (nRandom < 0) throw new ArgumentException($"--random must be >= 0, got {nRandom}");
+            if (nRandom < 0) throw new MvqUsageException($"--random must be >= 0, got {nRandom}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var modelPath = r.GetValue(model)!.FullName;
             using var m = ModelCheckpoint.Load(modelPath, backend);
             if (m.Bottleneck is not MvqBottleneck mvq)
-                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind}: its code has no mask to traverse)");
+                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind.Name()}: its code has no mask to traverse)");
             var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1);
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width, len = mvq.CodeLength, d2 = mvq.Sizes.D2;
