@@ -307,6 +307,17 @@ std::string where_is(std::uintptr_t pc) {
             if (k != std::string::npos) r = r.substr(k + 1);
             std::size_t d = r.find(" (discriminator");
             if (d != std::string::npos) r = r.substr(0, d);
+            // GCC's -g1 tables sometimes name the generated wrapper (gen/<folder>_<stem>.emu.cpp) that
+            // #includes the kernel file; the line is the kernel file's.
+            std::size_t g = r.find("gen/"), e = r.find(".emu.cpp:");
+            if (g != std::string::npos && e != std::string::npos && e > g) {
+                std::string stem = r.substr(g + 4, e - g - 4), line = r.substr(e + 8);
+                std::size_t us = stem.find('_');
+                if (us != std::string::npos) {
+                    std::string folder = stem.substr(0, us);
+                    r = (folder == "kernels" ? "native/kernels/" : "native/emu/" + folder + "/") + stem.substr(us + 1) + ".cu" + line;
+                }
+            }
         } else {
             char b[64];
             std::snprintf(b, sizeof b, "%s+0x%" PRIxPTR, info.dli_sname ? info.dli_sname : "?", off);
