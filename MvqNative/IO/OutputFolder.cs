@@ -1,5 +1,4 @@
 // OutputFolder.cs: an output folder held by one run: created, proven writable, and locked against a second writer.
-using System.Globalization;
 
 namespace MvqNative.IO;
 
@@ -33,7 +32,7 @@ public sealed class OutputFolder : IDisposable
     /// Creates <paramref name="dir"/> when missing and locks it for this process.
     /// </summary>
     /// <param name="dir">The output folder.</param>
-    /// <param name="command">What holds the lock (written into the lock file for people who look).</param>
+    /// <param name="command">What takes the lock (for messages).</param>
     /// <exception cref="MvqInputException">The path is a file, cannot be created or written, or another run holds it.</exception>
     public static OutputFolder Acquire(string dir, string command)
     {
@@ -54,21 +53,10 @@ public sealed class OutputFolder : IDisposable
         catch (UnauthorizedAccessException e) { throw new MvqInputException(full, "output folder is not writable (permission denied)", e); }
         catch (IOException e) when (e.HResult == 11 || e.Message.Contains("another process", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("locked", StringComparison.OrdinalIgnoreCase))
         {
-            throw new MvqInputException(full, "another mvq run is writing to this folder (it holds " + LockName + "); wait for it to finish or choose another output folder", e);
+            throw new MvqInputException(full, $"another mvq run is writing to this folder (it holds {LockName}); {command} refused; wait for it to finish or choose another output folder", e);
         }
         catch (IOException e) { throw new MvqInputException(full, $"output folder is not writable ({Reason(e)})", e); }
-        try
-        {
-            fs.SetLength(0);
-            var text = $"pid {Environment.ProcessId}\ncommand {command}\nsince {DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture)}\n";
-            fs.Write(System.Text.Encoding.UTF8.GetBytes(text));
-            fs.Flush(flushToDisk: true);
-        }
-        catch (IOException e)
-        {
-            fs.Dispose();
-            throw new MvqInputException(full, $"output folder is not writable ({Reason(e)})", e);
-        }
+        // The lock file stays empty: a run changes no byte of a file that was there before it (the lock included).
         return new OutputFolder(full, fs);
     }
 

@@ -52,7 +52,7 @@ public static class CodesFile
             }).ToArray()),
         };
         var text = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        MvqNative.IO.AtomicFile.Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
+        MvqNative.IO.AtomicFile.WriteText(path, text);
     }
 
     /// <summary>
@@ -61,9 +61,9 @@ public static class CodesFile
     /// </summary>
     public static (string[] Names, int[] Codes) Read(string path, Autoencoder model)
     {
-        if (!File.Exists(path)) throw new MvqInputException(path, "codes file does not exist");
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        var text = MvqNative.IO.InputFile.ReadAllText(path, MvqNative.IO.Limits.JsonBytes, "codes file");
+        try { root = JsonNode.Parse(text); }
         catch (JsonException e) { throw new MvqInputException(path, "invalid JSON: " + e.Message); }
         try
         {

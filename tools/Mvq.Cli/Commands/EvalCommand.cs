@@ -16,16 +16,22 @@ public static class EvalCommand
         var data = new Option<string>("--data") { Description = "dataset spec", DefaultValueFactory = _ => "fashion-mnist:test" };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N images" };
         var batch = new Option<int>("--batch") { Description = "images per forward pass", DefaultValueFactory = _ => 256 };
-        var device = Cli.Device(); var json = Cli.Json();
+        var device = Cli.Device(); var json = Cli.Json(); var convert = Cli.Convert();
         var cmd = new Command("eval", "Measure mse, psnr, ssim, codebook usage and perplexity.\nExample: mvq eval --model runs/vq/model.safetensors --data fashion-mnist:test --json")
-        { model, data, limit, batch, device, json };
+        { model, data, limit, batch, convert, device, json };
         cmd.SetAction(r =>
         {
+            int bs = r.GetValue(batch);
+            if (bs < 1) throw new ArgumentException($"--batch must be >= 1, got {bs}");
+            if (r.GetValue(limit) is < 1) throw new ArgumentException($"--limit must be >= 1, got {r.GetValue(limit)}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var im = m.Config.Image;
-            var ds = DataSpec.Parse(r.GetValue(data)!).Load(im.Channels, im.Height, im.Width);
-            var rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit));
+            var spec = r.GetValue(data)!;
+            var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width, Cli.ConvertFlag(r.GetValue(convert), im.Channels));
+            // No figures of nothing: an empty dataset is refused, not reported as NaN.
+            if (ds.Count < 1) throw new MvqInputException(spec, "dataset has no images to evaluate");
+            var rep = Evaluator.Run(m, ds, Math.Min(bs, ds.Count), r.GetValue(limit));
             if (r.GetValue(json)) Cli.PrintJson(ToJson(rep));
             else
             {

@@ -27,9 +27,9 @@ public static class TrainCommand
         var resume = new Option<FileInfo?>("--resume") { Description = "continue from a checkpoint written by mvq train (its model config is used when no --preset or --config is given)" };
         var force = new Option<bool>("--force") { Description = "replace a model already in --out (without it, an existing model is kept and the run refused)" };
         var profile = new Option<string?>("--profile-steps") { Description = "A:B: bracket steps A..B with profiler start/stop (Nsight)" };
-        var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json();
+        var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json(); var convert = Cli.Convert();
         var cmd = new Command("train", "Train a VQ-VAE or MVQ autoencoder.\nExample: mvq train --preset fmnist-vq --data fashion-mnist:train --out runs/vq")
-        { preset, config, data, output, steps, batch, lr, limit, resume, force, profile, device, seed, json };
+        { preset, config, data, output, steps, batch, lr, limit, resume, force, convert, profile, device, seed, json };
         cmd.SetAction(r =>
         {
             var resumePath = r.GetValue(resume)?.FullName;
@@ -38,7 +38,7 @@ public static class TrainCommand
             using var folder = OutputFolder.Acquire(outDir, "mvq train");
             var ckpt = folder.File("model.safetensors");
             if (File.Exists(ckpt) && resumePath is null && !r.GetValue(force))
-                throw new MvqInputException(ckpt, "a model is already there; pass --resume " + ckpt + " to continue it or --force to replace it");
+                throw new MvqInputException(ckpt, "a model is already there; pass --resume with it to continue it, or --force to replace it");
             SafeTensorsContent? resumeFile = null;
             ModelConfig? resumeModel = null;
             TrainConfig? resumeTrain = null;
@@ -65,7 +65,9 @@ public static class TrainCommand
             if (r.GetValue(seed) is int sd) train.Seed = sd;
             if (train.Steps < 1 || train.Batch < 1) throw new ArgumentException("--steps and --batch must be >= 1");
             string? trainChanges = resumeTrain is null ? null : ConfigDiff.Describe(resumeTrain.ToJson(), train.ToJson());
-            return Run(model, train, r.GetValue(data)!, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
+            if (r.GetValue(limit) is < 1) throw new ArgumentException($"--limit must be >= 1, got {r.GetValue(limit)}");
+            bool conv = Cli.ConvertFlag(r.GetValue(convert), model.Image.Channels);
+            return Run(model, train, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
         });
         return cmd;
     }
@@ -78,9 +80,9 @@ public static class TrainCommand
         var train = p?.Train ?? new TrainConfig();
         if (config is not null)
         {
-            if (!config.Exists) throw new MvqInputException(config.FullName, "config file does not exist");
             JsonNode? node;
-            try { node = JsonNode.Parse(File.ReadAllText(config.FullName)); }
+            var text = MvqNative.IO.InputFile.ReadAllText(config.FullName, MvqNative.IO.Limits.JsonBytes, "config file");
+            try { node = JsonNode.Parse(text); }
             catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, "invalid JSON: " + e.Message); }
             if (node?["model"] is JsonNode m) model = ModelConfig.FromJson(m.ToJsonString(), config.FullName);
             if (node?["train"] is JsonNode t) train = TrainConfig.FromJson(t.ToJsonString());
@@ -89,14 +91,20 @@ public static class TrainCommand
         return (model, train);
     }
 
-    private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, OutputFolder folder, string deviceName, int? limit, string? resume,
+    private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, bool convert, OutputFolder folder, string deviceName, int? limit, string? resume,
         SafeTensorsContent? resumeFile, string? trainChanges, bool json, string? profile)
     {
         var (profFrom, profTo) = ParseProfile(profile);
         string outDir = folder.Path;
-        var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width);
+        var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width, convert);
         if (limit is int n) dataset = dataset.Subset(Math.Min(n, dataset.Count));
         if (dataset.Count < 1) throw new MvqInputException(dataSpec, "dataset is empty");
+        if (tc.Batch > dataset.Count)
+        {
+            // A batch larger than the dataset repeats images within one step and only costs memory.
+            Log(json, $"--batch {tc.Batch} is larger than the dataset: using {dataset.Count} (every image once per step)");
+            tc.Batch = dataset.Count;
+        }
         using var backend = Cli.OpenDevice(deviceName);
         using var model = new Autoencoder(backend, mc, tc.Seed);
         using var trainer = new Trainer(backend, model, tc, dataset);
