@@ -72,8 +72,17 @@ public static class ModelCheckpoint
     public static TrainConfig? ReadTrainConfig(SafeTensorsContent file, string path)
     {
         if (!file.Metadata.TryGetValue("train_config", out var tj)) return null;
-        try { return TrainConfig.FromJson(tj); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or NotSupportedException or InvalidOperationException)
+        try
+        {
+            var t = TrainConfig.FromJson(tj);
+            ConfigChecks.Check(t);
+            return t;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new MvqInputException(path, "metadata 'train_config' is not a valid train config: " + JsonErrors.Describe(e));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
             throw new MvqInputException(path, "metadata 'train_config' is not a valid train config: " + e.Message);
         }
@@ -94,7 +103,9 @@ public static class ModelCheckpoint
     public static Autoencoder Load(string path, Backend backend)
     {
         var file = ReadFile(path);
-        var model = new Autoencoder(backend, ReadConfig(file, path), seed: 0);
+        var config = ReadConfig(file, path);
+        CheckBeforeBuilding(file, config, path);
+        var model = new Autoencoder(backend, config, seed: 0);
         try
         {
             model.Bottleneck.LoadMetadata(file.Metadata);
@@ -106,6 +117,21 @@ public static class ModelCheckpoint
             throw;
         }
         return model;
+    }
+
+    /// <summary>
+    /// Checks a checkpoint's config against the file before a model is built from it: the model must fit the memory
+    /// limit, and the file must hold about as many values as the config's model has (a config that claims a far larger
+    /// model than the file holds is refused before it can allocate anything).
+    /// </summary>
+    public static void CheckBeforeBuilding(SafeTensorsContent file, ModelConfig config, string path)
+    {
+        ConfigChecks.CheckMemory(config, 1, training: false, path);
+        long held = file.Tensors.Where(t => !t.Name.StartsWith("optim.", StringComparison.Ordinal)).Sum(t => t.ElementCount);
+        long needed = ConfigChecks.ParameterCount(config);
+        // The count from the config is exact for the graphs of docs/model.md; the slack only guards against drift.
+        if (needed > 2 * held + 4096)
+            throw new MvqInputException(path, $"model_config describes a model of {needed:N0} parameters but the file holds {held:N0} values");
     }
 
     private static float[] Finite(float[] values, string what, int step, string kept)

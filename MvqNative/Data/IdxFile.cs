@@ -107,14 +107,38 @@ public sealed class IdxFile
                 if (v < 0) throw new MvqInputException(path, $"dimension {i} is negative ({v})");
                 count *= v;
                 if (count > MaxElements)
-                    throw new MvqInputException(path, $"header declares {(count > MaxBytes ? "more than " + MaxBytes : count.ToString())} data bytes, over the limit of {MaxElements} ({IO.Limits.Size(MaxElements * 4)} as float pixels; raise it with {IO.Limits.DatasetVar})");
+                    throw new MvqInputException(path, $"too large: header declares {(count > MaxBytes ? "more than " + MaxBytes : count.ToString())} data bytes, over the limit of {MaxElements} ({IO.Limits.Size(MaxElements * 4)} as float pixels; raise it with {IO.Limits.DatasetVar})");
             }
             if (!gz && 4 + dimBytes.Length + count > size)
                 throw new MvqInputException(path, $"truncated: header needs {count} data bytes, file has {size - 4 - dimBytes.Length}");
             var dims = new int[ndim];
             for (int i = 0; i < ndim; i++) dims[i] = BinaryPrimitives.ReadInt32BigEndian(dimBytes.AsSpan(4 * i));
-            var data = new byte[count];
-            int have = s.ReadAtLeast(data, (int)count, throwOnEndOfStream: false);
+            // Raw files were checked against their length above, so their data is allocated at once. Compressed data
+            // is collected as it inflates (growing by doubling up to the declared size): a small file that declares a
+            // large dataset costs what it really holds, not what it claims.
+            byte[] data;
+            int have;
+            if (!gz)
+            {
+                data = new byte[count];
+                have = s.ReadAtLeast(data, (int)count, throwOnEndOfStream: false);
+            }
+            else
+            {
+                data = new byte[Math.Min(count, 1 << 20)];
+                have = 0;
+                while (true)
+                {
+                    if (have == data.Length)
+                    {
+                        if (have == count) break;
+                        Array.Resize(ref data, (int)Math.Min(count, (long)data.Length * 2));
+                    }
+                    int got2 = s.Read(data, have, data.Length - have);
+                    if (got2 == 0) break;
+                    have += got2;
+                }
+            }
             if (have < count)
                 throw new MvqInputException(path, $"truncated: header [{string.Join(", ", dims)}] needs {count} data bytes, file has {have}");
             // One byte more than declared means trailing data; nothing past that byte is ever read.

@@ -130,8 +130,11 @@ public static class ImageChecks
         if (b.Length < 4 || b[0] != 0xFF || b[1] != 0xD8) throw Bad(path, F, "no SOI marker");
         int at = 2;
         int width = 0, height = 0, hmax = 1, vmax = 1;
-        bool sawSof = false, sawEoi = false, sawSos = false;
+        bool sawSof = false, sawEoi = false, sawSos = false, baseline = false;
         long entropyBytes = 0;
+        var dc = new Huffman?[4]; var ac = new Huffman?[4];
+        var comps = new List<(int Id, int H, int V)>();
+        int restart = 0;
         while (at < b.Length)
         {
             if (b[at] != 0xFF) throw Bad(path, F, $"expected a marker at byte {at}");
@@ -152,19 +155,43 @@ public static class ImageChecks
                 int nc = seg[5];
                 if (nc is not (1 or 3 or 4) || seg.Length < 6 + 3 * nc) throw Bad(path, F, $"frame header with {nc} components");
                 if (width == 0 || height == 0) throw Bad(path, F, $"frame size {width}x{height}");
+                if (sawSof) throw Bad(path, F, "two frame headers");
                 for (int c = 0; c < nc; c++)
                 {
                     int hs = seg[6 + 3 * c + 1] >> 4, vs = seg[6 + 3 * c + 1] & 15;
                     if (hs is < 1 or > 4 || vs is < 1 or > 4) throw Bad(path, F, "invalid sampling factors");
                     hmax = Math.Max(hmax, hs); vmax = Math.Max(vmax, vs);
+                    comps.Add((seg[6 + 3 * c], hs, vs));
                 }
                 sawSof = true;
+                baseline = m is 0xC0 or 0xC1;
+            }
+            else if (m == 0xC4)
+            {
+                // Huffman tables: class/id, 16 counts, symbols.
+                int o = 0;
+                while (o < seg.Length)
+                {
+                    if (seg.Length - o < 17) throw Bad(path, F, "Huffman table cut short");
+                    int tc = seg[o] >> 4, th = seg[o] & 15;
+                    int total = 0;
+                    for (int i = 1; i <= 16; i++) total += seg[o + i];
+                    if (tc > 1 || th > 3 || seg.Length - o < 17 + total) throw Bad(path, F, "invalid Huffman table");
+                    var h = new Huffman(seg.Slice(o + 1, 16), seg.Slice(o + 17, total));
+                    if (tc == 0) dc[th] = h; else ac[th] = h;
+                    o += 17 + total;
+                }
+            }
+            else if (m == 0xDD && seg.Length >= 2)
+            {
+                restart = BinaryPrimitives.ReadUInt16BigEndian(seg);
             }
             at += len;
             if (m == 0xDA)
             {
                 if (!sawSof) throw Bad(path, F, "scan before the frame header");
                 sawSos = true;
+                if (baseline) CountBaselineScan(path, b, at, seg, comps, dc, ac, restart, width, height, hmax, vmax);
                 // Entropy-coded data runs to the next marker other than RSTn or a stuffed 0xFF00.
                 int start = at;
                 while (at < b.Length)
@@ -189,6 +216,125 @@ public static class ImageChecks
         long mcus = (long)((width + 8 * hmax - 1) / (8 * hmax)) * ((height + 8 * vmax - 1) / (8 * vmax));
         if (entropyBytes * 8 < mcus)
             throw Bad(path, F, $"{entropyBytes} bytes of scan data cannot code the {width}x{height} frame the header declares");
+    }
+
+    /// <summary>A JPEG Huffman table (canonical codes: per length, the largest code and where its symbols start).</summary>
+    private sealed class Huffman
+    {
+        public readonly int[] MaxCode = new int[18], ValPtr = new int[17], MinCode = new int[17];
+        public readonly byte[] Symbols;
+
+        public Huffman(ReadOnlySpan<byte> counts, ReadOnlySpan<byte> symbols)
+        {
+            Symbols = symbols.ToArray();
+            int code = 0, k = 0;
+            for (int l = 1; l <= 16; l++)
+            {
+                ValPtr[l] = k;
+                MinCode[l] = code;
+                code += counts[l - 1];
+                k += counts[l - 1];
+                MaxCode[l] = counts[l - 1] > 0 ? code - 1 : -1;
+                code <<= 1;
+            }
+            MaxCode[17] = int.MaxValue;
+        }
+    }
+
+    /// <summary>Bits of entropy-coded data (0xFF00 unstuffed); stops at any other marker.</summary>
+    private ref struct BitReader(ReadOnlySpan<byte> b, int at)
+    {
+        private readonly ReadOnlySpan<byte> _b = b;
+        private int _at = at, _bits, _n;
+        public bool Exhausted;
+
+        public int Bit()
+        {
+            if (_n == 0)
+            {
+                if (_at >= _b.Length || (_b[_at] == 0xFF && (_at + 1 >= _b.Length || _b[_at + 1] != 0x00))) { Exhausted = true; return 1; }
+                _bits = _b[_at];
+                _at += _b[_at] == 0xFF ? 2 : 1;
+                _n = 8;
+            }
+            _n--;
+            return (_bits >> _n) & 1;
+        }
+
+        public void Skip(int n) { for (int i = 0; i < n && !Exhausted; i++) Bit(); }
+
+        /// <summary>At a restart interval: drop the partial byte and step over an RSTn marker.</summary>
+        public void Restart()
+        {
+            _n = 0;
+            if (_at + 1 < _b.Length && _b[_at] == 0xFF && _b[_at + 1] is >= 0xD0 and <= 0xD7) _at += 2;
+        }
+    }
+
+    private static int Decode(ref BitReader r, Huffman h)
+    {
+        int code = 0;
+        for (int l = 1; l <= 16; l++)
+        {
+            code = (code << 1) | r.Bit();
+            if (r.Exhausted) return -1;
+            if (code <= h.MaxCode[l]) return h.Symbols[h.ValPtr[l] + code - h.MinCode[l]];
+        }
+        return -2;
+    }
+
+    /// <summary>
+    /// Walks the Huffman codes of a baseline scan without reconstructing coefficients, counting the blocks it codes:
+    /// a scan that ends (or a frame header that claims more) before every block of the frame is coded is an error.
+    /// </summary>
+    private static void CountBaselineScan(string path, ReadOnlySpan<byte> b, int at, ReadOnlySpan<byte> sos, List<(int Id, int H, int V)> comps,
+        Huffman?[] dc, Huffman?[] ac, int restart, int width, int height, int hmax, int vmax)
+    {
+        const string F = "JPEG";
+        if (sos.Length < 1) throw Bad(path, F, "scan header too short");
+        int ns = sos[0];
+        if (ns < 1 || sos.Length < 1 + 2 * ns + 3) throw Bad(path, F, "scan header too short");
+        var scan = new List<(int H, int V, Huffman Dc, Huffman Ac)>();
+        for (int i = 0; i < ns; i++)
+        {
+            int id = sos[1 + 2 * i], t = sos[2 + 2 * i];
+            int ci = comps.FindIndex(c => c.Id == id);
+            if (ci < 0) throw Bad(path, F, $"scan names component {id}, which the frame does not have");
+            var hd = dc[t >> 4] ?? throw Bad(path, F, "scan uses a DC Huffman table that is not defined");
+            var ha = ac[t & 15] ?? throw Bad(path, F, "scan uses an AC Huffman table that is not defined");
+            scan.Add((comps[ci].H, comps[ci].V, hd, ha));
+        }
+        long units; // MCUs (interleaved) or blocks (one component)
+        if (ns == 1)
+        {
+            var c = scan[0];
+            long cw = ((long)width * c.H + hmax - 1) / hmax, ch = ((long)height * c.V + vmax - 1) / vmax;
+            units = ((cw + 7) / 8) * ((ch + 7) / 8);
+            scan[0] = (1, 1, c.Dc, c.Ac);
+        }
+        else units = (long)((width + 8 * hmax - 1) / (8 * hmax)) * ((height + 8 * vmax - 1) / (8 * vmax));
+        var r = new BitReader(b, at);
+        for (long u = 0; u < units; u++)
+        {
+            if (restart > 0 && u > 0 && u % restart == 0) r.Restart();
+            foreach (var c in scan)
+                for (int k = 0; k < c.H * c.V; k++)
+                {
+                    int s = Decode(ref r, c.Dc);
+                    if (s >= 0) r.Skip(s);
+                    for (int i = 1; i < 64 && s >= 0 && !r.Exhausted; i++)
+                    {
+                        int rs = Decode(ref r, c.Ac);
+                        if (rs < 0) { s = rs; break; }
+                        if ((rs & 15) == 0) { if (rs >> 4 == 15) { i += 15; continue; } break; }
+                        i += rs >> 4;
+                        r.Skip(rs & 15);
+                    }
+                    if (s == -2) throw Bad(path, F, $"invalid Huffman code in block {u} of {units}");
+                    if (r.Exhausted || s < 0)
+                        throw Bad(path, F, $"scan data ends after {u} of the {units} {(ns == 1 ? "blocks" : "MCUs")} of the {width}x{height} frame the header declares");
+                }
+        }
     }
 
     // ---- BMP: header sizes, and the pixel array within the file for uncompressed bitmaps.

@@ -42,8 +42,9 @@ public static class ImageFile
     {
         var cfg = new Configuration(new PngConfigurationModule(), new JpegConfigurationModule(),
             new BmpConfigurationModule(), new GifConfigurationModule());
-        // A second line behind the pixel limit: no single decoder buffer over 512 MiB.
-        cfg.MemoryAllocator = MemoryAllocator.Create(new MemoryAllocatorOptions { AllocationLimitMegabytes = 512 });
+        // Managed arrays (no unmanaged pool): every decoder buffer is counted by the GC, so the fuzz test can bound
+        // what one image costs; the pixel limit, checked from the header, is what bounds it.
+        cfg.MemoryAllocator = new SimpleGcMemoryAllocator();
         return cfg;
     }
 

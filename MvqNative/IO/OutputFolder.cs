@@ -16,10 +16,13 @@ public sealed class OutputFolder : IDisposable
 
     private readonly FileStream _lock;
 
-    private OutputFolder(string path, FileStream lockStream)
+    private readonly bool _created;
+
+    private OutputFolder(string path, FileStream lockStream, bool created)
     {
         Path = path;
         _lock = lockStream;
+        _created = created;
     }
 
     /// <summary>Full path of the folder.</summary>
@@ -38,6 +41,7 @@ public sealed class OutputFolder : IDisposable
     {
         var full = System.IO.Path.GetFullPath(dir);
         if (System.IO.File.Exists(full)) throw new MvqInputException(full, "is a file; the output must be a folder");
+        bool created = !Directory.Exists(full);
         try { Directory.CreateDirectory(full); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -57,11 +61,27 @@ public sealed class OutputFolder : IDisposable
         }
         catch (IOException e) { throw new MvqInputException(full, $"output folder is not writable ({Reason(e)})", e); }
         // The lock file stays empty: a run changes no byte of a file that was there before it (the lock included).
-        return new OutputFolder(full, fs);
+        return new OutputFolder(full, fs, created);
     }
 
     private static string Reason(Exception e) => e.Message.Replace('\n', ' ');
 
-    /// <summary>Releases the lock (the lock file stays).</summary>
-    public void Dispose() => _lock.Dispose();
+    /// <summary>
+    /// Releases the lock. The lock file stays, unless this run created the folder and wrote nothing into it (a run
+    /// refused after taking the lock): then the folder is removed again, so a failed command leaves no trace.
+    /// </summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (_created && Directory.EnumerateFileSystemEntries(Path).All(e => System.IO.Path.GetFileName(e) == LockName))
+            {
+                System.IO.File.Delete(System.IO.Path.Combine(Path, LockName));
+                Directory.Delete(Path);
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        _lock.Dispose();
+    }
 }

@@ -99,6 +99,7 @@ public sealed class ModelConfig
     public void Validate()
     {
         static void Check(bool ok, string msg) { if (!ok) throw new ArgumentException("config: " + msg); }
+        ConfigChecks.CheckBounds(this); // null sections and out-of-range values first
         Check(Kind is "vq" or "mvq", $"kind must be vq or mvq, not '{Kind}'");
         Check(Head is "grid" or "global", $"head must be grid or global, not '{Head}'");
         Check(Image.Channels is 1 or 3, "image.channels must be 1 or 3");
@@ -125,7 +126,7 @@ public sealed class ModelConfig
     {
         ModelConfig? c;
         try { c = JsonSerializer.Deserialize(json, ModelJson.Default.ModelConfig); }
-        catch (JsonException e) { throw new ArgumentException($"{source}: invalid model config JSON ({e.Message})"); }
+        catch (JsonException e) { throw new ArgumentException($"{source}: invalid model config JSON ({IO.JsonErrors.Describe(e)})"); }
         if (c == null) throw new ArgumentException($"{source}: empty model config");
         c.Validate();
         return c;

@@ -467,4 +467,115 @@ public sealed class HostileInputTests : IClassFixture<HostileModel>, IDisposable
         var r = InProcess("traverse", "--model", _model.Path, "--input", "fashion-mnist:test", "--output", F("t.png"), "--random", "2147483647");
         AssertRefused(r, "--random");
     }
+
+    // ===================================================================== 3. values checked before they are trusted
+
+    public static TheoryData<string, string> HugeCheckpointConfigs() => new()
+    {
+        { "\"codes\":100000000", "codes must be from 2 to 65536" },
+        { "\"encoder\":{\"channels\":[32,64],\"resBlocks\":1000000,\"resHidden\":32}", "encoder.resBlocks" },
+        { "\"kind\":\"mvq\",\"secondary\":{\"tokens\":2,\"codeDim\":16,\"codes\":64},\"mvq\":{\"evalHypotheses\":100000000}", "mvq.evalHypotheses" },
+        { "\"codes\":60000", "but the file holds" },
+        { "\"encoder\":{\"channels\":[4096,4096],\"resBlocks\":8,\"resHidden\":4096}", "over the" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HugeCheckpointConfigs))]
+    public void C3_CheckpointConfigIsBoundedBeforeAnythingIsAllocated(string patch, string expect)
+    {
+        var ckpt = WithMetadata("huge.safetensors", md =>
+        {
+            var cfg = System.Text.Json.Nodes.JsonNode.Parse(md["model_config"])!.AsObject();
+            var p = System.Text.Json.Nodes.JsonNode.Parse("{" + patch + "}")!.AsObject();
+            foreach (var (k, v) in p.ToList()) { p.Remove(k); cfg[k] = v; }
+            md["model_config"] = cfg.ToJsonString();
+        });
+        var r = Child(null, "eval", "--model", ckpt, "--limit", "4");
+        AssertRefused(r, ckpt, expect);
+        AssertPeakBelow(r, 400);
+    }
+
+    [Fact]
+    public void C3_AModelTooLargeForTheMemoryLimitIsRefusedWithTheEstimate()
+    {
+        var cfg = F("big.json");
+        File.WriteAllText(cfg, """{"model":{"image":{"channels":1,"height":1024,"width":1024},"encoder":{"channels":[512,1024],"resBlocks":8,"resHidden":1024}}}""");
+        Folder("imgs-big");
+        File.WriteAllBytes(System.IO.Path.Combine(F("imgs-big"), "a.png"), Png());
+        var r = Child(null, "train", "--config", cfg, "--steps", "1", "--batch", "64", "--data", "folder:" + F("imgs-big"), "--out", F("big-out"));
+        AssertRefused(r, cfg, "limit (raise it with MVQ_MAX_MODEL_MB)");
+        AssertPeakBelow(r, 400);
+    }
+
+    // ===================================================================== 4. wrong types end in one line
+
+    public static TheoryData<string, string> BadConfigs() => new()
+    {
+        { """{"train":{"steps":"many"}}""", "steps" },
+        { """{"train":{"steps":1e10}}""", "steps" },
+        { """{"train":{"logEvery":0}}""", "train.logEvery" },
+        { """{"model":null}""", "model" },
+        { """{"train":null}""", "train" },
+        { """{"model":{"encoder":null}}""", "encoder" },
+        { """{"model":{"image":{"channels":1,"height":28,"width":28.5}}}""", "width" },
+        { """{"model":{"codes":99999999999999999999}}""", "codes" },
+        { """[1, 2]""", "JSON object" },
+        { """{"model":{"kind":5}}""", "kind" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadConfigs))]
+    public void C4_WrongTypedConfigIsOneLine(string json, string expect)
+    {
+        var cfg = F("bad.json");
+        File.WriteAllText(cfg, json);
+        var r = InProcess("train", "--config", cfg, "--steps", "1", "--out", F("o-bad"));
+        AssertRefused(r, cfg, expect);
+    }
+
+    public static TheoryData<string, string, string> BadMetadata() => new()
+    {
+        { "model_config", """{"codes":"x"}""", "codes" },
+        { "model_config", """{"encoder":null}""", "encoder" },
+        { "model_config", "[]", "model config" },
+        { "train_config", """{"lr":"fast"}""", "train_config" },
+        { "train_config", """{"logEvery":0}""", "train.logEvery" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadMetadata))]
+    public void C4_WrongTypedCheckpointMetadataIsOneLine(string key, string value, string expect)
+    {
+        var ckpt = WithMetadata($"md-{key}.safetensors", md => md[key] = value);
+        var r = InProcess("train", "--resume", ckpt, "--steps", "9", "--out", F("o-md"));
+        AssertRefused(r, ckpt, expect);
+    }
+
+    // ===================================================================== 11. degenerate settings
+
+    [Theory]
+    [InlineData("--lr", "NaN", "--lr must be a finite number")]
+    [InlineData("--lr", "-1", "--lr must be a finite number")]
+    [InlineData("--batch", "0", "--batch must be from 1")]
+    [InlineData("--steps", "-4", "--steps must be >= 1")]
+    public void C11_DegenerateNumbersAreRefused(string option, string value, string expect)
+    {
+        var r = InProcess("train", "--preset", "fmnist-vq-global", option, value, "--steps", "1", "--out", F("o-deg"));
+        AssertRefused(r, expect);
+    }
+
+    [Theory]
+    [InlineData("beta1", "1.0")]
+    [InlineData("beta2", "1.5")]
+    [InlineData("clipNorm", "0")]
+    [InlineData("checkpointEvery", "-1")]
+    [InlineData("checkpointMinutes", "-1")]
+    [InlineData("warmupSteps", "-5")]
+    [InlineData("minLr", "-1")]
+    public void C11_DegenerateTrainSettingsAreRefused(string key, string value)
+    {
+        var cfg = F("deg.json");
+        File.WriteAllText(cfg, "{\"train\":{\"" + key + "\":" + value + "}}");
+        AssertRefused(InProcess("train", "--config", cfg, "--out", F("o-deg2")), cfg, "train." + key);
+    }
 }

@@ -27,6 +27,7 @@ public static class EncodeCommand
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var (ds, names) = InputImages.Load(r.GetValue(input)!, m.Config.Image, r.GetValue(limit), Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));
             bs = Math.Min(bs, ds.Count);
+            ConfigChecks.CheckMemory(m.Config, bs, training: false, r.GetValue(model)!.FullName);
             using var session = new InferenceSession(m, bs);
             var codes = new int[ds.Count * session.CodeLength];
             for (int start = 0; start < ds.Count; start += bs)

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
 using MvqNative.Metrics;
+using MvqNative.Models;
 using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
@@ -31,7 +32,9 @@ public static class EvalCommand
             var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width, Cli.ConvertFlag(r.GetValue(convert), im.Channels));
             // No figures of nothing: an empty dataset is refused, not reported as NaN.
             if (ds.Count < 1) throw new MvqInputException(spec, "dataset has no images to evaluate");
-            var rep = Evaluator.Run(m, ds, Math.Min(bs, ds.Count), r.GetValue(limit));
+            bs = Math.Min(bs, ds.Count);
+            ConfigChecks.CheckMemory(m.Config, bs, training: false, r.GetValue(model)!.FullName);
+            var rep = Evaluator.Run(m, ds, bs, r.GetValue(limit));
             if (r.GetValue(json)) Cli.PrintJson(ToJson(rep));
             else
             {

@@ -47,6 +47,7 @@ public static class TrainCommand
                 resumeFile = ModelCheckpoint.ReadFile(resumePath);
                 resumeModel = ModelCheckpoint.ReadConfig(resumeFile, resumePath);
                 resumeTrain = ModelCheckpoint.ReadTrainConfig(resumeFile, resumePath);
+                ModelCheckpoint.CheckBeforeBuilding(resumeFile, resumeModel, resumePath);
             }
             ModelConfig model; TrainConfig train;
             if (resumeModel is not null && r.GetValue(preset) is null && r.GetValue(config) is null)
@@ -59,15 +60,17 @@ public static class TrainCommand
                 if (changed.Length > 0)
                     throw new MvqInputException(resumePath!, $"the checkpoint's model config differs from the one given ({changed}); resume without --preset/--config to use the checkpoint's, or train a new model");
             }
-            if (r.GetValue(steps) is int s) train.Steps = s;
-            if (r.GetValue(batch) is int b) train.Batch = b;
-            if (r.GetValue(lr) is float l) train.Lr = l;
+            // Flags are named in their own messages; the config's values by their keys (ConfigChecks).
+            if (r.GetValue(steps) is int s) train.Steps = s >= 1 ? s : throw new ArgumentException($"--steps must be >= 1, got {s}");
+            if (r.GetValue(batch) is int b) train.Batch = b is >= 1 and <= ConfigChecks.MaxBatch ? b : throw new ArgumentException($"--batch must be from 1 to {ConfigChecks.MaxBatch}, got {b}");
+            if (r.GetValue(lr) is float l) train.Lr = float.IsFinite(l) && l > 0 ? l : throw new ArgumentException($"--lr must be a finite number > 0, got {l}");
             if (r.GetValue(seed) is int sd) train.Seed = sd;
-            if (train.Steps < 1 || train.Batch < 1) throw new ArgumentException("--steps and --batch must be >= 1");
+            ConfigChecks.Check(train);
             string? trainChanges = resumeTrain is null ? null : ConfigDiff.Describe(resumeTrain.ToJson(), train.ToJson());
             if (r.GetValue(limit) is < 1) throw new ArgumentException($"--limit must be >= 1, got {r.GetValue(limit)}");
             bool conv = Cli.ConvertFlag(r.GetValue(convert), model.Image.Channels);
-            return Run(model, train, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
+            string source = r.GetValue(config)?.FullName ?? resumePath ?? "--preset " + (r.GetValue(preset) ?? "fmnist-vq");
+            return Run(model, train, source, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
         });
         return cmd;
     }
@@ -84,14 +87,28 @@ public static class TrainCommand
             var text = MvqNative.IO.InputFile.ReadAllText(config.FullName, MvqNative.IO.Limits.JsonBytes, "config file");
             try { node = JsonNode.Parse(text); }
             catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, "invalid JSON: " + e.Message); }
-            if (node?["model"] is JsonNode m) model = ModelConfig.FromJson(m.ToJsonString(), config.FullName);
-            if (node?["train"] is JsonNode t) train = TrainConfig.FromJson(t.ToJsonString());
+            if (node is not JsonObject root) throw new MvqInputException(config.FullName, "must be a JSON object {\"model\": {...}, \"train\": {...}}");
+            try
+            {
+                foreach (var (key, value) in root)
+                    if (key is "model" or "train" && value is not JsonObject)
+                        throw new MvqInputException(config.FullName, $"'{key}' must be an object, not {(value is null ? "null" : value.GetValueKind().ToString().ToLowerInvariant())}");
+                if (root["model"] is JsonObject m) model = ModelConfig.FromJson(m.ToJsonString(), "model");
+                if (root["train"] is JsonObject t) train = TrainConfig.FromJson(t.ToJsonString());
+                model.Validate();
+                ConfigChecks.Check(train);
+            }
+            catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, JsonErrors.Describe(e)); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+            {
+                throw new MvqInputException(config.FullName, e.Message);
+            }
         }
         model.Validate();
         return (model, train);
     }
 
-    private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, bool convert, OutputFolder folder, string deviceName, int? limit, string? resume,
+    private static int Run(ModelConfig mc, TrainConfig tc, string source, string dataSpec, bool convert, OutputFolder folder, string deviceName, int? limit, string? resume,
         SafeTensorsContent? resumeFile, string? trainChanges, bool json, string? profile)
     {
         var (profFrom, profTo) = ParseProfile(profile);
@@ -105,6 +122,7 @@ public static class TrainCommand
             Log(json, $"--batch {tc.Batch} is larger than the dataset: using {dataset.Count} (every image once per step)");
             tc.Batch = dataset.Count;
         }
+        ConfigChecks.CheckMemory(mc, tc.Batch, training: true, source);
         using var backend = Cli.OpenDevice(deviceName);
         using var model = new Autoencoder(backend, mc, tc.Seed);
         using var trainer = new Trainer(backend, model, tc, dataset);
