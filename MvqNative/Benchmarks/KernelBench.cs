@@ -96,7 +96,7 @@ public static class KernelBench
     }
 
     /// <summary>A kernel to time: op, attributes, input and output specs (I32 marked), floor counts and their formulas.</summary>
-    private sealed record Spec(OpDef Op, object? Attrs, (int[] Shape, bool Int, float Lo, float Hi)[] In, (int[] Shape, bool Int)[] Out,
+    private sealed record Spec(OpDef Op, object? Attrs, (int[]? Shape, bool Int, float Lo, float Hi)[] In, (int[] Shape, bool Int)[] Out,
         string Shape, double Bytes, double Flops, string BytesFormula, string FlopsFormula);
 
     private static IEnumerable<Spec> Kernels(KernelBenchConfig c)
@@ -126,7 +126,7 @@ public static class KernelBench
             [
                 ([B, L2, D2], false, -1, 1), ([B, J], true, 0, maskHi), ([F, D2], false, -1, 1), ([F], false, -1, 1),
                 ([F], false, 0.5f, 1.5f), ([F], false, -1, 1), ([D1, F], false, -1, 1), ([D1], false, -1, 1),
-                (c.IdentityMix ? [1] : [L1, L2], false, -1, 1), (c.IdentityMix ? [1] : [L1, D1], false, -1, 1), ([B, L1, D1], false, -1, 1),
+                (c.IdentityMix ? null : [L1, L2], false, -1, 1), (c.IdentityMix ? null : [L1, D1], false, -1, 1), ([B, L1, D1], false, -1, 1),
             ],
             [([B], true), ([B], false), ([B, J], false)],
             $"g[{B},{L2},{D2}] masks[{B},{J}] F={F} D1={D1} L1={L1}{(c.IdentityMix ? " identity mix" : "")} -> dist[{B},{J}]",
@@ -160,7 +160,7 @@ public static class KernelBench
         if (!s.Op.Supports(backend)) return Row(null, 0, $"no {backend.ImplKind} implementation");
 
         var rng = new Random(HashCode.Combine(cfg.Name.Length, s.Op.Name.Length, cfg.B));
-        var ins = s.In.Select(t => Make(backend, rng, t.Shape, t.Int, t.Lo, t.Hi)).ToArray();
+        var ins = s.In.Select(t => t.Shape is null ? null! : Make(backend, rng, t.Shape, t.Int, t.Lo, t.Hi)).ToArray(); // null: an absent optional input
         var outs = s.Out.Select(t => Make(backend, rng, t.Shape, t.Int, 0, 1)).ToArray();
         try
         {
@@ -194,7 +194,7 @@ public static class KernelBench
         }
         finally
         {
-            foreach (var t in ins) t.Dispose();
+            foreach (var t in ins) t?.Dispose();
             foreach (var t in outs) t.Dispose();
         }
     }

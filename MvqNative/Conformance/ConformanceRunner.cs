@@ -34,17 +34,107 @@ public static class ConformanceRunner
                 results.Add(r);
                 progress?.Invoke(r);
             }
+            var w = RunWrongShape(backend, op);
+            results.Add(w);
+            progress?.Invoke(w);
         }
         int passed = results.Count(r => r.Passed);
         return new ConformanceReport(backend.Name, ops, results.Count, passed, results.Count - passed, uncovered, results);
+    }
+
+    /// <summary>A call of an op with one tensor's shape spoiled, and the message the signature check gives for it.</summary>
+    public sealed record WrongShape(string Label, int[]?[] In, int[][] Out, DType?[] InTypes, DType[] OutTypes, object? Attrs, string Message);
+
+    /// <summary>
+    /// The wrong-shape case of an op: its first case with the first single change of one tensor's
+    /// shape (inputs, then outputs; each dimension + 1, then one extra trailing dimension) that its
+    /// signature rejects, found by <see cref="OpDef.Check"/> on CPU tensors (no kernel runs).
+    /// Null when no such change is rejected (a test fails then).
+    /// </summary>
+    public static WrongShape? FindWrongShape(OpDef op)
+    {
+        if (op.Cases.Count == 0) return null;
+        var c = op.Cases[0];
+        var baseIn = c.In.Select(s => s?.Shape).ToArray();
+        var baseOut = c.Out.Select(s => s.Shape).ToArray();
+        var inTypes = c.In.Select(s => s?.DType).ToArray();
+        var outTypes = c.Out.Select(s => s.DType).ToArray();
+        var names = op.Inputs.Select(a => a.Name).Concat(op.Outputs.Select(a => a.Name)).ToArray();
+        int total = baseIn.Length + baseOut.Length;
+        for (int t = 0; t < total; t++)
+        {
+            var shape = t < baseIn.Length ? baseIn[t] : baseOut[t - baseIn.Length];
+            if (shape is null) continue;
+            for (int d = 0; d <= shape.Length; d++)
+            {
+                int[] spoiled = d < shape.Length ? shape.Select((v, k) => k == d ? v + 1 : v).ToArray() : [.. shape, 1];
+                var ins = (int[]?[])baseIn.Clone(); var outs = (int[][])baseOut.Clone();
+                if (t < baseIn.Length) ins[t] = spoiled; else outs[t - baseIn.Length] = spoiled;
+                var message = CheckMessage(op, ins, outs, inTypes, outTypes, c.Attrs);
+                if (message is null) continue;
+                string name = t < names.Length ? names[t] : $"tensor {t}";
+                return new WrongShape($"wrong shape: {name} [{string.Join(',', spoiled)}]", ins, outs, inTypes, outTypes, c.Attrs, message);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The signature check's message for a call with these shapes on the CPU, or null when it passes.</summary>
+    private static string? CheckMessage(OpDef op, int[]?[] ins, int[][] outs, DType?[] inTypes, DType[] outTypes, object? attrs)
+    {
+        var cpu = Backends.Cpu.CpuBackend.Instance;
+        var tin = Allocate(cpu, ins, inTypes);
+        var tout = Allocate(cpu, outs, outTypes.Select(t => (DType?)t).ToArray());
+        try { op.Check(new OpCall(cpu, tin, tout, attrs)); return null; }
+        catch (ArgumentException e) { return e.Message; }
+        finally { foreach (var t in tin.Concat(tout)) t?.Dispose(); }
+    }
+
+    private static Tensor[] Allocate(Backend backend, int[]?[] shapes, DType?[] types) =>
+        shapes.Select((s, i) => s is null ? null! : types[i] == DType.I32 ? backend.EmptyInt(s) : backend.Empty(s)).ToArray();
+
+    /// <summary>
+    /// Runs the op's wrong-shape call on <paramref name="backend"/>: it must throw
+    /// <see cref="ArgumentException"/> with exactly the message found on the CPU, and leave its
+    /// outputs untouched (the check runs before dispatch).
+    /// </summary>
+    public static CaseResult RunWrongShape(Backend backend, OpDef op)
+    {
+        var w = FindWrongShape(op);
+        if (w is null) return new CaseResult(op.Name, "wrong shape", backend.Name, false, double.PositiveInfinity, "no single change of one tensor's shape is rejected by the signature");
+        var tin = Allocate(backend, w.In, w.InTypes);
+        var tout = Allocate(backend, w.Out, w.OutTypes.Select(t => (DType?)t).ToArray());
+        try
+        {
+            const float Sentinel = 7f;
+            foreach (var t in tout) t.Fill(Sentinel);
+            string? got = null;
+            try { op.Run(backend, tin, tout, w.Attrs); }
+            catch (ArgumentException e) { got = e.Message; }
+            backend.Synchronize();
+            string problem = got is null ? "the call was accepted"
+                : got != w.Message ? $"message differs from the CPU's: '{got}' vs '{w.Message}'"
+                : tout.Any(t => t.ToArray().Any(v => BitConverter.SingleToInt32Bits(v) != BitConverter.SingleToInt32Bits(Sentinel))) ? "an output was written"
+                : "";
+            return new CaseResult(op.Name, w.Label, backend.Name, problem.Length == 0, 0, problem.Length == 0 ? w.Message : problem);
+        }
+        catch (Exception e)
+        {
+            return new CaseResult(op.Name, w.Label, backend.Name, false, double.PositiveInfinity, $"{e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            foreach (var t in tin.Concat(tout)) t?.Dispose();
+        }
     }
 
     /// <summary>Random contents of a case, identical for every backend.</summary>
     public static (float[][] In, float[][] Out) Generate(OpCase c)
     {
         var rng = new Random(c.Seed);
-        float[] Gen(TensorSpec s)
+        float[] Gen(TensorSpec? s)
         {
+            if (s is null) return null!; // an absent optional input
             int n = 1; foreach (var d in s.Shape) n *= d;
             var a = new float[n];
             if (s.DType == DType.I32)
@@ -78,7 +168,8 @@ public static class ConformanceRunner
         {
             for (int i = 0; i < ins.Length; i++)
             {
-                tin[i] = c.In[i].DType == DType.I32 ? backend.EmptyInt(c.In[i].Shape) : backend.Empty(c.In[i].Shape);
+                if (c.In[i] is not TensorSpec spec) continue;
+                tin[i] = spec.DType == DType.I32 ? backend.EmptyInt(spec.Shape) : backend.Empty(spec.Shape);
                 tin[i].CopyFrom((ReadOnlySpan<float>)ins[i]);
             }
             for (int i = 0; i < outs.Length; i++)
@@ -91,8 +182,8 @@ public static class ConformanceRunner
 
             var rc = new RefCall
             {
-                In = ins.Select((a, i) => ToDouble(a, c.In[i].DType)).ToArray(),
-                InShapes = c.In.Select(s => s.Shape).ToArray(),
+                In = ins.Select((a, i) => a is null ? null! : ToDouble(a, c.In[i]!.DType)).ToArray(),
+                InShapes = c.In.Select(s => s?.Shape!).ToArray(),
                 Out = outs.Select((a, i) => ToDouble(a, c.Out[i].DType)).ToArray(),
                 OutShapes = c.Out.Select(s => s.Shape).ToArray(),
                 Attrs = c.Attrs,

@@ -20,8 +20,9 @@ public sealed record TensorSpec(int[] Shape, DType DType = DType.F32, float Lo =
 /// run on a backend and compared with the float64 reference by normalised MSE
 /// sum((y - r)^2) / max(sum(r^2), tiny). Integer outputs must match exactly unless
 /// <see cref="IntMismatch"/> allows a fraction (only for float-vs-double argmin near-ties).
+/// A null input spec passes null for an optional input.
 /// </summary>
-public sealed record OpCase(string Label, TensorSpec[] In, TensorSpec[] Out, object? Attrs = null)
+public sealed record OpCase(string Label, TensorSpec?[] In, TensorSpec[] Out, object? Attrs = null)
 {
     /// <summary>Largest normalised MSE accepted per float output.</summary>
     public double Tolerance { get; init; } = 1e-9;

@@ -61,7 +61,8 @@ public sealed class GroupNorm : Module
         if (!dy.SameShape(x)) throw new ArgumentException($"GroupNorm: dy [{dy.ShapeString}] does not match x [{x.ShapeString}]");
         int bg = x.Dim(0) * Groups;
         var dx = Arena.Get("dx", x.Shape);
-        GroupNormOps.BackwardOp.Run(Backend, [x, Weight.Value, Arena.Get("mean", bg), Arena.Get("rstd", bg), dy], [dx, Weight.Grad, Bias.Grad], _attrs);
+        GroupNormOps.RunBackward(Backend, _attrs, x: x, gamma: Weight.Value, mean: Arena.Get("mean", bg), rstd: Arena.Get("rstd", bg), dy: dy,
+            dx: dx, dgamma: Weight.Grad, dbeta: Bias.Grad);
         return dx;
     }
 }

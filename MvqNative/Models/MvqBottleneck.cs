@@ -169,12 +169,12 @@ public sealed class MvqBottleneck : Bottleneck
         var scale = Arena.Get("bn_scale", _hidden);
         var shift = Arena.Get("bn_shift", _hidden);
         var g3 = g.Reshape(b, _l2, _d2);
-        Tensor mixW = _mix?.Weight.Value ?? resid, mixB = _mix?.Bias.Value ?? resid;
         int chunk = Math.Max(1, Chunk);
         for (int j0 = 0; j0 < j; j0 += chunk)
-            MvqOps.Score.Run(Backend,
-                [g3, words, _f0.Weight.Value, _f0.Bias.Value, scale, shift, _f3.Weight.Value, _f3.Bias.Value, mixW, mixB, resid],
-                [bestIdx, bestDist, dist], new MvqScoreAttrs(j0, Math.Min(chunk, j - j0), _slope, _mix is null));
+            MvqOps.RunScore(Backend, new MvqScoreAttrs(j0, Math.Min(chunk, j - j0), _slope, IdentityMix: _mix is null),
+                g: g3, masks: words, w1: _f0.Weight.Value, b1: _f0.Bias.Value, bnScale: scale, bnShift: shift,
+                w2: _f3.Weight.Value, b2: _f3.Bias.Value, mix: _mix?.Weight.Value, mixBias: _mix?.Bias.Value, resid: resid,
+                bestIndex: bestIdx, bestDist: bestDist, dist: dist);
         _bestIdx = bestIdx;
 
         // The winner, with ordinary differentiable ops.
@@ -254,8 +254,8 @@ public sealed class MvqBottleneck : Bottleneck
         var t2 = Arena.GetInt("codes_k2", b * _l2); t2.CopyFrom(k2);
         var q1 = Arena.Get("codes_q1", b * _l1, _d1);
         var q2 = Arena.Get("codes_q2", b * _l2, _d2);
-        GatherOps.GatherRows.Run(Backend, [_vq.Codebook.Value, t1], [q1], new GatherAttrs(_vq.Options.Codes));
-        GatherOps.GatherRows.Run(Backend, [_vq2.Codebook.Value, t2], [q2], new GatherAttrs(_vq2.Options.Codes));
+        GatherOps.GatherRows.Run(Backend, [_vq.Codebook.Value, t1], [q1]);
+        GatherOps.GatherRows.Run(Backend, [_vq2.Codebook.Value, t2], [q2]);
         var g = Normalise(q2, b);
         RunningStatistics();
         var wordsW = Arena.GetInt("words_w", b);
@@ -340,7 +340,7 @@ public sealed class MvqBottleneck : Bottleneck
     {
         var mean = Arena.Get("bn_used_mean", _hidden);
         var var_ = Arena.Get("bn_var", _hidden);
-        MvqOps.HiddenStats.Run(Backend, [g.Reshape(b, _l2, _d2), words, _f0.Weight.Value, _f0.Bias.Value], [mean, var_]);
+        MvqOps.RunHiddenStats(Backend, g: g.Reshape(b, _l2, _d2), masks: words, w1: _f0.Weight.Value, b1: _f0.Bias.Value, mean: mean, var: var_);
         var attrs = new BatchNormAttrs(Count: (long)b * j * _l2);
         MvqOps.BnRunningUpdate.Run(Backend, [mean, var_], [_bn.RunningMean.Value, _bn.RunningVar.Value], attrs);
         Fold(mean, var_);
@@ -354,10 +354,13 @@ public sealed class MvqBottleneck : Bottleneck
         Fold(mean, _bn.RunningVar.Value);
     }
 
+    private static readonly BatchNormAttrs FoldAttrs = new();
+
     private void Fold(Tensor mean, Tensor var_)
     {
         var rstd = Arena.Get("bn_rstd", _hidden);
-        MvqOps.BnFold.Run(Backend, [mean, var_, _bn.Weight.Value, _bn.Bias.Value], [rstd, Arena.Get("bn_scale", _hidden), Arena.Get("bn_shift", _hidden)], new BatchNormAttrs());
+        MvqOps.RunBnFold(Backend, FoldAttrs, mean: mean, var: var_, gamma: _bn.Weight.Value, beta: _bn.Bias.Value,
+            rstd: rstd, scale: Arena.Get("bn_scale", _hidden), shift: Arena.Get("bn_shift", _hidden));
         _bn.SetStatistics(mean, rstd);
     }
 

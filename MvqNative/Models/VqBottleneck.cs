@@ -36,7 +36,7 @@ public sealed class VqBottleneck : Bottleneck
     {
         var idx = codes.Reshape(-1);
         var q = Arena.Get("q_codes", idx.Length, _vq.Options.Dim);
-        GatherOps.GatherRows.Run(Backend, [_vq.Codebook.Value, idx], [q], new GatherAttrs(_vq.Options.Codes));
+        GatherOps.GatherRows.Run(Backend, [_vq.Codebook.Value, idx], [q]);
         return _out.Forward(q);
     }
 }

@@ -49,7 +49,7 @@ public sealed class HypothesisBatchNorm : Module
     {
         if (_mean is null || _rstd is null) throw new InvalidOperationException("HypothesisBatchNorm: SetStatistics before Forward");
         var y = Arena.Get("y", a.Shape);
-        MvqOps.BnFrozenForward.Run(Backend, [a, _mean, _rstd, Weight.Value, Bias.Value], [y]);
+        MvqOps.RunBnFrozenForward(Backend, a: a, mean: _mean, rstd: _rstd, gamma: Weight.Value, beta: Bias.Value, y: y);
         _a = a;
         return y;
     }
@@ -60,7 +60,7 @@ public sealed class HypothesisBatchNorm : Module
         var a = _a ?? throw new InvalidOperationException("HypothesisBatchNorm.Backward before Forward");
         if (!dy.SameShape(a)) throw new ArgumentException($"HypothesisBatchNorm: dy [{dy.ShapeString}] does not match a [{a.ShapeString}]");
         var da = Arena.Get("da", a.Shape);
-        MvqOps.BnFrozenBackward.Run(Backend, [a, _mean!, _rstd!, Weight.Value, dy], [da, Weight.Grad, Bias.Grad]);
+        MvqOps.RunBnFrozenBackward(Backend, a: a, mean: _mean!, rstd: _rstd!, gamma: Weight.Value, dy: dy, da: da, dgamma: Weight.Grad, dbeta: Bias.Grad);
         return da;
     }
 }

@@ -18,6 +18,10 @@ public static class ActivationOps
 {
     public static readonly OpDef Forward = new("activation_forward")
     {
+        Inputs = [Arg.In("x")],
+        Outputs = [Arg.Write("y")],
+        AttrsType = typeof(ActivationAttrs),
+        Shapes = (in OpCall c) => ShapeText.SameShape(c.Out[0], "y", c.In[0], "x"),
         Cpu = CpuActivation.Forward,
         Cuda = Backends.Cuda.Kernels.CudaActivation.Forward,
         Reference = RefActivation.Forward,
@@ -29,6 +33,10 @@ public static class ActivationOps
 
     public static readonly OpDef BackwardOp = new("activation_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx")],
+        AttrsType = typeof(ActivationAttrs),
+        Shapes = (in OpCall c) => { ShapeText.SameShape(c.In[1], "dy", c.In[0], "x"); ShapeText.SameShape(c.Out[0], "dx", c.In[0], "x"); },
         Cpu = CpuActivation.Backward,
         Cuda = Backends.Cuda.Kernels.CudaActivation.Backward,
         Reference = RefActivation.Backward,

@@ -3,6 +3,7 @@
 using System.Runtime.CompilerServices;
 using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
+using MvqNative.Tensors;
 using static MvqNative.Conformance.TensorSpec;
 
 namespace MvqNative.Ops;
@@ -33,6 +34,15 @@ public static class AttentionOps
 {
     public static readonly OpDef Forward = new("attention_forward")
     {
+        Inputs = [Arg.In("qkv")],
+        Outputs = [Arg.Write("y"), Arg.Write("lse")],
+        AttrsType = typeof(AttentionAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var a = c.A<AttentionAttrs>();
+            int ch = Width(c.In[0], a.B * a.T, a.H);
+            ShapeText.Length(c.Out[0], "y", (long)a.B * a.T * ch); ShapeText.Length(c.Out[1], "lse", (long)a.B * a.H * a.T);
+        },
         Cpu = CpuAttention.Forward,
         Cuda = Backends.Cuda.Kernels.CudaAttention.Forward,
         Reference = RefAttention.Forward,
@@ -54,6 +64,16 @@ public static class AttentionOps
 
     public static readonly OpDef BackwardOp = new("attention_backward")
     {
+        Inputs = [Arg.In("qkv"), Arg.In("y"), Arg.In("lse"), Arg.In("dy")],
+        Outputs = [Arg.Write("dqkv")],
+        AttrsType = typeof(AttentionAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var a = c.A<AttentionAttrs>();
+            int ch = Width(c.In[0], a.B * a.T, a.H);
+            ShapeText.Length(c.In[1], "y", (long)a.B * a.T * ch); ShapeText.Length(c.In[2], "lse", (long)a.B * a.H * a.T);
+            ShapeText.Length(c.In[3], "dy", (long)a.B * a.T * ch); ShapeText.Length(c.Out[0], "dqkv", c.In[0].Length);
+        },
         Cpu = CpuAttention.Backward,
         Cuda = Backends.Cuda.Kernels.CudaAttention.Backward,
         Reference = RefAttention.Backward,
@@ -72,6 +92,16 @@ public static class AttentionOps
 
     public static readonly OpDef KvCacheAppend = new("kv_cache_append")
     {
+        Inputs = [Arg.In("qkv"), Arg.InInt("pos")],
+        Outputs = [Arg.Update("kcache"), Arg.Update("vcache")],
+        AttrsType = typeof(AttentionAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var a = c.A<AttentionAttrs>();
+            int ch = Width(c.In[0], a.B, a.H);
+            ShapeText.Length(c.In[1], "pos", 1);
+            ShapeText.Length(c.Out[0], "kcache", (long)a.B * a.T * ch); ShapeText.Length(c.Out[1], "vcache", (long)a.B * a.T * ch);
+        },
         Cpu = CpuAttention.KvCacheAppend,
         Cuda = Backends.Cuda.Kernels.CudaAttention.KvCacheAppend,
         Reference = RefAttention.KvCacheAppend,
@@ -87,6 +117,17 @@ public static class AttentionOps
 
     public static readonly OpDef Decode = new("attention_decode")
     {
+        Inputs = [Arg.In("qkv"), Arg.In("kcache"), Arg.In("vcache"), Arg.InInt("pos")],
+        Outputs = [Arg.Write("y")],
+        AttrsType = typeof(AttentionAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var a = c.A<AttentionAttrs>();
+            int ch = Width(c.In[0], a.B, a.H);
+            ShapeText.Length(c.In[1], "kcache", (long)a.B * a.T * ch); ShapeText.Length(c.In[2], "vcache", (long)a.B * a.T * ch);
+            ShapeText.Length(c.In[3], "pos", 1);
+            ShapeText.Length(c.Out[0], "y", (long)a.B * ch);
+        },
         Cpu = CpuAttention.Decode,
         Cuda = Backends.Cuda.Kernels.CudaAttention.Decode,
         Reference = RefAttention.Decode,
@@ -102,6 +143,15 @@ public static class AttentionOps
             DecodeCase("long", 2, 80, 2, 40, 71),
         ],
     };
+
+    /// <summary>C of qkv [rows, 3C], C divisible into <paramref name="heads"/> heads.</summary>
+    private static int Width(Tensor qkv, int rows, int heads)
+    {
+        if (qkv.Rank != 2 || qkv.Dim(0) != rows || qkv.Dim(1) % 3 != 0) throw new ArgumentException($"qkv must be [{rows},3C], got {ShapeText.Of(qkv)}");
+        int c = qkv.Dim(1) / 3;
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not divisible into {heads} heads");
+        return c;
+    }
 
     private static OpCase FwdCase(string label, int b, int t, int h, int hd, float range = 1f)
     {

@@ -27,28 +27,28 @@ internal readonly record struct ConvShape(int B, int Cin, int H, int W, int Cout
 
     public static ConvShape Of(ReadOnlySpan<int> x, ReadOnlySpan<int> w, Conv2dAttrs a)
     {
-        if (x.Length != 4) throw new ArgumentException($"conv2d: x must be [B,Cin,H,W], got rank {x.Length}");
-        if (w.Length != 4) throw new ArgumentException($"conv2d: w must be [Cout,Cin,k,k], got rank {w.Length}");
-        if (w[1] != x[1]) throw new ArgumentException($"conv2d: w has {w[1]} input channels, x has {x[1]}");
-        if (w[2] != w[3]) throw new ArgumentException($"conv2d: kernel must be square, got {w[2]}x{w[3]}");
-        if (a.Stride < 1 || a.Padding < 0) throw new ArgumentException($"conv2d: bad stride {a.Stride} / padding {a.Padding}");
+        if (x.Length != 4) throw new ArgumentException($"x must be [B,Cin,H,W], got {ShapeText.Of(x)}");
+        if (w.Length != 4) throw new ArgumentException($"w must be [Cout,Cin,k,k], got {ShapeText.Of(w)}");
+        if (w[1] != x[1]) throw new ArgumentException($"w has {w[1]} input channels, x has {x[1]}");
+        if (w[2] != w[3]) throw new ArgumentException($"kernel must be square, got {w[2]}x{w[3]}");
+        if (a.Stride < 1 || a.Padding < 0) throw new ArgumentException($"bad stride {a.Stride} / padding {a.Padding}");
         int k = w[2];
-        if (k < 1) throw new ArgumentException("conv2d: empty kernel");
+        if (k < 1) throw new ArgumentException("empty kernel");
         int ho = a.OutSize(x[2], k), wo = a.OutSize(x[3], k);
         if (x[2] + 2 * a.Padding < k || x[3] + 2 * a.Padding < k)
-            throw new ArgumentException($"conv2d: kernel {k} larger than padded input {x[2]}x{x[3]} (padding {a.Padding})");
+            throw new ArgumentException($"kernel {k} larger than padded input {x[2]}x{x[3]} (padding {a.Padding})");
         return new ConvShape(x[0], x[1], x[2], x[3], w[0], k, a.Stride, a.Padding, ho, wo);
     }
 
     public void CheckOut(ReadOnlySpan<int> y, string name)
     {
         if (y.Length != 4 || y[0] != B || y[1] != Cout || y[2] != Ho || y[3] != Wo)
-            throw new ArgumentException($"conv2d: {name} must be [{B},{Cout},{Ho},{Wo}], got [{string.Join(',', y.ToArray())}]");
+            throw new ArgumentException($"{name} must be [{B},{Cout},{Ho},{Wo}], got [{string.Join(',', y.ToArray())}]");
     }
 
     public void CheckBias(ReadOnlySpan<int> b, string name)
     {
-        if (b.Length != 1 || b[0] != Cout) throw new ArgumentException($"conv2d: {name} must be [{Cout}], got [{string.Join(',', b.ToArray())}]");
+        if (b.Length != 1 || b[0] != Cout) throw new ArgumentException($"{name} must be [{Cout}], got [{string.Join(',', b.ToArray())}]");
     }
 }
 
@@ -94,6 +94,15 @@ public static class ConvOps
 
     public static readonly OpDef Forward = new("conv2d_forward")
     {
+        Inputs = [Arg.In("x"), Arg.In("w"), Arg.In("b")],
+        Outputs = [Arg.Write("y")],
+        AttrsType = typeof(Conv2dAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var s = ConvShape.Of(c.In[0].Shape, c.In[1].Shape, c.A<Conv2dAttrs>());
+            s.CheckBias(c.In[2].Shape, "b");
+            s.CheckOut(c.Out[0].Shape, "y");
+        },
         Cpu = CpuConv.Forward,
         Cuda = Backends.Cuda.Kernels.CudaConv.Forward,
         Reference = RefConv.Forward,
@@ -104,6 +113,17 @@ public static class ConvOps
 
     public static readonly OpDef BackwardOp = new("conv2d_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("w"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx"), Arg.Acc("dw"), Arg.Acc("db")],
+        AttrsType = typeof(Conv2dAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var s = ConvShape.Of(c.In[0].Shape, c.In[1].Shape, c.A<Conv2dAttrs>());
+            s.CheckOut(c.In[2].Shape, "dy");
+            ShapeText.SameShape(c.Out[0], "dx", c.In[0], "x");
+            ShapeText.SameShape(c.Out[1], "dw", c.In[1], "w");
+            s.CheckBias(c.Out[2].Shape, "db");
+        },
         Cpu = CpuConv.Backward,
         Cuda = Backends.Cuda.Kernels.CudaConv.Backward,
         Reference = RefConv.Backward,

@@ -22,6 +22,13 @@ public static class CrossEntropyOps
 {
     public static readonly OpDef Forward = new("cross_entropy_forward")
     {
+        Inputs = [Arg.In("logits"), Arg.InInt("targets"), Arg.InInt("bounds")],
+        Outputs = [Arg.Write("loss"), Arg.Write("lse")],
+        Shapes = (in OpCall c) =>
+        {
+            int n = Rows(c);
+            ShapeText.Length(c.Out[0], "loss", n); ShapeText.Length(c.Out[1], "lse", n);
+        },
         Cpu = CpuCrossEntropy.Forward,
         Cuda = Backends.Cuda.Kernels.CudaCrossEntropy.Forward,
         Reference = RefCrossEntropy.Forward,
@@ -40,6 +47,14 @@ public static class CrossEntropyOps
 
     public static readonly OpDef BackwardOp = new("cross_entropy_backward")
     {
+        Inputs = [Arg.In("logits"), Arg.InInt("targets"), Arg.InInt("bounds"), Arg.In("lse"), Arg.In("dloss")],
+        Outputs = [Arg.Write("dlogits")],
+        Shapes = (in OpCall c) =>
+        {
+            int n = Rows(c);
+            ShapeText.Length(c.In[3], "lse", n); ShapeText.Length(c.In[4], "dloss", n);
+            ShapeText.SameShape(c.Out[0], "dlogits", c.In[0], "logits");
+        },
         Cpu = CpuCrossEntropy.Backward,
         Cuda = Backends.Cuda.Kernels.CudaCrossEntropy.Backward,
         Reference = RefCrossEntropy.Backward,
@@ -55,6 +70,15 @@ public static class CrossEntropyOps
     };
 
     /// <summary>Turns random ints into valid [lo, hi) bounds per row and a target inside them.</summary>
+    /// <summary>N of logits [N, V], targets [N] and bounds [N, 2].</summary>
+    private static int Rows(in OpCall c)
+    {
+        var (n, _) = ShapeText.Matrix(c.In[0], "logits", "N", "V");
+        ShapeText.Length(c.In[1], "targets", n);
+        ShapeText.Length(c.In[2], "bounds", 2L * n);
+        return n;
+    }
+
     private static void FixRows(float[] targetsF, float[] boundsF, int v, bool full)
     {
         var targets = MemoryMarshal.Cast<float, int>(targetsF.AsSpan());

@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+// Op family: elementwise arithmetic (add, axpby). CPU kernels: Backends/Cpu/Kernels/CpuElementwise.cs.
 using System.Runtime.CompilerServices;
 using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
@@ -18,7 +18,10 @@ public static class ElementwiseOps
 {
     public static readonly OpDef Add = new("add")
     {
-        Cpu = (in OpCall c) => TensorPrimitives.Add(c.In[0].Span, c.In[1].Span, c.Out[0].Span),
+        Inputs = [Arg.In("a"), Arg.In("b")],
+        Outputs = [Arg.Write("y")],
+        Shapes = SameLength,
+        Cpu = CpuElementwise.Add,
         Cuda = Backends.Cuda.Kernels.CudaElementwise.Add,
         Reference = r => { for (int i = 0; i < r.Out[0].Length; i++) r.Out[0][i] = r.In[0][i] + r.In[1][i]; },
         Doc = "y = a + b",
@@ -27,18 +30,22 @@ public static class ElementwiseOps
 
     public static readonly OpDef Axpby = new("axpby")
     {
-        Cpu = CpuAxpby,
+        Inputs = [Arg.In("a"), Arg.In("b")],
+        Outputs = [Arg.Write("y")],
+        AttrsType = typeof(AxpbyAttrs),
+        Shapes = SameLength,
+        Cpu = CpuElementwise.Axpby,
         Cuda = Backends.Cuda.Kernels.CudaElementwise.Axpby,
         Reference = r => { var a = r.A<AxpbyAttrs>(); for (int i = 0; i < r.Out[0].Length; i++) r.Out[0][i] = a.Alpha * r.In[0][i] + a.Beta * r.In[1][i]; },
         Doc = "y = alpha a + beta b",
         Cases = [new OpCase("odd", [F(7, 3), F(7, 3)], [Out(7, 3)], new AxpbyAttrs(0.5f, -2f))],
     };
 
-    private static void CpuAxpby(in OpCall c)
+    /// <summary>a, b and y have one element count (their shapes may differ).</summary>
+    private static void SameLength(in OpCall c)
     {
-        var at = c.A<AxpbyAttrs>();
-        var a = c.In[0].Span; var b = c.In[1].Span; var y = c.Out[0].Span;
-        for (int i = 0; i < y.Length; i++) y[i] = at.Alpha * a[i] + at.Beta * b[i];
+        if (c.In[1].Length != c.In[0].Length || c.Out[0].Length != c.In[0].Length)
+            throw new ArgumentException($"a {ShapeText.Of(c.In[0])}, b {ShapeText.Of(c.In[1])} and y {ShapeText.Of(c.Out[0])} must have one element count");
     }
 
 #pragma warning disable CA2255 // module initializers are how op families register themselves

@@ -17,6 +17,14 @@ public static class EmbeddingOps
 {
     public static readonly OpDef Forward = new("embedding_forward")
     {
+        Inputs = [Arg.InInt("ids"), Arg.In("table")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) =>
+        {
+            int n = ShapeText.Vector(c.In[0], "ids");
+            var (_, d) = ShapeText.Matrix(c.In[1], "table", "V", "C");
+            ShapeText.Require(c.Out[0], "y", n, d);
+        },
         Cpu = CpuEmbedding.Forward,
         Cuda = Backends.Cuda.Kernels.CudaEmbedding.Forward,
         Reference = RefEmbedding.Forward,
@@ -32,6 +40,14 @@ public static class EmbeddingOps
 
     public static readonly OpDef BackwardOp = new("embedding_backward")
     {
+        Inputs = [Arg.InInt("ids"), Arg.In("dy")],
+        Outputs = [Arg.Acc("dtable")],
+        Shapes = (in OpCall c) =>
+        {
+            int n = ShapeText.Vector(c.In[0], "ids");
+            var (_, d) = ShapeText.Matrix(c.Out[0], "dtable", "V", "C");
+            ShapeText.Require(c.In[1], "dy", n, d);
+        },
         Cpu = CpuEmbedding.Backward,
         Cuda = Backends.Cuda.Kernels.CudaEmbedding.Backward,
         Reference = RefEmbedding.Backward,

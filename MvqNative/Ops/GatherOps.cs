@@ -1,21 +1,30 @@
+// Op family: row gather (embedding-style lookup of codebook rows by index), with its float64
+// reference. CPU kernel: Backends/Cpu/Kernels/CpuGather.cs; CUDA: Backends/Cuda/Kernels/CudaGather.cs.
 using System.Runtime.CompilerServices;
+using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
 using static MvqNative.Conformance.TensorSpec;
 
 namespace MvqNative.Ops;
 
-/// <summary>Attributes of gather_rows: the table's row count, for bounds checks.</summary>
-public sealed record GatherAttrs(int Rows);
-
 /// <summary>
-/// gather_rows: y[n, :] = table[idx[n], :]. in [table(K, D), idx(N) I32] out [y(N, D)].
-/// Used to decode codes (codebook rows by index). An index outside [0, K) is an error.
+/// gather_rows: in [table(K, D), idx(N) I32], out [y(N, D)] (written): y[n] = table[idx[n]].
+/// An index outside [0, K) is an error on the CPU (the CUDA kernel clamps nothing and must not be fed one).
 /// </summary>
 public static class GatherOps
 {
     public static readonly OpDef GatherRows = new("gather_rows")
     {
-        Cpu = Cpu,
+        Inputs = [Arg.In("table"), Arg.InInt("idx")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) =>
+        {
+            var table = c.In[0];
+            if (table.Rank != 2) throw new ArgumentException($"table must be [K,D], got {ShapeText.Of(table)}");
+            if (c.In[1].Rank != 1) throw new ArgumentException($"idx must be [N], got {ShapeText.Of(c.In[1])}");
+            ShapeText.Require(c.Out[0], "y", c.In[1].Length, table.Shape[1]);
+        },
+        Cpu = CpuGather.Rows,
         Cuda = Backends.Cuda.Kernels.CudaGather.Rows,
         Reference = r =>
         {
@@ -24,23 +33,11 @@ public static class GatherOps
                 for (int j = 0; j < d; j++) r.Out[0][n * d + j] = r.In[0][(int)r.In[1][n] * d + j];
         },
         Doc = "y[n] = table[idx[n]]",
-        Cases = [new OpCase("odd", [F(7, 5), I(0, 7, 11)], [Out(11, 5)], new GatherAttrs(7)) { Tolerance = 0 },
-                 new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1)], new GatherAttrs(1)) { Tolerance = 0 },
+        Cases = [new OpCase("odd", [F(7, 5), I(0, 7, 11)], [Out(11, 5)]) { Tolerance = 0 },
+                 new OpCase("size1", [F(1, 1), I(0, 1, 1)], [Out(1, 1)]) { Tolerance = 0 },
                  // More elements than one CUDA grid-stride pass of a small grid, odd row width.
-                 new OpCase("many rows", [F(50, 9), I(0, 50, 301)], [Out(301, 9)], new GatherAttrs(50)) { Tolerance = 0 }],
+                 new OpCase("many rows", [F(50, 9), I(0, 50, 301)], [Out(301, 9)]) { Tolerance = 0 }],
     };
-
-    private static void Cpu(in OpCall c)
-    {
-        var table = c.In[0].Span; var idx = c.In[1].IntSpan; var y = c.Out[0].Span;
-        int k = c.In[0].Dim(0), d = c.In[0].Dim(1);
-        for (int n = 0; n < idx.Length; n++)
-        {
-            int i = idx[n];
-            if ((uint)i >= (uint)k) throw new ArgumentOutOfRangeException(nameof(c), $"gather_rows: index {i} at {n} outside [0, {k})");
-            table.Slice(i * d, d).CopyTo(y.Slice(n * d, d));
-        }
-    }
 
 #pragma warning disable CA2255 // module initializers are how op families register themselves
     [ModuleInitializer]

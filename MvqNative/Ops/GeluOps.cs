@@ -18,6 +18,9 @@ public static class GeluOps
 
     public static readonly OpDef Forward = new("gelu_forward")
     {
+        Inputs = [Arg.In("x")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) => ShapeText.Length(c.Out[0], "y", c.In[0].Length),
         Cpu = CpuGelu.Forward,
         Cuda = Backends.Cuda.Kernels.CudaActivation.GeluForward,
         Reference = RefGelu.Forward,
@@ -34,6 +37,9 @@ public static class GeluOps
 
     public static readonly OpDef BackwardOp = new("gelu_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx")],
+        Shapes = (in OpCall c) => { ShapeText.Length(c.In[1], "dy", c.In[0].Length); ShapeText.Length(c.Out[0], "dx", c.In[0].Length); },
         Cpu = CpuGelu.Backward,
         Cuda = Backends.Cuda.Kernels.CudaActivation.GeluBackward,
         Reference = RefGelu.Backward,

@@ -1,6 +1,8 @@
 // Group normalisation ops: group_norm_forward / group_norm_backward with their float64 reference.
 using System.Runtime.CompilerServices;
+using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
+using MvqNative.Tensors;
 using MvqNative.Conformance;
 using static MvqNative.Conformance.TensorSpec;
 
@@ -23,6 +25,17 @@ public static class GroupNormOps
 {
     public static readonly OpDef Forward = new("group_norm_forward")
     {
+        Inputs = [Arg.In("x"), Arg.In("gamma"), Arg.In("beta")],
+        Outputs = [Arg.Write("y"), Arg.Write("mean"), Arg.Write("rstd")],
+        AttrsType = typeof(GroupNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (b, ch, _) = Dims(c.In[0].Shape, c.A<GroupNormAttrs>().Groups);
+            int bg = b * c.A<GroupNormAttrs>().Groups;
+            ShapeText.Require(c.In[1], "gamma", ch); ShapeText.Require(c.In[2], "beta", ch);
+            ShapeText.SameShape(c.Out[0], "y", c.In[0], "x");
+            ShapeText.Require(c.Out[1], "mean", bg); ShapeText.Require(c.Out[2], "rstd", bg);
+        },
         Cpu = CpuGroupNorm.Forward,
         Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Forward,
         Reference = RefGroupNorm.Forward,
@@ -45,6 +58,19 @@ public static class GroupNormOps
 
     public static readonly OpDef BackwardOp = new("group_norm_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("gamma"), Arg.In("mean"), Arg.In("rstd"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx"), Arg.Acc("dgamma"), Arg.Acc("dbeta")],
+        AttrsType = typeof(GroupNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (b, ch, _) = Dims(c.In[0].Shape, c.A<GroupNormAttrs>().Groups);
+            int bg = b * c.A<GroupNormAttrs>().Groups;
+            ShapeText.Require(c.In[1], "gamma", ch);
+            ShapeText.Require(c.In[2], "mean", bg); ShapeText.Require(c.In[3], "rstd", bg);
+            ShapeText.SameShape(c.In[4], "dy", c.In[0], "x");
+            ShapeText.SameShape(c.Out[0], "dx", c.In[0], "x");
+            ShapeText.Require(c.Out[1], "dgamma", ch); ShapeText.Require(c.Out[2], "dbeta", ch);
+        },
         Cpu = CpuGroupNorm.Backward,
         Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Backward,
         Reference = RefGroupNorm.Backward,
@@ -60,6 +86,20 @@ public static class GroupNormOps
             BwdCase("g2 large spatial", [2, 4, 20, 17], 2),
         ],
     };
+
+    /// <summary>group_norm_backward by name: dx written, dgamma and dbeta accumulated.</summary>
+    public static void RunBackward(Backend backend, GroupNormAttrs attrs, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) =>
+        BackwardOp.Run(backend, [x, gamma, mean, rstd, dy], [dx, dgamma, dbeta], attrs);
+
+    /// <summary>Batch, channels and spatial size of x [B, C, S...], checked against the group count.</summary>
+    internal static (int B, int C, int S) Dims(int[] shape, int groups)
+    {
+        if (shape.Length < 2) throw new ArgumentException($"x must be [B,C,...] (rank >= 2), got {ShapeText.Of(shape)}");
+        int b = shape[0], c = shape[1], s = 1;
+        for (int i = 2; i < shape.Length; i++) s *= shape[i];
+        if (groups <= 0 || c % groups != 0) throw new ArgumentException($"{c} channels are not divisible into {groups} groups");
+        return (b, c, s);
+    }
 
     private static OpCase FwdCase(string label, int[] x, int groups)
     {
@@ -90,7 +130,7 @@ internal static class RefGroupNorm
     /// <summary>Fills mean/rstd (float) with the statistics of x, as the forward op would.</summary>
     internal static void Statistics(float[] x, int[] shape, GroupNormAttrs a, float[] mean, float[] rstd)
     {
-        var (B, C, S) = CpuGroupNorm.Dims(shape, a.Groups, "group_norm");
+        var (B, C, S) = GroupNormOps.Dims(shape, a.Groups);
         int n = C / a.Groups * S;
         for (int bg = 0; bg < B * a.Groups; bg++)
         {
@@ -107,7 +147,7 @@ internal static class RefGroupNorm
     public static void Forward(RefCall c)
     {
         var a = c.A<GroupNormAttrs>();
-        var (B, C, S) = CpuGroupNorm.Dims(c.InShapes[0], a.Groups, "group_norm_forward");
+        var (B, C, S) = GroupNormOps.Dims(c.InShapes[0], a.Groups);
         int G = a.Groups, cg = C / G;
         double[] x = c.In[0], gamma = c.In[1], beta = c.In[2], y = c.Out[0];
         for (int b = 0; b < B; b++)
@@ -134,7 +174,7 @@ internal static class RefGroupNorm
     public static void Backward(RefCall c)
     {
         var a = c.A<GroupNormAttrs>();
-        var (B, C, S) = CpuGroupNorm.Dims(c.InShapes[0], a.Groups, "group_norm_backward");
+        var (B, C, S) = GroupNormOps.Dims(c.InShapes[0], a.Groups);
         int G = a.Groups, cg = C / G, n = cg * S;
         double[] x = c.In[0], gamma = c.In[1], mean = c.In[2], rstd = c.In[3], dy = c.In[4];
         double[] dx = c.Out[0], dgamma = c.Out[1], dbeta = c.Out[2];

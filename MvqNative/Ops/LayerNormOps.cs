@@ -2,6 +2,7 @@
 using System.Runtime.CompilerServices;
 using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
+using MvqNative.Tensors;
 using static MvqNative.Conformance.TensorSpec;
 
 namespace MvqNative.Ops;
@@ -22,6 +23,15 @@ public static class LayerNormOps
 {
     public static readonly OpDef Forward = new("layer_norm_forward")
     {
+        Inputs = [Arg.In("x"), Arg.In("gamma"), Arg.In("beta")],
+        Outputs = [Arg.Write("y"), Arg.Write("mean"), Arg.Write("rstd")],
+        AttrsType = typeof(LayerNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (n, ch) = Rows(c.In[0]);
+            ShapeText.Length(c.In[1], "gamma", ch); ShapeText.Length(c.In[2], "beta", ch);
+            ShapeText.Length(c.Out[0], "y", c.In[0].Length); ShapeText.Length(c.Out[1], "mean", n); ShapeText.Length(c.Out[2], "rstd", n);
+        },
         Cpu = CpuLayerNorm.Forward,
         Cuda = Backends.Cuda.Kernels.CudaLayerNorm.Forward,
         Reference = RefLayerNorm.Forward,
@@ -43,6 +53,16 @@ public static class LayerNormOps
 
     public static readonly OpDef BackwardOp = new("layer_norm_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("gamma"), Arg.In("mean"), Arg.In("rstd"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx"), Arg.Acc("dgamma"), Arg.Acc("dbeta")],
+        AttrsType = typeof(LayerNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (n, ch) = Rows(c.In[0]);
+            ShapeText.Length(c.In[1], "gamma", ch); ShapeText.Length(c.In[2], "mean", n); ShapeText.Length(c.In[3], "rstd", n);
+            ShapeText.Length(c.In[4], "dy", c.In[0].Length);
+            ShapeText.Length(c.Out[0], "dx", c.In[0].Length); ShapeText.Length(c.Out[1], "dgamma", ch); ShapeText.Length(c.Out[2], "dbeta", ch);
+        },
         Cpu = CpuLayerNorm.Backward,
         Cuda = Backends.Cuda.Kernels.CudaLayerNorm.Backward,
         Reference = RefLayerNorm.Backward,
@@ -57,6 +77,14 @@ public static class LayerNormOps
             BwdCase("many rows", 700, 48),
         ],
     };
+
+    /// <summary>Rows and width of x [..., C] (normalised over the last dimension).</summary>
+    private static (int N, int C) Rows(Tensor x)
+    {
+        if (x.Rank < 1) throw new ArgumentException($"x must be [..., C], got {ShapeText.Of(x)}");
+        int c = x.Dim(-1);
+        return (c == 0 ? 0 : x.Length / c, c);
+    }
 
     private static OpCase FwdCase(string label, int n, int c) =>
         new(label, [F(n, c), F(c), F(c)], [Out(n, c), Out(n), Out(n)], new LayerNormAttrs());

@@ -16,6 +16,9 @@ public static class LayoutOps
 {
     public static readonly OpDef NchwToTokens = new("nchw_to_tokens")
     {
+        Inputs = [Arg.In("x")],
+        Outputs = [Arg.Write("t")],
+        Shapes = (in OpCall c) => Check(c.In[0].Shape, c.Out[0].Shape),
         Cpu = CpuLayout.NchwToTokens,
         Cuda = Backends.Cuda.Kernels.CudaLayout.NchwToTokens,
         Reference = RefLayout.NchwToTokens,
@@ -27,6 +30,9 @@ public static class LayoutOps
 
     public static readonly OpDef TokensToNchw = new("tokens_to_nchw")
     {
+        Inputs = [Arg.In("t")],
+        Outputs = [Arg.Write("x")],
+        Shapes = (in OpCall c) => Check(c.Out[0].Shape, c.In[0].Shape),
         Cpu = CpuLayout.TokensToNchw,
         Cuda = Backends.Cuda.Kernels.CudaLayout.TokensToNchw,
         Reference = RefLayout.TokensToNchw,

@@ -28,6 +28,14 @@ public static class LinearOps
 
     public static readonly OpDef Forward = new("linear_forward")
     {
+        Inputs = [Arg.In("x"), Arg.In("w"), Arg.In("b")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) =>
+        {
+            var (n, _, fout) = Sizes3(c.In[0].Shape, c.In[1].Shape);
+            ShapeText.Require(c.In[2], "b", fout);
+            ShapeText.Require(c.Out[0], "y", n, fout);
+        },
         Cpu = CpuLinear.Forward,
         Cuda = Backends.Cuda.Kernels.CudaLinear.Forward,
         Reference = RefLinear.Forward,
@@ -38,6 +46,16 @@ public static class LinearOps
 
     public static readonly OpDef BackwardOp = new("linear_backward")
     {
+        Inputs = [Arg.In("x"), Arg.In("w"), Arg.In("dy")],
+        Outputs = [Arg.Write("dx"), Arg.Acc("dw"), Arg.Acc("db")],
+        Shapes = (in OpCall c) =>
+        {
+            var (n, fin, fout) = Sizes3(c.In[0].Shape, c.In[1].Shape);
+            ShapeText.Require(c.In[2], "dy", n, fout);
+            ShapeText.Require(c.Out[0], "dx", n, fin);
+            ShapeText.Require(c.Out[1], "dw", fout, fin);
+            ShapeText.Require(c.Out[2], "db", fout);
+        },
         Cpu = CpuLinear.Backward,
         Cuda = Backends.Cuda.Kernels.CudaLinear.Backward,
         Reference = RefLinear.Backward,
@@ -48,9 +66,9 @@ public static class LinearOps
     /// <summary>Checks shapes; returns (N, in, out).</summary>
     internal static (int N, int In, int Out) Sizes3(ReadOnlySpan<int> x, ReadOnlySpan<int> w)
     {
-        if (x.Length != 2) throw new ArgumentException($"linear: x must be [N,in], got rank {x.Length}");
-        if (w.Length != 2) throw new ArgumentException($"linear: w must be [out,in], got rank {w.Length}");
-        if (w[1] != x[1]) throw new ArgumentException($"linear: w takes {w[1]} features, x has {x[1]}");
+        if (x.Length != 2) throw new ArgumentException($"x must be [N,in], got {ShapeText.Of(x)}");
+        if (w.Length != 2) throw new ArgumentException($"w must be [out,in], got {ShapeText.Of(w)}");
+        if (w[1] != x[1]) throw new ArgumentException($"w {ShapeText.Of(w)} takes {w[1]} features, x {ShapeText.Of(x)} has {x[1]}");
         return (x[0], x[1], w[0]);
     }
 

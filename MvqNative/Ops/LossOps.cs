@@ -21,6 +21,10 @@ public static class LossOps
 {
     public static readonly OpDef Mse = new("mse_loss")
     {
+        Inputs = [Arg.In("pred"), Arg.In("target")],
+        Outputs = [Arg.Write("loss"), Arg.Write("dpred")],
+        AttrsType = typeof(LossAttrs),
+        Shapes = LossShapes,
         Cpu = CpuLoss.Mse,
         Cuda = Backends.Cuda.Kernels.CudaLoss.MseLoss,
         Reference = RefLoss.Mse,
@@ -30,6 +34,10 @@ public static class LossOps
 
     public static readonly OpDef L1 = new("l1_loss")
     {
+        Inputs = [Arg.In("pred"), Arg.In("target")],
+        Outputs = [Arg.Write("loss"), Arg.Write("dpred")],
+        AttrsType = typeof(LossAttrs),
+        Shapes = LossShapes,
         Cpu = CpuLoss.L1,
         Cuda = Backends.Cuda.Kernels.CudaLoss.L1Loss,
         Reference = RefLoss.L1,
@@ -39,6 +47,13 @@ public static class LossOps
 
     public static readonly OpDef SumSquaredError = new("sum_squared_error")
     {
+        Inputs = [Arg.In("a"), Arg.In("b")],
+        Outputs = [Arg.Write("s")],
+        Shapes = (in OpCall c) =>
+        {
+            ShapeText.SameShape(c.In[1], "b", c.In[0], "a");
+            ShapeText.Require(c.Out[0], "s", 1);
+        },
         Cpu = CpuLoss.SumSquaredError,
         Cuda = Backends.Cuda.Kernels.CudaLoss.SumSquaredError,
         Reference = RefLoss.SumSquaredError,
@@ -50,6 +65,15 @@ public static class LossOps
             new OpCase("many blocks", [F(5, 4001), F(5, 4001)], [Out(1)]),
         ],
     };
+
+    /// <summary>pred and target of one shape, not empty (a mean over nothing is undefined); loss [1]; dpred like pred.</summary>
+    private static void LossShapes(in OpCall c)
+    {
+        ShapeText.SameShape(c.In[1], "target", c.In[0], "pred");
+        if (c.In[0].Length == 0) throw new ArgumentException($"pred {ShapeText.Of(c.In[0])} is empty");
+        ShapeText.Require(c.Out[0], "loss", 1);
+        ShapeText.SameShape(c.Out[1], "dpred", c.In[0], "pred");
+    }
 
     private static OpCase[] Cases() =>
     [

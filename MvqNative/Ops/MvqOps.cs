@@ -4,6 +4,7 @@
 // CPU kernels: Backends/Cpu/Kernels/CpuMvq.cs.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
 using MvqNative.Tensors;
@@ -56,6 +57,9 @@ public static class MvqOps
 {
     public static readonly OpDef HiddenStats = new("mvq_hidden_stats")
     {
+        Inputs = [Arg.In("g"), Arg.InInt("masks"), Arg.In("w1"), Arg.In("b1")],
+        Outputs = [Arg.Write("mean"), Arg.Write("var")],
+        Shapes = HiddenStatsShapes,
         Cpu = CpuMvq.HiddenStats,
         Cuda = Backends.Cuda.Kernels.CudaMvqScore.HiddenStats,
         Reference = RefMvq.HiddenStats,
@@ -72,6 +76,11 @@ public static class MvqOps
 
     public static readonly OpDef Score = new("mvq_score")
     {
+        Inputs = [Arg.In("g"), Arg.InInt("masks"), Arg.In("w1"), Arg.In("b1"), Arg.In("bnScale"), Arg.In("bnShift"),
+                  Arg.In("w2"), Arg.In("b2"), Arg.InOptional("mix"), Arg.InOptional("mixBias"), Arg.In("resid")],
+        Outputs = [Arg.UpdateInt("bestIndex"), Arg.Update("bestDist"), Arg.Write("dist")],
+        AttrsType = typeof(MvqScoreAttrs),
+        Shapes = ScoreShapes,
         Cpu = CpuMvq.Score,
         Cuda = Backends.Cuda.Kernels.CudaMvqScore.Score,
         Reference = RefMvq.Score,
@@ -95,6 +104,14 @@ public static class MvqOps
 
     public static readonly OpDef SelectWords = new("mvq_select_words")
     {
+        Inputs = [Arg.InInt("masks"), Arg.InInt("index")],
+        Outputs = [Arg.WriteInt("words")],
+        Shapes = (in OpCall c) =>
+        {
+            var (b, _) = ShapeText.Matrix(c.In[0], "masks", "B", "J");
+            ShapeText.Require(c.In[1], "index", b);
+            ShapeText.Require(c.Out[0], "words", b);
+        },
         Cpu = CpuMvq.SelectWords,
         Cuda = Backends.Cuda.Kernels.CudaMvq.SelectWords,
         Reference = r => { int J = r.InShapes[0][1]; for (int b = 0; b < r.In[1].Length; b++) r.Out[0][b] = r.In[0][b * J + (int)r.In[1][b]]; },
@@ -105,6 +122,13 @@ public static class MvqOps
 
     public static readonly OpDef MaskApply = new("mask_apply")
     {
+        Inputs = [Arg.In("g"), Arg.InInt("words")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) =>
+        {
+            MaskDims(c.In[0].Shape, c.In[1].Shape);
+            ShapeText.SameShape(c.Out[0], "y", c.In[0], "g");
+        },
         Cpu = CpuMvq.MaskApply,
         Cuda = Backends.Cuda.Kernels.CudaMvq.MaskApply,
         Reference = RefMvq.MaskApply,
@@ -117,6 +141,15 @@ public static class MvqOps
 
     public static readonly OpDef BnFrozenForward = new("batchnorm_frozen_forward")
     {
+        Inputs = [Arg.In("a"), Arg.In("mean"), Arg.In("rstd"), Arg.In("gamma"), Arg.In("beta")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) =>
+        {
+            int f = Features(c.In[1], "mean");
+            Rows(c.In[0], f);
+            ShapeText.Require(c.In[2], "rstd", f); ShapeText.Require(c.In[3], "gamma", f); ShapeText.Require(c.In[4], "beta", f);
+            ShapeText.SameShape(c.Out[0], "y", c.In[0], "a");
+        },
         Cpu = CpuMvq.BnFrozenForward,
         Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenForward,
         Reference = RefMvq.BnFrozenForward,
@@ -129,6 +162,17 @@ public static class MvqOps
 
     public static readonly OpDef BnFrozenBackward = new("batchnorm_frozen_backward")
     {
+        Inputs = [Arg.In("a"), Arg.In("mean"), Arg.In("rstd"), Arg.In("gamma"), Arg.In("dy")],
+        Outputs = [Arg.Write("da"), Arg.Acc("dgamma"), Arg.Acc("dbeta")],
+        Shapes = (in OpCall c) =>
+        {
+            int f = Features(c.In[1], "mean");
+            Rows(c.In[0], f);
+            ShapeText.Require(c.In[2], "rstd", f); ShapeText.Require(c.In[3], "gamma", f);
+            ShapeText.SameShape(c.In[4], "dy", c.In[0], "a");
+            ShapeText.SameShape(c.Out[0], "da", c.In[0], "a");
+            ShapeText.Require(c.Out[1], "dgamma", f); ShapeText.Require(c.Out[2], "dbeta", f);
+        },
         Cpu = CpuMvq.BnFrozenBackward,
         Cuda = Backends.Cuda.Kernels.CudaMvq.BnFrozenBackward,
         Reference = RefMvq.BnFrozenBackward,
@@ -140,6 +184,15 @@ public static class MvqOps
 
     public static readonly OpDef BnFold = new("batchnorm_fold")
     {
+        Inputs = [Arg.In("mean"), Arg.In("var"), Arg.In("gamma"), Arg.In("beta")],
+        Outputs = [Arg.Write("rstd"), Arg.Write("scale"), Arg.Write("shift")],
+        AttrsType = typeof(BatchNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            int f = Features(c.In[0], "mean");
+            ShapeText.Require(c.In[1], "var", f); ShapeText.Require(c.In[2], "gamma", f); ShapeText.Require(c.In[3], "beta", f);
+            ShapeText.Require(c.Out[0], "rstd", f); ShapeText.Require(c.Out[1], "scale", f); ShapeText.Require(c.Out[2], "shift", f);
+        },
         Cpu = CpuMvq.BnFold,
         Cuda = Backends.Cuda.Kernels.CudaMvq.BnFold,
         Reference = r =>
@@ -158,6 +211,15 @@ public static class MvqOps
 
     public static readonly OpDef BnRunningUpdate = new("batchnorm_running_update")
     {
+        Inputs = [Arg.In("mean"), Arg.In("var")],
+        Outputs = [Arg.Update("runningMean"), Arg.Update("runningVar")],
+        AttrsType = typeof(BatchNormAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            int f = Features(c.In[0], "mean");
+            ShapeText.Require(c.In[1], "var", f);
+            ShapeText.Require(c.Out[0], "runningMean", f); ShapeText.Require(c.Out[1], "runningVar", f);
+        },
         Cpu = CpuMvq.BnRunningUpdate,
         Cuda = Backends.Cuda.Kernels.CudaMvq.BnRunningUpdate,
         Reference = r =>
@@ -177,6 +239,9 @@ public static class MvqOps
 
     public static readonly OpDef TokenMixForward = new("token_mix_forward")
     {
+        Inputs = [Arg.In("f"), Arg.In("M"), Arg.In("bias")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) => TokenMixShapes(c, backward: false),
         Cpu = CpuMvq.TokenMixForward,
         Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixForward,
         Reference = RefMvq.TokenMixForward,
@@ -189,6 +254,9 @@ public static class MvqOps
 
     public static readonly OpDef TokenMixBackward = new("token_mix_backward")
     {
+        Inputs = [Arg.In("f"), Arg.In("M"), Arg.In("dy")],
+        Outputs = [Arg.Write("df"), Arg.Acc("dM"), Arg.Acc("dbias")],
+        Shapes = (in OpCall c) => TokenMixShapes(c, backward: true),
         Cpu = CpuMvq.TokenMixBackward,
         Cuda = Backends.Cuda.Kernels.CudaMvq.TokenMixBackward,
         Reference = RefMvq.TokenMixBackward,
@@ -207,10 +275,10 @@ public static class MvqOps
     private static OpCase ScoreCase(string label, int b, int l2, int d2, int j, int f, int d1, int l1, int offset, int count, bool identity, bool bit31 = false, bool ties = false)
     {
         if (identity) l1 = l2;
-        TensorSpec[] ins =
+        TensorSpec?[] ins =
         [
             F(b, l2, d2), I(0, 1 << Math.Min(d2, 20), b, j), F(f, d2), F(f), new TensorSpec([f], Lo: 0.5f, Hi: 1.5f), F(f),
-            F(d1, f), F(d1), identity ? F(1) : F(l1, l2), identity ? F(1) : F(l1, d1), F(b, l1, d1),
+            F(d1, f), F(d1), identity ? null : F(l1, l2), identity ? null : F(l1, d1), F(b, l1, d1),
         ];
         // bestDist starts in [0, 2): some initial values beat every hypothesis of the chunk, some do not.
         // With ties it starts above every distance, so that the tied hypotheses decide every winner.
@@ -236,53 +304,119 @@ public static class MvqOps
         for (int i = 0; i < w.Length; i += 2) w[i] |= int.MinValue;
     }
 
+    // Typed calls of the ops with many inputs: named parameters instead of positions.
+
+    /// <summary>mvq_hidden_stats by name: mean, var [F] of w1 (m_j ⊙ g) + b1 over all B*J*L2 rows.</summary>
+    public static void RunHiddenStats(Backend backend, Tensor g, Tensor masks, Tensor w1, Tensor b1, Tensor mean, Tensor var) =>
+        HiddenStats.Run(backend, [g, masks, w1, b1], [mean, var]);
+
+    /// <summary>
+    /// mvq_score by name over the chunk of <paramref name="attrs"/>. <paramref name="mix"/> and
+    /// <paramref name="mixBias"/> are null exactly when <see cref="MvqScoreAttrs.IdentityMix"/> is set.
+    /// </summary>
+    public static void RunScore(Backend backend, MvqScoreAttrs attrs, Tensor g, Tensor masks, Tensor w1, Tensor b1, Tensor bnScale, Tensor bnShift,
+        Tensor w2, Tensor b2, Tensor? mix, Tensor? mixBias, Tensor resid, Tensor bestIndex, Tensor bestDist, Tensor dist) =>
+        // mix and mixBias are optional inputs of the signature: Run accepts null for them.
+        Score.Run(backend, [g, masks, w1, b1, bnScale, bnShift, w2, b2, mix!, mixBias!, resid], [bestIndex, bestDist, dist], attrs);
+
+    /// <summary>batchnorm_frozen_forward by name: y = (a - mean) rstd gamma + beta.</summary>
+    public static void RunBnFrozenForward(Backend backend, Tensor a, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, Tensor y) =>
+        BnFrozenForward.Run(backend, [a, mean, rstd, gamma, beta], [y]);
+
+    /// <summary>batchnorm_frozen_backward by name: da written, dgamma and dbeta accumulated.</summary>
+    public static void RunBnFrozenBackward(Backend backend, Tensor a, Tensor mean, Tensor rstd, Tensor gamma, Tensor dy, Tensor da, Tensor dgamma, Tensor dbeta) =>
+        BnFrozenBackward.Run(backend, [a, mean, rstd, gamma, dy], [da, dgamma, dbeta]);
+
+    /// <summary>batchnorm_fold by name: rstd, scale, shift from the statistics and the affine parameters.</summary>
+    public static void RunBnFold(Backend backend, BatchNormAttrs attrs, Tensor mean, Tensor var, Tensor gamma, Tensor beta, Tensor rstd, Tensor scale, Tensor shift) =>
+        BnFold.Run(backend, [mean, var, gamma, beta], [rstd, scale, shift], attrs);
+
     internal readonly record struct StatsDims(int B, int L2, int D2, int J, int F);
 
-    /// <summary>Checks g [B, L2, D2], masks [B, J], w1 [F, D2]; returns the sizes.</summary>
-    internal static StatsDims Dims(int[] g, int[] masks, int[] w1, string op)
+    internal static StatsDims Dims(int[] g, int[] masks, int[] w1)
     {
-        if (g.Length != 3) throw new ArgumentException($"{op}: g must be [B, L2, D2], got [{string.Join(',', g)}]");
-        if (g[2] is < 1 or > 32) throw new ArgumentException($"{op}: D2 = {g[2]} must be 1..32 (one mask word)");
-        if (masks.Length != 2 || masks[0] != g[0]) throw new ArgumentException($"{op}: masks must be [B={g[0]}, J], got [{string.Join(',', masks)}]");
-        if (w1.Length != 2 || w1[1] != g[2]) throw new ArgumentException($"{op}: w1 must be [F, D2={g[2]}], got [{string.Join(',', w1)}]");
+        if (g.Length != 3) throw new ArgumentException($"g must be [B,L2,D2], got {ShapeText.Of(g)}");
+        if (g[2] is < 1 or > 32) throw new ArgumentException($"D2 = {g[2]} must be 1..32 (one mask word)");
+        if (masks.Length != 2 || masks[0] != g[0]) throw new ArgumentException($"masks must be [B={g[0]},J], got {ShapeText.Of(masks)}");
+        if (w1.Length != 2 || w1[1] != g[2]) throw new ArgumentException($"w1 must be [F,D2={g[2]}], got {ShapeText.Of(w1)}");
         return new StatsDims(g[0], g[1], g[2], masks[1], w1[0]);
     }
 
-    /// <summary>Checks w2 [D1, F], resid [B, L1, D1] and the chunk; returns (D1, L1).</summary>
-    internal static (int D1, int L1) ScoreDims(int[] w2, int[] resid, StatsDims s, MvqScoreAttrs a, string op)
+    internal static (int D1, int L1) ScoreDims(int[] w2, int[] resid, StatsDims s, MvqScoreAttrs a)
     {
-        if (w2.Length != 2 || w2[1] != s.F) throw new ArgumentException($"{op}: w2 must be [D1, F={s.F}], got [{string.Join(',', w2)}]");
-        if (resid.Length != 3 || resid[0] != s.B || resid[2] != w2[0]) throw new ArgumentException($"{op}: resid must be [B={s.B}, L1, D1={w2[0]}], got [{string.Join(',', resid)}]");
-        if (a.IdentityMix && resid[1] != s.L2) throw new ArgumentException($"{op}: an identity mix needs L1 = L2 (got {resid[1]} and {s.L2})");
-        if (a.Offset < 0 || a.Count < 0 || a.Offset + a.Count > s.J) throw new ArgumentException($"{op}: chunk [{a.Offset}, {a.Offset + a.Count}) outside [0, {s.J})");
+        if (w2.Length != 2 || w2[1] != s.F) throw new ArgumentException($"w2 must be [D1,F={s.F}], got {ShapeText.Of(w2)}");
+        if (resid.Length != 3 || resid[0] != s.B || resid[2] != w2[0]) throw new ArgumentException($"resid must be [B={s.B},L1,D1={w2[0]}], got {ShapeText.Of(resid)}");
+        if (a.IdentityMix && resid[1] != s.L2) throw new ArgumentException($"an identity mix needs L1 = L2 (got {resid[1]} and {s.L2})");
+        if (a.Offset < 0 || a.Count < 0 || a.Offset + a.Count > s.J) throw new ArgumentException($"chunk [{a.Offset}, {a.Offset + a.Count}) outside [0, {s.J})");
         return (w2[0], resid[1]);
     }
 
-    internal static void Expect(Tensor t, int length, string what, string op)
+    /// <summary>Rows of a [N, F] input whose last dimension is the feature count.</summary>
+    internal static int Rows(Tensor a, int f)
     {
-        if (t.Length != length) throw new ArgumentException($"{op}: {what} has {t.Length} elements, expected {length} ({t})");
-    }
-
-    /// <summary>Rows of a [N, F] tensor (any rank whose length is a multiple of F).</summary>
-    internal static int Rows(Tensor a, int f, string op)
-    {
-        if (f < 1 || a.Length % f != 0 || a.Dim(-1) != f) throw new ArgumentException($"{op}: input [{a.ShapeString}] does not end in {f} features");
+        if (f < 1 || a.Rank < 1 || a.Dim(-1) != f) throw new ArgumentException($"a {ShapeText.Of(a)} does not end in {f} features");
         return a.Length / f;
     }
 
-    /// <summary>Checks g [B, L, D2] against B words; returns (B, L, D2).</summary>
-    internal static (int B, int L, int D2) MaskDims(int[] g, int words, string op)
+    internal static (int B, int L, int D2) MaskDims(int[] g, int[] words)
     {
-        if (g.Length != 3 || g[0] != words) throw new ArgumentException($"{op}: g must be [B={words}, L, D2], got [{string.Join(',', g)}]");
-        if (g[2] is < 1 or > 32) throw new ArgumentException($"{op}: D2 = {g[2]} must be 1..32");
+        if (words.Length != 1) throw new ArgumentException($"words must be [B], got {ShapeText.Of(words)}");
+        if (g.Length != 3 || g[0] != words[0]) throw new ArgumentException($"g must be [B={words[0]},L,D2], got {ShapeText.Of(g)}");
+        if (g[2] is < 1 or > 32) throw new ArgumentException($"D2 = {g[2]} must be 1..32");
         return (g[0], g[1], g[2]);
     }
 
-    /// <summary>Checks f [B, L2, D], M [L1, L2]; returns (B, L2, D, L1).</summary>
-    internal static (int B, int L2, int D, int L1) MixDims(int[] f, int[] m, string op)
+    internal static (int B, int L2, int D, int L1) MixDims(int[] f, int[] m)
     {
-        if (f.Length != 3 || m.Length != 2 || m[1] != f[1]) throw new ArgumentException($"{op}: f must be [B, L2, D] and M [L1, L2], got [{string.Join(',', f)}] and [{string.Join(',', m)}]");
+        if (f.Length != 3 || m.Length != 2 || m[1] != f[1]) throw new ArgumentException($"f must be [B,L2,D] and M [L1,L2], got {ShapeText.Of(f)} and {ShapeText.Of(m)}");
         return (f[0], f[1], f[2], m[0]);
+    }
+
+    private static void HiddenStatsShapes(in OpCall c)
+    {
+        var s = Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
+        ShapeText.Require(c.In[3], "b1", s.F);
+        ShapeText.Require(c.Out[0], "mean", s.F);
+        ShapeText.Require(c.Out[1], "var", s.F);
+    }
+
+    private static void ScoreShapes(in OpCall c)
+    {
+        var at = c.A<MvqScoreAttrs>();
+        var s = Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
+        var (d1, l1) = ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at);
+        ShapeText.Require(c.In[3], "b1", s.F); ShapeText.Require(c.In[4], "bnScale", s.F); ShapeText.Require(c.In[5], "bnShift", s.F);
+        ShapeText.Require(c.In[7], "b2", d1);
+        if (at.IdentityMix)
+        {
+            if (c.In[8] is not null || c.In[9] is not null) throw new ArgumentException("an identity mix takes no mix and mixBias (pass null)");
+        }
+        else
+        {
+            if (c.In[8] is null || c.In[9] is null) throw new ArgumentException("mix and mixBias are required unless the mix is the identity");
+            ShapeText.Require(c.In[8], "mix", l1, s.L2); ShapeText.Require(c.In[9], "mixBias", l1, d1);
+        }
+        ShapeText.Require(c.Out[0], "bestIndex", s.B); ShapeText.Require(c.Out[1], "bestDist", s.B); ShapeText.Require(c.Out[2], "dist", s.B, s.J);
+    }
+
+    /// <summary>F of a batchnorm helper: the length of its first [F] vector.</summary>
+    private static int Features(Tensor t, string name) => ShapeText.Vector(t, name, "F");
+
+    private static void TokenMixShapes(in OpCall c, bool backward)
+    {
+        var (b, l2, d, l1) = MixDims(c.In[0].Shape, c.In[1].Shape);
+        if (backward)
+        {
+            ShapeText.Require(c.In[2], "dy", b, l1, d);
+            ShapeText.Require(c.Out[0], "df", b, l2, d);
+            ShapeText.Require(c.Out[1], "dM", l1, l2);
+            ShapeText.Require(c.Out[2], "dbias", l1, d);
+        }
+        else
+        {
+            ShapeText.Require(c.In[2], "bias", l1, d);
+            ShapeText.Require(c.Out[0], "y", b, l1, d);
+        }
     }
 
 #pragma warning disable CA2255 // module initializers are how op families register themselves
@@ -315,7 +449,7 @@ internal static class RefMvq
 
     public static void HiddenStats(RefCall c)
     {
-        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2], "mvq_hidden_stats");
+        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2]);
         var sum = new double[s.F]; var sq = new double[s.F];
         for (int b = 0; b < s.B; b++)
             for (int j = 0; j < s.J; j++)
@@ -339,8 +473,8 @@ internal static class RefMvq
     public static void Score(RefCall c)
     {
         var at = c.A<MvqScoreAttrs>();
-        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2], "mvq_score");
-        var (D1, L1) = MvqOps.ScoreDims(c.InShapes[6], c.InShapes[10], s, at, "mvq_score");
+        var s = MvqOps.Dims(c.InShapes[0], c.InShapes[1], c.InShapes[2]);
+        var (D1, L1) = MvqOps.ScoreDims(c.InShapes[6], c.InShapes[10], s, at);
         double[] scale = c.In[4], shift = c.In[5], w2 = c.In[6], b2 = c.In[7], mix = c.In[8], mb = c.In[9], resid = c.In[10];
         int F = s.F, L2 = s.L2;
         for (int b = 0; b < s.B; b++)
@@ -380,7 +514,7 @@ internal static class RefMvq
 
     public static void MaskApply(RefCall c)
     {
-        var (B, L, D2) = MvqOps.MaskDims(c.InShapes[0], c.In[1].Length, "mask_apply");
+        var (B, L, D2) = MvqOps.MaskDims(c.InShapes[0], c.InShapes[1]);
         for (int b = 0; b < B; b++)
             for (int l = 0; l < L; l++)
                 for (int i = 0; i < D2; i++)
@@ -414,7 +548,7 @@ internal static class RefMvq
 
     public static void TokenMixForward(RefCall c)
     {
-        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1], "token_mix_forward");
+        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1]);
         for (int b = 0; b < B; b++)
             for (int l = 0; l < L1; l++)
                 for (int d = 0; d < D; d++)
@@ -427,7 +561,7 @@ internal static class RefMvq
 
     public static void TokenMixBackward(RefCall c)
     {
-        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1], "token_mix_backward");
+        var (B, L2, D, L1) = MvqOps.MixDims(c.InShapes[0], c.InShapes[1]);
         double[] f = c.In[0], m = c.In[1], dy = c.In[2];
         Array.Clear(c.Out[0]);
         for (int b = 0; b < B; b++)

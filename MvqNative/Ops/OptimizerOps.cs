@@ -13,12 +13,38 @@ namespace MvqNative.Ops;
 /// </summary>
 public sealed record AdamWAttrs(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, int Step, float ClipNorm);
 
+/// <summary>Scalars shared by every element of one adamw_step call (PyTorch AdamW semantics), computed on the host by every backend.</summary>
+internal readonly record struct AdamWScalars(float Clip, float DecayMul, float Beta1, float Beta2, float StepSize, float Bc2Sqrt, float Eps)
+{
+    internal static AdamWScalars Of(AdamWAttrs a, double gradNormSq)
+    {
+        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), clamped to 1.
+        double clip = a.ClipNorm > 0 ? Math.Min(1.0, a.ClipNorm / (Math.Sqrt(Math.Max(0, gradNormSq)) + 1e-6)) : 1.0;
+        double bc1 = 1 - Math.Pow(a.Beta1, a.Step);
+        double bc2 = 1 - Math.Pow(a.Beta2, a.Step);
+        return new AdamWScalars((float)clip, (float)(1 - (double)a.Lr * a.WeightDecay), a.Beta1, a.Beta2,
+            (float)(a.Lr / bc1), (float)Math.Sqrt(bc2), a.Eps);
+    }
+}
+
 /// <summary>Optimiser update ops (no backward).</summary>
 public static class OptimizerOps
 {
     /// <summary>in [grad, gradNormSq [1]], out [param, m, v] (read and written in place).</summary>
     public static readonly OpDef AdamWStep = new("adamw_step")
     {
+        Inputs = [Arg.In("grad"), Arg.In("gradNormSq")],
+        Outputs = [Arg.Update("param"), Arg.Update("m"), Arg.Update("v")],
+        AttrsType = typeof(AdamWAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            ShapeText.Require(c.In[1], "gradNormSq", 1);
+            ShapeText.SameShape(c.Out[0], "param", c.In[0], "grad");
+            ShapeText.SameShape(c.Out[1], "m", c.In[0], "grad");
+            ShapeText.SameShape(c.Out[2], "v", c.In[0], "grad");
+            int step = c.A<AdamWAttrs>().Step;
+            if (step < 1) throw new ArgumentException($"step must be >= 1, got {step}");
+        },
         Cpu = CpuOptimizer.Step,
         Cuda = Backends.Cuda.Kernels.CudaOptimizer.Step,
         Reference = RefOptimizer.AdamW,

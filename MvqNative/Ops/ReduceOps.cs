@@ -12,6 +12,9 @@ public static class ReduceOps
     /// <summary>in [x (any shape)], out [s [1]] (accumulated): s += sum x^2.</summary>
     public static readonly OpDef SumSquares = new("sum_squares")
     {
+        Inputs = [Arg.In("x")],
+        Outputs = [Arg.Acc("s")],
+        Shapes = (in OpCall c) => ShapeText.Require(c.Out[0], "s", 1),
         Cpu = CpuReduce.SumSquares,
         Cuda = Backends.Cuda.Kernels.CudaReduce.SumSquares,
         Reference = r => { double s = 0; foreach (var v in r.In[0]) s += v * v; r.Out[0][0] += s; },
@@ -21,6 +24,10 @@ public static class ReduceOps
             new OpCase("odd", [F(7, 13, 11)], [F(1)]) { Tolerance = 1e-12 },
             new OpCase("several chunks", [F(40009)], [F(1)]) { Tolerance = 1e-12 },
             new OpCase("size1", [F(1)], [F(1)]) { Tolerance = 1e-12 },
+            // CUDA: many blocks of float partials, and more elements than the largest grid covers in one
+            // pass; float partials (the CPU sums in double) round at ~1e-7 relative, hence 1e-10 on the square.
+            new OpCase("multi-block", [F(100_003)], [F(1)]) { Tolerance = 1e-10 },
+            new OpCase("beyond max blocks", [F(3, 1000, 1001)], [F(1)]) { Tolerance = 1e-10 },
         ],
     };
 

@@ -16,6 +16,9 @@ public static class UpsampleOps
 {
     public static readonly OpDef Forward = new("upsample_nearest2x_forward")
     {
+        Inputs = [Arg.In("x")],
+        Outputs = [Arg.Write("y")],
+        Shapes = (in OpCall c) => Check(c.In[0].Shape, c.Out[0].Shape),
         Cpu = CpuUpsample.Forward,
         Cuda = Backends.Cuda.Kernels.CudaUpsample.Forward,
         Reference = RefUpsample.Forward,
@@ -27,6 +30,9 @@ public static class UpsampleOps
 
     public static readonly OpDef BackwardOp = new("upsample_nearest2x_backward")
     {
+        Inputs = [Arg.In("dy")],
+        Outputs = [Arg.Write("dx")],
+        Shapes = (in OpCall c) => Check(c.Out[0].Shape, c.In[0].Shape),
         Cpu = CpuUpsample.Backward,
         Cuda = Backends.Cuda.Kernels.CudaUpsample.Backward,
         Reference = RefUpsample.Backward,
@@ -39,7 +45,7 @@ public static class UpsampleOps
     internal static (int Planes, int H, int W) Check(ReadOnlySpan<int> small, ReadOnlySpan<int> big)
     {
         if (small.Length != 4 || big.Length != 4 || small[0] != big[0] || small[1] != big[1] || big[2] != 2 * small[2] || big[3] != 2 * small[3])
-            throw new ArgumentException($"upsample_nearest2x: [{string.Join(',', big.ToArray())}] is not [{string.Join(',', small.ToArray())}] with H and W doubled");
+            throw new ArgumentException($"[{string.Join(',', big.ToArray())}] is not [{string.Join(',', small.ToArray())}] with H and W doubled");
         return (small[0] * small[1], small[2], small[3]);
     }
 

@@ -28,6 +28,17 @@ public static class VqOps
     /// <summary>in [z [N,D], codebook [K,D]], out [idx I32 [N], q [N,D]] (written).</summary>
     public static readonly OpDef Lookup = new("vq_lookup")
     {
+        Inputs = [Arg.In("z"), Arg.In("codebook")],
+        Outputs = [Arg.WriteInt("idx"), Arg.Write("q")],
+        Shapes = (in OpCall c) =>
+        {
+            var (n, d) = ShapeText.Matrix(c.In[0], "z");
+            var (k, dk) = ShapeText.Matrix(c.In[1], "codebook", "K");
+            if (dk != d) throw new ArgumentException($"codebook {ShapeText.Of(c.In[1])} does not match z {ShapeText.Of(c.In[0])}");
+            if (k < 1) throw new ArgumentException("empty codebook");
+            ShapeText.Require(c.Out[0], "idx", n);
+            ShapeText.Require(c.Out[1], "q", n, d);
+        },
         Cpu = CpuVq.Lookup,
         Cuda = Backends.Cuda.Kernels.CudaVq.Lookup,
         Reference = RefVq.Lookup,
@@ -41,12 +52,41 @@ public static class VqOps
             new OpCase("wide simd tail", [F(23, 67), F(33, 67)], [I(0, 1, 23), Out(23, 67)]) { Tolerance = 0, Seed = 7 },
             new OpCase("many rows", [F(301, 3), F(41, 3)], [I(0, 1, 301), Out(301, 3)]) { Tolerance = 0, Seed = 11 },
             new OpCase("size1", [F(1, 1), F(1, 1)], [I(0, 1, 1), Out(1, 1)]) { Tolerance = 0 },
+            new OpCase("one code", [F(9, 3), F(1, 3)], [I(0, 1, 9), Out(9, 3)]) { Tolerance = 0 },
+            // CUDA: more rows than one block and more codes than one shared-memory tile.
+            new OpCase("tiles", [F(260, 24), F(50, 24)], [I(0, 1, 260), Out(260, 24)]) { Tolerance = 0 },
+            // CUDA: D above the largest slice staged in shared memory at once.
+            new OpCase("d beyond chunk", [F(130, 600), F(17, 600)], [I(0, 1, 130), Out(130, 600)]) { Tolerance = 0 },
+            new OpCase("ties smallest", [F(40, 6), F(33, 6)], [I(0, 1, 40), Out(40, 6)]) { Tolerance = 0, Prepare = MakeTies },
         ],
     };
+
+    // Codes 4, 20 and 31 duplicate code 2, and every third z row equals code 2 exactly:
+    // distance 0 to four codes, and the answer must be 2.
+    private static void MakeTies(float[][] ins)
+    {
+        const int d = 6;
+        var z = ins[0]; var c = ins[1];
+        foreach (var k in new[] { 4, 20, 31 }) Array.Copy(c, 2 * d, c, k * d, d);
+        for (int n = 0; n < z.Length / d; n += 3) Array.Copy(c, 2 * d, z, n * d, d);
+    }
 
     /// <summary>in [z, q, idx, dq], out [dz (written), dcodebook [K,D] (accumulated in gradient mode)].</summary>
     public static readonly OpDef BackwardOp = new("vq_backward")
     {
+        Inputs = [Arg.In("z"), Arg.In("q"), Arg.InInt("idx"), Arg.In("dq")],
+        Outputs = [Arg.Write("dz"), Arg.Acc("dcodebook")],
+        AttrsType = typeof(VqBackwardAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (n, d) = ShapeText.Matrix(c.In[0], "z");
+            ShapeText.Require(c.In[1], "q", n, d);
+            ShapeText.Require(c.In[2], "idx", n);
+            ShapeText.Require(c.In[3], "dq", n, d);
+            ShapeText.Require(c.Out[0], "dz", n, d);
+            var (_, dk) = ShapeText.Matrix(c.Out[1], "dcodebook", "K");
+            if (dk != d) throw new ArgumentException($"dcodebook {ShapeText.Of(c.Out[1])} does not match z {ShapeText.Of(c.In[0])}");
+        },
         Cpu = CpuVq.Backward,
         Cuda = Backends.Cuda.Kernels.CudaVq.Backward,
         Reference = RefVq.Backward,
@@ -65,6 +105,13 @@ public static class VqOps
     /// <summary>in [z, q], out [loss [1]] (written).</summary>
     public static readonly OpDef Loss = new("vq_loss")
     {
+        Inputs = [Arg.In("z"), Arg.In("q")],
+        Outputs = [Arg.Write("loss")],
+        Shapes = (in OpCall c) =>
+        {
+            ShapeText.SameShape(c.In[1], "q", c.In[0], "z");
+            ShapeText.Require(c.Out[0], "loss", 1);
+        },
         Cpu = CpuVq.Loss,
         Cuda = Backends.Cuda.Kernels.CudaVq.Loss,
         Reference = RefVq.Loss,
@@ -81,6 +128,18 @@ public static class VqOps
     /// <summary>in [z [N,D], idx I32 [N]], out [codebook [K,D], clusterSize [K], embedSum [K,D]] (all read and written).</summary>
     public static readonly OpDef EmaUpdate = new("vq_ema_update")
     {
+        Inputs = [Arg.In("z"), Arg.InInt("idx")],
+        Outputs = [Arg.Update("codebook"), Arg.Update("clusterSize"), Arg.Update("embedSum")],
+        AttrsType = typeof(VqEmaAttrs),
+        Shapes = (in OpCall c) =>
+        {
+            var (n, d) = ShapeText.Matrix(c.In[0], "z");
+            ShapeText.Require(c.In[1], "idx", n);
+            var (k, dk) = ShapeText.Matrix(c.Out[0], "codebook", "K");
+            if (dk != d) throw new ArgumentException($"codebook {ShapeText.Of(c.Out[0])} does not match z {ShapeText.Of(c.In[0])}");
+            ShapeText.Require(c.Out[1], "clusterSize", k);
+            ShapeText.Require(c.Out[2], "embedSum", k, d);
+        },
         Cpu = CpuVq.EmaUpdate,
         Cuda = Backends.Cuda.Kernels.CudaVq.EmaUpdate,
         Reference = RefVq.EmaUpdate,
@@ -97,6 +156,9 @@ public static class VqOps
     /// <summary>in [idx I32 [N]], out [counts [K]] (accumulated).</summary>
     public static readonly OpDef Histogram = new("code_histogram")
     {
+        Inputs = [Arg.InInt("idx")],
+        Outputs = [Arg.Acc("counts")],
+        Shapes = (in OpCall c) => { ShapeText.Vector(c.In[0], "idx"); ShapeText.Vector(c.Out[0], "counts", "K"); },
         Cpu = CpuVq.Histogram,
         Cuda = Backends.Cuda.Kernels.CudaVq.Histogram,
         Reference = RefVq.Histogram,

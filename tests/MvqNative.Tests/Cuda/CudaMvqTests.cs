@@ -17,12 +17,7 @@ namespace MvqNative.Tests.Cuda;
 public sealed class CudaMvqTests(ITestOutputHelper output)
 {
     /// <summary>mvq_score through the reference kernel mvq_score_simple, with mvq_score's cases and reference.</summary>
-    private static readonly OpDef ScoreSimple = new("mvq_score")
-    {
-        Cuda = CudaMvqScore.ScoreSimple,
-        Reference = MvqOps.Score.Reference,
-        Cases = MvqOps.Score.Cases,
-    };
+    private static readonly OpDef ScoreSimple = MvqOps.Score.WithCuda(CudaMvqScore.ScoreSimple);
 
     public static IEnumerable<object[]> SimpleCases() =>
         from device in CudaDeviceTests.Devices().Select(a => (string)a[0])
@@ -86,8 +81,9 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         bestIdx.Zero();
         bestDist.Fill(float.PositiveInfinity);
         for (int j0 = 0; j0 < J; j0 += chunk)
-            MvqOps.Score.Run(be, [g, words, w1, b1, scale, shift, w2, b2, mix, mixB, resid], [bestIdx, bestDist, dist],
-                new MvqScoreAttrs(j0, Math.Min(chunk, J - j0), 0.2f, identity));
+            MvqOps.RunScore(be, new MvqScoreAttrs(j0, Math.Min(chunk, J - j0), 0.2f, identity),
+                g: g, masks: words, w1: w1, b1: b1, bnScale: scale, bnShift: shift, w2: w2, b2: b2,
+                mix: identity ? null : mix, mixBias: identity ? null : mixB, resid: resid, bestIndex: bestIdx, bestDist: bestDist, dist: dist);
         return new Pipeline(bestIdx.ToIntArray(), dist.ToArray(), mean.ToArray(), var_.ToArray());
     }
 

@@ -36,9 +36,6 @@ internal static class CudaLoss
         var b = (CudaBackend)c.Backend;
         var p = c.In[0]; var t = c.In[1]; var loss = c.Out[0];
         int n = p.Length;
-        if (t.Length != n) throw new ArgumentException($"loss: [{p.ShapeString}] and [{t.ShapeString}] differ in size");
-        if (loss.Length != 1) throw new ArgumentException($"loss: output must have one element, got [{loss.ShapeString}]");
-        if (gradient && c.Out[1].Length != n) throw new ArgumentException($"loss: gradient [{c.Out[1].ShapeString}] must match [{p.ShapeString}]");
         if (n == 0) { loss.Zero(); return; }
         int blocks = CudaReduce.BlocksFor(n);
         using var ws = b.LockWorkspace(blocks * 8L, out ulong partial);

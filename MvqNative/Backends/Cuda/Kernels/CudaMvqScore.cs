@@ -50,10 +50,8 @@ public static class CudaMvqScore
     /// <summary>OpImpl of mvq_hidden_stats.</summary>
     public static void HiddenStats(in OpCall c)
     {
-        const string op = "mvq_hidden_stats";
         var be = (CudaBackend)c.Backend;
-        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, op);
-        MvqOps.Expect(c.In[3], s.F, "b1", op); MvqOps.Expect(c.Out[0], s.F, "mean", op); MvqOps.Expect(c.Out[1], s.F, "var", op);
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
         int jb = Math.Max(1, (s.J + StatsHyps - 1) / StatsHyps);
         int parts = s.B * jb;
         using var wsLock = be.LockWorkspace(Math.Max(1L, (long)parts * 2 * s.F * 8), out ulong ws);
@@ -83,15 +81,10 @@ public static class CudaMvqScore
     public static void Score(in OpCall c, string kernel)
     {
         if (kernel is not (Fused or Simple)) throw new ArgumentException($"mvq_score: unknown kernel '{kernel}' (want {Fused} or {Simple})");
-        const string op = "mvq_score";
         var be = (CudaBackend)c.Backend;
         var at = c.A<MvqScoreAttrs>();
-        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape, op);
-        var (d1, l1) = MvqOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at, op);
-        MvqOps.Expect(c.In[3], s.F, "b1", op); MvqOps.Expect(c.In[4], s.F, "bnScale", op); MvqOps.Expect(c.In[5], s.F, "bnShift", op);
-        MvqOps.Expect(c.In[7], d1, "b2", op);
-        if (!at.IdentityMix) { MvqOps.Expect(c.In[8], l1 * s.L2, "mix", op); MvqOps.Expect(c.In[9], l1 * d1, "mixBias", op); }
-        MvqOps.Expect(c.Out[0], s.B, "bestIndex", op); MvqOps.Expect(c.Out[1], s.B, "bestDist", op); MvqOps.Expect(c.Out[2], s.B * s.J, "dist", op);
+        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
+        var (d1, l1) = MvqOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at);
         if (at.Count == 0 || s.B == 0) return;
 
         int blocks = (at.Count + ScoreHyps - 1) / ScoreHyps;

@@ -21,8 +21,8 @@ internal static class CudaOptimizer
         var a = c.A<AdamWAttrs>();
         var grad = c.In[0]; var gns = c.In[1];
         var p = c.Out[0]; var m = c.Out[1]; var v = c.Out[2];
-        int n = CpuOptimizer.CheckShapes(c);
-        var s = CpuOptimizer.Scalars(a, 0); // host scalars of the step; the clip factor comes from gns on the device
+        int n = grad.Length;
+        var s = AdamWScalars.Of(a, 0); // host scalars of the step; the clip factor comes from gns on the device
         if (n == 0) return;
         b.Kernel(StepK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(grad), CudaBackend.Ptr(gns), CudaBackend.Ptr(p),
             CudaBackend.Ptr(m), CudaBackend.Ptr(v), n, Hyper(a), s.DecayMul, s.StepSize, s.Bc2Sqrt);
@@ -92,7 +92,7 @@ internal sealed class CudaMultiTensorAdamW : IDisposable
     public void Step(Tensor gns, AdamWAttrs a)
     {
         if (Chunks == 0) return;
-        var s = CpuOptimizer.Scalars(a, 0);
+        var s = AdamWScalars.Of(a, 0);
         _backend.Kernel(StepK).Launch((uint)Chunks, CudaBackend.Threads, 0, _table, _chunks, CudaBackend.Ptr(gns),
             CudaOptimizer.Hyper(a), s.StepSize, s.Bc2Sqrt, s.DecayMul);
     }
