@@ -108,7 +108,11 @@ public static class ModelCheckpoint
         var model = new Autoencoder(backend, config, seed: 0);
         try
         {
-            model.Bottleneck.LoadMetadata(file.Metadata);
+            try { model.Bottleneck.LoadMetadata(file.Metadata); }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+            {
+                throw new MvqInputException(path, e.Message);
+            }
             LoadParameters(model, file, path);
         }
         catch

@@ -269,7 +269,7 @@ public static class SafeTensorsFile
         }
         catch (MvqInputException) { throw; }
         catch (EndOfStreamException e) { throw Bad(path, "file ended early (truncated)", e); }
-        catch (IOException e) { throw Bad(path, $"cannot read ({e.Message})", e); }
+        catch (IOException e) { throw Bad(path, $"cannot read ({InputFile.Reason(e, path)})", e); }
         catch (UnauthorizedAccessException e) { throw Bad(path, "permission denied", e); }
     }
 

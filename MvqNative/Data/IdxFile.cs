@@ -148,7 +148,7 @@ public sealed class IdxFile
         }
         catch (InvalidDataException e)
         {
-            throw new MvqInputException(path, $"corrupt gzip data ({e.Message})", e);
+            throw new MvqInputException(path, $"corrupt gzip data ({IO.InputFile.Reason(e, path)})", e);
         }
         catch (EndOfStreamException e)
         {
@@ -156,7 +156,7 @@ public sealed class IdxFile
         }
         catch (IOException e) when (e is not FileNotFoundException)
         {
-            throw new MvqInputException(path, $"cannot read ({e.Message})", e);
+            throw new MvqInputException(path, $"cannot read ({IO.InputFile.Reason(e, path)})", e);
         }
         catch (UnauthorizedAccessException e)
         {

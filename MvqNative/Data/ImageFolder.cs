@@ -21,7 +21,7 @@ public static class ImageFolder
                 .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal)
                 .ToArray();
         }
-        catch (IOException e) { throw new MvqInputException(dir, $"cannot list folder ({e.Message})", e); }
+        catch (IOException e) { throw new MvqInputException(dir, $"cannot list folder ({IO.InputFile.Reason(e, dir)})", e); }
         catch (UnauthorizedAccessException e) { throw new MvqInputException(dir, "permission denied", e); }
         if (files.Length == 0)
             throw new MvqInputException(dir, "no image files (.png, .jpg, .jpeg, .bmp, .gif) in folder");

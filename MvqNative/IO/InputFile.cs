@@ -36,7 +36,7 @@ public static class InputFile
                 throw new MvqInputException(path, $"is a {Describe(kind)}, not a regular file; refusing to read it as a {what}");
         }
         try { return new FileInfo(path).Length; }
-        catch (IOException e) { throw new MvqInputException(path, $"cannot read ({e.Message})", e); }
+        catch (IOException e) { throw new MvqInputException(path, $"cannot read ({Reason(e, path)})", e); }
         catch (UnauthorizedAccessException e) { throw new MvqInputException(path, "permission denied", e); }
     }
 
@@ -54,7 +54,7 @@ public static class InputFile
             return new BoundedStream(fs, maxBytes, path, what);
         }
         catch (FileNotFoundException e) { throw new MvqInputException(path, $"{what} not found", e); }
-        catch (IOException e) { throw new MvqInputException(path, $"cannot read ({e.Message})", e); }
+        catch (IOException e) { throw new MvqInputException(path, $"cannot read ({Reason(e, path)})", e); }
         catch (UnauthorizedAccessException e) { throw new MvqInputException(path, "permission denied", e); }
     }
 
@@ -68,12 +68,25 @@ public static class InputFile
             s.CopyTo(ms);
             return ms.ToArray();
         }
-        catch (IOException e) when (e is not MvqLimitException) { throw new MvqInputException(path, $"cannot read ({e.Message})", e); }
+        catch (IOException e) when (e is not MvqLimitException) { throw new MvqInputException(path, $"cannot read ({Reason(e, path)})", e); }
     }
 
     /// <summary>Reads a whole regular UTF-8 text file of at most <paramref name="maxBytes"/> bytes.</summary>
     public static string ReadAllText(string path, long maxBytes, string what = "file") =>
         new UTF8Encoding(false).GetString(ReadAllBytes(path, maxBytes, what));
+
+    /// <summary>
+    /// An I/O error's message without the path in it (the one-line error already starts with the path, so it is not
+    /// printed twice).
+    /// </summary>
+    public static string Reason(Exception e, string path)
+    {
+        var full = Path.GetFullPath(path);
+        var m = e.Message;
+        foreach (var p in new[] { full, path })
+            m = m.Replace($" : '{p}'", "").Replace($" '{p}'", "").Replace($"'{p}'", "").Replace(p, "");
+        return m.ReplaceLineEndings(" ").Trim().TrimEnd('.', ' ', ':');
+    }
 
     /// <summary>The one-line refusal of a file over a limit, with the limit and how to raise it when it is a setting.</summary>
     public static MvqInputException TooLarge(string path, long bytes, long maxBytes, string what) =>

@@ -557,7 +557,7 @@ public sealed class HostileInputTests : IClassFixture<HostileModel>, IDisposable
     [InlineData("--lr", "NaN", "--lr must be a finite number")]
     [InlineData("--lr", "-1", "--lr must be a finite number")]
     [InlineData("--batch", "0", "--batch must be from 1")]
-    [InlineData("--steps", "-4", "--steps must be >= 1")]
+    [InlineData("--batch", "2000000", "--batch must be from 1")]
     public void C11_DegenerateNumbersAreRefused(string option, string value, string expect)
     {
         var r = InProcess("train", "--preset", "fmnist-vq-global", option, value, "--steps", "1", "--out", F("o-deg"));
