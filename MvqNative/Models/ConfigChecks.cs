@@ -23,6 +23,9 @@ public static class ConfigChecks
     /// <summary>Largest batch accepted (before clamping to the dataset).</summary>
     public const int MaxBatch = 1 << 20;
 
+    // Spelled so that it holds whether the config's head is a string or an enum.
+    private static bool IsGrid(ModelConfig c) => string.Equals(c.Head.ToString(), "grid", StringComparison.OrdinalIgnoreCase);
+
     private static void Check(bool ok, string msg)
     {
         if (!ok) throw new ArgumentException("config: " + msg);
@@ -48,13 +51,13 @@ public static class ConfigChecks
         Check(float.IsFinite(c.Encoder.Slope), "encoder.slope must be a finite number");
         InRange(c.Codes, 2, MaxCodes, "codes");
         InRange(c.CodeDim, 1, MaxWidth, "codeDim");
-        if (c.Head == "global") InRange(c.Tokens, 1, MaxWidth, "tokens");
+        if (!IsGrid(c)) InRange(c.Tokens, 1, MaxWidth, "tokens");
         var q = c.Quantizer!;
         Finite(q.Beta, 0, 1000, false, "quantizer.beta");
         Finite(q.Decay, 0, 1, true, "quantizer.decay");
         Check(q.RestartEvery >= 0, $"quantizer.restartEvery must be >= 0, got {q.RestartEvery}");
         Finite(q.DeadFraction, 0, 1, false, "quantizer.deadFraction");
-        if (c.Kind == "mvq")
+        if (c.IsMvq)
         {
             Check(c.Secondary is not null && c.Mvq is not null, "an mvq model needs 'secondary' and 'mvq' sections");
             InRange(c.Secondary!.Codes, 2, MaxCodes, "secondary.codes");
@@ -93,15 +96,15 @@ public static class ConfigChecks
         long res = R * (hd * c1 * 9 + hd + c1 * hd + c1);
         long enc = c0 * C * 16 + c0 + c1 * c0 * 16 + c1 + c1 * c1 * 9 + c1 + res;
         long dec = c1 * c1 * 9 + c1 + res + c0 * c1 * 9 + c0 + C * c0 * 9 + C;
-        long Head(long l, long d) => c.Head == "grid" ? (d * c1 + d) + (c1 * d + c1) : (c1 * hw * l * d + l * d) + (l * d * c1 * hw + c1 * hw);
+        long Head(long l, long d) => IsGrid(c) ? (d * c1 + d) + (c1 * d + c1) : (c1 * hw * l * d + l * d) + (l * d * c1 * hw + c1 * hw);
         long Vq(long k, long d) => k * d + k + k * d + 2; // codebook, EMA cluster sizes and sums, step and restart counters
-        long l1 = c.Head == "grid" ? hw : c.Tokens, d1 = c.CodeDim;
+        long l1 = IsGrid(c) ? hw : c.Tokens, d1 = c.CodeDim;
         long n = enc + dec + Head(l1, d1) + Vq(c.Codes, d1);
-        if (c.Kind == "mvq" && c.Secondary is not null && c.Mvq is not null)
+        if (c.IsMvq && c.Secondary is not null && c.Mvq is not null)
         {
-            long l2 = c.Head == "grid" ? hw : c.Secondary.Tokens, d2 = c.Secondary.CodeDim, f = c.Mvq.FHidden;
-            n += Head(l2, d2) - (c.Head == "grid" ? c1 * d2 + c1 : l2 * d2 * c1 * hw + c1 * hw) + Vq(c.Secondary.Codes, d2);
-            n += 2 * d2 + (d2 * f + f) + 4 * f + (f * d1 + d1) + (l1 == l2 && c.Head == "grid" ? 0 : l1 * l2 + l1 * d1);
+            long l2 = IsGrid(c) ? hw : c.Secondary.Tokens, d2 = c.Secondary.CodeDim, f = c.Mvq.FHidden;
+            n += Head(l2, d2) - (IsGrid(c) ? c1 * d2 + c1 : l2 * d2 * c1 * hw + c1 * hw) + Vq(c.Secondary.Codes, d2);
+            n += 2 * d2 + (d2 * f + f) + 4 * f + (f * d1 + d1) + (l1 == l2 && IsGrid(c) ? 0 : l1 * l2 + l1 * d1);
         }
         return n;
     }
@@ -117,11 +120,11 @@ public static class ConfigChecks
         long C = c.Image.Channels, c0 = c.Encoder.Channels[0], c1 = c.Encoder.Channels[1], R = c.Encoder.ResBlocks, hd = c.Encoder.ResHidden;
         long px = (long)c.Image.Height * c.Image.Width, hw = px / 16;
         long perImage = 4 * C * px + 2 * c0 * px / 4 + c1 * hw * (6 + 4 * R) + 2 * R * hd * hw + 2 * c1 * px / 4 + 2 * c0 * px;
-        long l1 = c.Head == "grid" ? hw : c.Tokens;
+        long l1 = IsGrid(c) ? hw : c.Tokens;
         perImage += 4 * l1 * c.CodeDim + (long)c.Codes; // tokens, quantized, gradients, distances
-        if (c.Kind == "mvq" && c.Mvq is not null && c.Secondary is not null)
+        if (c.IsMvq && c.Mvq is not null && c.Secondary is not null)
         {
-            long l2 = c.Head == "grid" ? hw : c.Secondary.Tokens;
+            long l2 = IsGrid(c) ? hw : c.Secondary.Tokens;
             long j = Math.Min(training ? c.Mvq.Hypotheses : c.Mvq.EvalHypotheses, c.Mvq.Chunk);
             perImage += j * (l2 * c.Mvq.FHidden + l1 * c.CodeDim) + 4 * l2 * c.Secondary.CodeDim;
         }
