@@ -138,6 +138,39 @@ public static unsafe partial class MvqEmu
 
     [LibraryImport(CudaLibraries.Cuda)] private static partial int mvqemu_is_emulator();
     [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_last_error();
+    [LibraryImport(CudaLibraries.Cuda, StringMarshalling = StringMarshalling.Utf8)] private static partial int mvqemu_register_region(ulong p, nuint bytes, string name);
+    [LibraryImport(CudaLibraries.Cuda)] private static partial int mvqemu_unregister_region(ulong p);
+    [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_checkers();
+    [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_card();
+    [LibraryImport(CudaLibraries.Cuda)] private static partial ulong mvqemu_checked_launch_count();
+
+    /// <summary>
+    /// Tells the emulator's memcheck that a kernel argument pointing into [p, p + bytes) may touch only
+    /// those bytes of the allocation (a sub-allocation such as the part of a workspace an op asked for).
+    /// </summary>
+    public static void RegisterRegion(ulong p, long bytes, string name)
+    {
+        if (mvqemu_register_region(p, (nuint)bytes, name) != 0) throw new InvalidOperationException(LastError() ?? "mvqemu_register_region failed");
+    }
+
+    /// <summary>Ends a region given to <see cref="RegisterRegion"/>; false when none starts at p (e.g. its allocation was freed).</summary>
+    public static bool TryUnregisterRegion(ulong p) => mvqemu_unregister_region(p) == 0;
+
+    /// <summary>The sanitizer's checkers in force (e.g. "memcheck,initcheck,racecheck,synccheck,shuffle"), or null without the emulator.</summary>
+    public static string? Checkers() => Text(&mvqemu_checkers);
+
+    /// <summary>The arch of the card the emulator imitates ("sm_90" or "sm_80"), or null without the emulator.</summary>
+    public static string? Card() => Text(&mvqemu_card);
+
+    /// <summary>Kernel launches so far that ran under at least one checker.</summary>
+    public static ulong CheckedLaunches() => CudaLibraries.IsEmulator ? mvqemu_checked_launch_count() : 0;
+
+    private static string? Text(delegate*<byte*> f)
+    {
+        if (!CudaLibraries.IsEmulator) return null;
+        try { var p = f(); return p == null ? null : Marshal.PtrToStringUTF8((IntPtr)p); }
+        catch (EntryPointNotFoundException) { return null; }
+    }
 
     /// <summary>True when the bound driver library is the emulator.</summary>
     public static bool IsEmulator()

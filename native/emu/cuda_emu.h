@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
@@ -84,14 +85,19 @@ struct BlockInfo {
 extern __thread ThreadCtx* tls_thread __attribute__((visibility("hidden")));
 extern __thread BlockInfo* tls_block __attribute__((visibility("hidden")));
 
-int syncthreads_impl(int pred, int mode);                            // mode 0 plain, 1 count, 2 and, 3 or
+int syncthreads_impl(int pred, int mode, const char* file, int line);  // mode 0 plain, 1 count, 2 and, 3 or
 void syncwarp_impl(unsigned mask);
 unsigned long long shfl_impl(unsigned mask, unsigned long long v, int kind, int arg, int width);
 unsigned vote_impl(unsigned mask, int pred, int kind);                // kind 0 ballot, 1 all, 2 any
 long long reduce_impl(unsigned mask, long long v, int kind);          // kind 0 add, 1 min, 2 max
 unsigned activemask_impl();
 [[noreturn]] void trap_impl(const char* what, const char* file, int line);
+void atomic_check(void* p, std::size_t bytes);   // memcheck/initcheck of an atomic's address (emu_check.cpp)
 }  // namespace mvq_emu
+// Atomics are excluded from the access instrumentation (an atomic is never a race) and check
+// their address explicitly.
+#define MVQ_EMU_ATOMIC inline __attribute__((no_sanitize("kernel-address", "address")))
+#define MVQ_EMU_SYNC inline __attribute__((always_inline))
 
 #define threadIdx (::mvq_emu::tls_thread->tid)
 #define blockIdx (::mvq_emu::tls_block->bidx)
@@ -100,11 +106,13 @@ unsigned activemask_impl();
 constexpr int warpSize = 32;
 
 // ---- synchronisation, shuffles, votes --------------------------------------------------------
-inline void __syncthreads() { ::mvq_emu::syncthreads_impl(0, 0); }
-inline int __syncthreads_count(int p) { return ::mvq_emu::syncthreads_impl(p, 1); }
-inline int __syncthreads_and(int p) { return ::mvq_emu::syncthreads_impl(p, 2); }
-inline int __syncthreads_or(int p) { return ::mvq_emu::syncthreads_impl(p, 3); }
-inline void __syncwarp(unsigned mask = 0xffffffffu) { ::mvq_emu::syncwarp_impl(mask); }
+// The default arguments name the call site (synccheck tells two different barriers apart by it).
+#define MVQ_EMU_SITE const char* mvq_file = __builtin_FILE(), int mvq_line = __builtin_LINE()
+MVQ_EMU_SYNC void __syncthreads(MVQ_EMU_SITE) { ::mvq_emu::syncthreads_impl(0, 0, mvq_file, mvq_line); }
+MVQ_EMU_SYNC int __syncthreads_count(int p, MVQ_EMU_SITE) { return ::mvq_emu::syncthreads_impl(p, 1, mvq_file, mvq_line); }
+MVQ_EMU_SYNC int __syncthreads_and(int p, MVQ_EMU_SITE) { return ::mvq_emu::syncthreads_impl(p, 2, mvq_file, mvq_line); }
+MVQ_EMU_SYNC int __syncthreads_or(int p, MVQ_EMU_SITE) { return ::mvq_emu::syncthreads_impl(p, 3, mvq_file, mvq_line); }
+MVQ_EMU_SYNC void __syncwarp(unsigned mask = 0xffffffffu) { ::mvq_emu::syncwarp_impl(mask); }
 inline unsigned __activemask() { return ::mvq_emu::activemask_impl(); }
 
 namespace mvq_emu {
@@ -147,59 +155,69 @@ inline long long clock64() { return (long long)__builtin_readcyclecounter(); }
 inline void __nanosleep(unsigned) {}
 
 // ---- atomics (host atomics: blocks run concurrently on OS threads) -------------------------
+// GCC __atomic builtins inside functions that are not instrumented (std::atomic_ref's members
+// would be instrumented as plain accesses); each checks its address first.
 namespace mvq_emu {
-template <class T> inline std::atomic_ref<T> aref(T* p) { return std::atomic_ref<T>(*p); }
-}  // namespace mvq_emu
-inline float atomicAdd(float* p, float v) { return ::mvq_emu::aref(p).fetch_add(v); }
-inline double atomicAdd(double* p, double v) { return ::mvq_emu::aref(p).fetch_add(v); }
-inline int atomicAdd(int* p, int v) { return ::mvq_emu::aref(p).fetch_add(v); }
-inline unsigned atomicAdd(unsigned* p, unsigned v) { return ::mvq_emu::aref(p).fetch_add(v); }
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return ::mvq_emu::aref(p).fetch_add(v); }
-inline int atomicSub(int* p, int v) { return ::mvq_emu::aref(p).fetch_sub(v); }
-inline unsigned atomicSub(unsigned* p, unsigned v) { return ::mvq_emu::aref(p).fetch_sub(v); }
-template <class T> inline T mvq_emu_atomic_exch(T* p, T v) { return ::mvq_emu::aref(p).exchange(v); }
-inline int atomicExch(int* p, int v) { return mvq_emu_atomic_exch(p, v); }
-inline unsigned atomicExch(unsigned* p, unsigned v) { return mvq_emu_atomic_exch(p, v); }
-inline unsigned long long atomicExch(unsigned long long* p, unsigned long long v) { return mvq_emu_atomic_exch(p, v); }
-inline float atomicExch(float* p, float v) { return mvq_emu_atomic_exch(p, v); }
-template <class T> inline T mvq_emu_atomic_cas(T* p, T cmp, T v) {
-    ::mvq_emu::aref(p).compare_exchange_strong(cmp, v);
+template <class T> MVQ_EMU_ATOMIC T at_fetch_add(T* p, T v) {
+    atomic_check(p, sizeof(T));
+    if constexpr (std::is_integral_v<T>) {
+        return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+    } else {
+        T old;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+        while (!__atomic_compare_exchange(p, &old, &(T&)(T&&)(old + v), false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {}
+        return old;
+    }
+}
+template <class T> MVQ_EMU_ATOMIC T at_exch(T* p, T v) {
+    atomic_check(p, sizeof(T));
+    T old;
+    __atomic_exchange(p, &v, &old, __ATOMIC_SEQ_CST);
+    return old;
+}
+template <class T> MVQ_EMU_ATOMIC T at_cas(T* p, T cmp, T v) {
+    atomic_check(p, sizeof(T));
+    __atomic_compare_exchange(p, &cmp, &v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     return cmp;  // holds the old value whether or not the exchange happened
 }
-inline int atomicCAS(int* p, int c, int v) { return mvq_emu_atomic_cas(p, c, v); }
-inline unsigned atomicCAS(unsigned* p, unsigned c, unsigned v) { return mvq_emu_atomic_cas(p, c, v); }
-inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long c, unsigned long long v) { return mvq_emu_atomic_cas(p, c, v); }
-template <class T> inline T mvq_emu_atomic_max(T* p, T v) {
-    auto a = ::mvq_emu::aref(p);
-    T old = a.load();
-    while (old < v && !a.compare_exchange_weak(old, v)) {}
+template <class T, class F> MVQ_EMU_ATOMIC T at_update(T* p, F f) {
+    atomic_check(p, sizeof(T));
+    T old;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange(p, &old, &(T&)(T&&)f(old), false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {}
     return old;
 }
-template <class T> inline T mvq_emu_atomic_min(T* p, T v) {
-    auto a = ::mvq_emu::aref(p);
-    T old = a.load();
-    while (v < old && !a.compare_exchange_weak(old, v)) {}
-    return old;
-}
-inline int atomicMax(int* p, int v) { return mvq_emu_atomic_max(p, v); }
-inline unsigned atomicMax(unsigned* p, unsigned v) { return mvq_emu_atomic_max(p, v); }
-inline long long atomicMax(long long* p, long long v) { return mvq_emu_atomic_max(p, v); }
-inline unsigned long long atomicMax(unsigned long long* p, unsigned long long v) { return mvq_emu_atomic_max(p, v); }
-inline int atomicMin(int* p, int v) { return mvq_emu_atomic_min(p, v); }
-inline unsigned atomicMin(unsigned* p, unsigned v) { return mvq_emu_atomic_min(p, v); }
-inline long long atomicMin(long long* p, long long v) { return mvq_emu_atomic_min(p, v); }
-inline unsigned long long atomicMin(unsigned long long* p, unsigned long long v) { return mvq_emu_atomic_min(p, v); }
-inline int atomicAnd(int* p, int v) { return ::mvq_emu::aref(p).fetch_and(v); }
-inline unsigned atomicAnd(unsigned* p, unsigned v) { return ::mvq_emu::aref(p).fetch_and(v); }
-inline int atomicOr(int* p, int v) { return ::mvq_emu::aref(p).fetch_or(v); }
-inline unsigned atomicOr(unsigned* p, unsigned v) { return ::mvq_emu::aref(p).fetch_or(v); }
-inline int atomicXor(int* p, int v) { return ::mvq_emu::aref(p).fetch_xor(v); }
-inline unsigned atomicXor(unsigned* p, unsigned v) { return ::mvq_emu::aref(p).fetch_xor(v); }
-inline unsigned atomicInc(unsigned* p, unsigned lim) {
-    auto a = ::mvq_emu::aref(p);
-    unsigned old = a.load();
-    while (!a.compare_exchange_weak(old, old >= lim ? 0u : old + 1u)) {}
-    return old;
+}  // namespace mvq_emu
+MVQ_EMU_ATOMIC float atomicAdd(float* p, float v) { return ::mvq_emu::at_fetch_add(p, v); }
+MVQ_EMU_ATOMIC double atomicAdd(double* p, double v) { return ::mvq_emu::at_fetch_add(p, v); }
+MVQ_EMU_ATOMIC int atomicAdd(int* p, int v) { return ::mvq_emu::at_fetch_add(p, v); }
+MVQ_EMU_ATOMIC unsigned atomicAdd(unsigned* p, unsigned v) { return ::mvq_emu::at_fetch_add(p, v); }
+MVQ_EMU_ATOMIC unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return ::mvq_emu::at_fetch_add(p, v); }
+MVQ_EMU_ATOMIC int atomicSub(int* p, int v) { return ::mvq_emu::at_fetch_add(p, -v); }
+MVQ_EMU_ATOMIC unsigned atomicSub(unsigned* p, unsigned v) { return ::mvq_emu::at_fetch_add(p, 0u - v); }
+MVQ_EMU_ATOMIC int atomicExch(int* p, int v) { return ::mvq_emu::at_exch(p, v); }
+MVQ_EMU_ATOMIC unsigned atomicExch(unsigned* p, unsigned v) { return ::mvq_emu::at_exch(p, v); }
+MVQ_EMU_ATOMIC unsigned long long atomicExch(unsigned long long* p, unsigned long long v) { return ::mvq_emu::at_exch(p, v); }
+MVQ_EMU_ATOMIC float atomicExch(float* p, float v) { return ::mvq_emu::at_exch(p, v); }
+MVQ_EMU_ATOMIC int atomicCAS(int* p, int c, int v) { return ::mvq_emu::at_cas(p, c, v); }
+MVQ_EMU_ATOMIC unsigned atomicCAS(unsigned* p, unsigned c, unsigned v) { return ::mvq_emu::at_cas(p, c, v); }
+MVQ_EMU_ATOMIC unsigned long long atomicCAS(unsigned long long* p, unsigned long long c, unsigned long long v) { return ::mvq_emu::at_cas(p, c, v); }
+#define MVQ_EMU_MINMAX(T)                                                                                              \
+    MVQ_EMU_ATOMIC T atomicMax(T* p, T v) { return ::mvq_emu::at_update(p, [v](T o) { return o < v ? v : o; }); } \
+    MVQ_EMU_ATOMIC T atomicMin(T* p, T v) { return ::mvq_emu::at_update(p, [v](T o) { return v < o ? v : o; }); }
+MVQ_EMU_MINMAX(int)
+MVQ_EMU_MINMAX(unsigned)
+MVQ_EMU_MINMAX(long long)
+MVQ_EMU_MINMAX(unsigned long long)
+#undef MVQ_EMU_MINMAX
+MVQ_EMU_ATOMIC int atomicAnd(int* p, int v) { return ::mvq_emu::at_update(p, [v](int o) { return o & v; }); }
+MVQ_EMU_ATOMIC unsigned atomicAnd(unsigned* p, unsigned v) { return ::mvq_emu::at_update(p, [v](unsigned o) { return o & v; }); }
+MVQ_EMU_ATOMIC int atomicOr(int* p, int v) { return ::mvq_emu::at_update(p, [v](int o) { return o | v; }); }
+MVQ_EMU_ATOMIC unsigned atomicOr(unsigned* p, unsigned v) { return ::mvq_emu::at_update(p, [v](unsigned o) { return o | v; }); }
+MVQ_EMU_ATOMIC int atomicXor(int* p, int v) { return ::mvq_emu::at_update(p, [v](int o) { return o ^ v; }); }
+MVQ_EMU_ATOMIC unsigned atomicXor(unsigned* p, unsigned v) { return ::mvq_emu::at_update(p, [v](unsigned o) { return o ^ v; }); }
+MVQ_EMU_ATOMIC unsigned atomicInc(unsigned* p, unsigned lim) {
+    return ::mvq_emu::at_update(p, [lim](unsigned o) { return o >= lim ? 0u : o + 1u; });
 }
 
 // ---- math intrinsics -------------------------------------------------------------------------

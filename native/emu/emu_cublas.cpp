@@ -122,6 +122,8 @@ cublasStatus_t gemm(const char* call, cublasHandle_t h, int transa, int transb, 
                             ": a matrix (with its leading dimension) is not inside one cuMemAlloc allocation");
     }
     for (int i = 0; i < batch; ++i) sgemm_host(ta, tb, m, n, k, a, A + i * sA, lda, B + i * sB, ldb, b, C + i * sC, ldc);
+    for (int i = 0; i < batch; ++i)   // initcheck: C's columns now hold data
+        for (int j = 0; j < n; ++j) mem_mark_written(C + i * sC + (std::size_t)j * ldc, (std::size_t)m * sizeof(float));
     std::string msg;
     if (mem_check_guards(&msg) != 0)
         return fail(CUBLAS_STATUS_EXECUTION_FAILED, std::string("out-of-bounds write detected after ") + call + ": " + msg);

@@ -1,6 +1,7 @@
 // emu_driver.cpp: the CUDA driver API subset exported by libmvq_emu.so (names and C ABI of
-// CUDA 12's cuda.h, `_v2` symbols where the header maps to them). One emulated device
-// (sm_90-like limits); contexts, modules, functions, streams and events are validated
+// CUDA 12's cuda.h, `_v2` symbols where the header maps to them). One emulated device with
+// the limits of the card chosen by MVQ_EMU_CARD (sm_90: H100/H200, the default; sm_80: A100);
+// contexts, modules, functions, streams and events are validated
 // handles; all work runs synchronously at the call (streams are ordered anyway), so
 // asynchronous variants complete before they return. Failures also leave a message for
 // mvqemu_last_error().
@@ -40,6 +41,23 @@ struct CUevent_st {
 };
 
 namespace mvq_emu {
+
+const Card& card() {
+    // Read at every call (cheap), so a test process may choose the card before it needs it.
+    {
+        // Per-block shared memory: sm_90 227 KiB opt-in (228 KiB per SM), sm_80 163 KiB (164 KiB).
+        static const Card h100{"NVIDIA H100/H200 sm_90 (MvqNative host emulator)", "sm_90", 9, 0, 232448, 233472, 50 * 1024 * 1024, 2619000, 5120};
+        static const Card a100{"NVIDIA A100 sm_80 (MvqNative host emulator)", "sm_80", 8, 0, 166912, 167936, 40 * 1024 * 1024, 1593000, 5120};
+        const char* e = std::getenv("MVQ_EMU_CARD");
+        if (!e || !*e || !std::strcmp(e, "sm_90") || !std::strcmp(e, "h100") || !std::strcmp(e, "h200")) return h100;
+        if (!std::strcmp(e, "sm_80") || !std::strcmp(e, "a100")) return a100;
+        static bool warned = false;
+        if (!warned) std::fprintf(stderr, "mvq_emu: unknown MVQ_EMU_CARD '%s' (sm_90 or sm_80); using sm_90\n", e);
+        warned = true;
+        return h100;
+    }
+}
+
 namespace {
 
 struct State {
@@ -122,6 +140,7 @@ CUresult copy(const char* call, void* dst, bool dstDev, const void* src, bool sr
         return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": source " + hex(src) + " + " + std::to_string(bytes) +
                                                   " bytes is not inside one cuMemAlloc allocation");
     std::memmove(dst, src, bytes);
+    if (dstDev) mem_mark_written(dst, bytes);
     return check_guards(call);
 }
 
@@ -138,6 +157,7 @@ CUresult memset_n(const char* call, CUdeviceptr d, const void* value, std::size_
         std::memset(p, *static_cast<const unsigned char*>(value), count);
     else
         for (std::size_t i = 0; i < count; ++i) std::memcpy(p + 4 * i, value, 4);
+    mem_mark_written(p, elem * count);
     return check_guards(call);
 }
 
@@ -230,7 +250,7 @@ CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
     if (CUresult r = need_init()) return r;
     if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-    std::snprintf(name, (std::size_t)len, "%s", "MvqNative CUDA emulator (host)");
+    std::snprintf(name, (std::size_t)len, "%s", card().name);
     return CUDA_SUCCESS;
 }
 
@@ -261,17 +281,17 @@ CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev) 
         case 19: v = 1; break;                // CAN_MAP_HOST_MEMORY
         case 30: v = 512; break;              // SURFACE_ALIGNMENT
         case 31: v = 1; break;                // CONCURRENT_KERNELS
-        case 36: v = 2619000; break;          // MEMORY_CLOCK_RATE
-        case 37: v = 5120; break;             // GLOBAL_MEMORY_BUS_WIDTH
-        case 38: v = 50 * 1024 * 1024; break; // L2_CACHE_SIZE
+        case 36: v = card().memClockKhz; break;  // MEMORY_CLOCK_RATE
+        case 37: v = card().busBits; break;   // GLOBAL_MEMORY_BUS_WIDTH
+        case 38: v = card().l2Bytes; break;   // L2_CACHE_SIZE
         case 39: v = 2048; break;             // MAX_THREADS_PER_MULTIPROCESSOR
         case 40: v = 2; break;                // ASYNC_ENGINE_COUNT
         case 41: v = 1; break;                // UNIFIED_ADDRESSING
-        case 75: v = 9; break;                // COMPUTE_CAPABILITY_MAJOR
-        case 76: v = 0; break;                // COMPUTE_CAPABILITY_MINOR
-        case 81: v = 233472; break;           // MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
+        case 75: v = card().major; break;     // COMPUTE_CAPABILITY_MAJOR
+        case 76: v = card().minor; break;     // COMPUTE_CAPABILITY_MINOR
+        case 81: v = card().smemPerSm; break; // MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
         case 82: v = 65536; break;            // MAX_REGISTERS_PER_MULTIPROCESSOR
-        case 97: v = (int)kMaxDynamicSmem; break;  // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+        case 97: v = card().smemOptin; break; // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
         case 106: v = 32; break;              // MAX_BLOCKS_PER_MULTIPROCESSOR
         default:
             if (attrib <= 0 || attrib > 200) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: unknown attribute");
@@ -293,8 +313,8 @@ CUresult cuDeviceComputeCapability(int* major, int* minor, CUdevice dev) {
     if (CUresult r = need_init()) return r;
     if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-    *major = 9;
-    *minor = 0;
+    *major = card().major;
+    *minor = card().minor;
     return CUDA_SUCCESS;
 }
 
@@ -544,12 +564,12 @@ CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction fun
     if (!func_ok(func)) return CUDA_ERROR_INVALID_HANDLE;
     switch (attrib) {
         case 0: *pi = 1024; break;                  // MAX_THREADS_PER_BLOCK
-        case 1: *pi = 0; break;                     // SHARED_SIZE_BYTES (static; unknown on the host)
+        case 1: *pi = (int)static_smem_bytes(func->k); break;  // SHARED_SIZE_BYTES (static, from the emulator's symbols)
         case 2: *pi = 0; break;                     // CONST_SIZE_BYTES
         case 3: *pi = 0; break;                     // LOCAL_SIZE_BYTES
         case 4: *pi = 32; break;                    // NUM_REGS
-        case 5: *pi = 90; break;                    // PTX_VERSION
-        case 6: *pi = 90; break;                    // BINARY_VERSION
+        case 5: *pi = card().major * 10 + card().minor; break;  // PTX_VERSION
+        case 6: *pi = card().major * 10 + card().minor; break;  // BINARY_VERSION
         case 7: *pi = 0; break;                     // CACHE_MODE_CA
         case 8: *pi = func->maxDynamicSmem; break;  // MAX_DYNAMIC_SHARED_SIZE_BYTES
         case 9: *pi = func->carveout; break;        // PREFERRED_SHARED_MEMORY_CARVEOUT
@@ -564,8 +584,12 @@ CUresult cuFuncSetAttribute(CUfunction func, CUfunction_attribute attrib, int va
     if (CUresult r = need_ctx("cuFuncSetAttribute")) return r;
     if (!func_ok(func)) return CUDA_ERROR_INVALID_HANDLE;
     if (attrib == 8) {
-        if (value < 0 || value > (int)kMaxDynamicSmem)
-            return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: MAX_DYNAMIC_SHARED_SIZE_BYTES above the 227 KiB opt-in limit");
+        int limit = card().smemOptin - (int)static_smem_bytes(func->k);
+        if (value < 0 || value > limit)
+            return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: MAX_DYNAMIC_SHARED_SIZE_BYTES " + std::to_string(value) +
+                                                      " above the " + card().arch + " opt-in limit of " + std::to_string(card().smemOptin) +
+                                                      " bytes less the kernel's " + std::to_string(static_smem_bytes(func->k)) +
+                                                      " bytes of static shared memory");
         func->maxDynamicSmem = value;
         return CUDA_SUCCESS;
     }
@@ -600,6 +624,15 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
                                                   " bytes of dynamic shared memory exceed the function's limit of " +
                                                   std::to_string(f->maxDynamicSmem) +
                                                   " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+    {
+        std::size_t stat = static_smem_bytes(k);
+        if (stat + sharedMemBytes > (std::size_t)card().smemOptin)
+            return fail(CUDA_ERROR_INVALID_VALUE, who + ": " + std::to_string(stat) + " bytes of static and " + std::to_string(sharedMemBytes) +
+                                                      " bytes of dynamic shared memory exceed the " + card().arch + " limit of " +
+                                                      std::to_string(card().smemOptin) + " bytes per block");
+        if (stat > 49152)
+            return fail(CUDA_ERROR_INVALID_VALUE, who + ": " + std::to_string(stat) + " bytes of static shared memory exceed 48 KiB");
+    }
     // Parameters: either kernelParams, or one packed buffer through `extra`.
     std::vector<void*> packed;
     void** params = kernelParams;
@@ -622,20 +655,49 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         params = packed.data();
     }
     if (!params && k->nparams > 0) return fail(CUDA_ERROR_INVALID_VALUE, who + ": kernelParams is null");
-    // A pointer argument that is not device memory would fault on a GPU.
+    // A pointer argument that is not device memory would fault on a GPU. Each one's buffer
+    // (allocation or registered sub-region) is what memcheck lets the kernel touch.
+    LaunchInfo info;
+    info.k = k;
+    info.grid = dim3(gx, gy, gz);
+    info.block = dim3(bx, by, bz);
+    info.dynSmem = sharedMemBytes;
+    info.id = ++g_launches;
+    info.flags = check_flags();
+    info.seed = order_seed() ^ (info.id * 0x9E3779B97F4A7C15ull);
     for (unsigned i = 0; i < k->nparams; ++i) {
         if (!k->isPointer[i]) continue;
         void* p = *static_cast<void**>(params[i]);
-        if (p && !mem_range_ok(p, 0))
+        Region reg;
+        if (p && !mem_region_of(reinterpret_cast<std::uintptr_t>(p), &reg))
             return fail(CUDA_ERROR_ILLEGAL_ADDRESS, who + ": pointer argument #" + std::to_string(i) + " (" + hex(p) +
                                                        ") does not point into a live cuMemAlloc allocation");
+        if (p) info.args.push_back(reg);
     }
-    RunResult r = run_grid(k, dim3(gx, gy, gz), dim3(bx, by, bz), sharedMemBytes, params);
+    // Device pointers passed inside structures (e.g. a {a, b} pair of buffers) count as arguments too.
+    for (unsigned i = 0; i < k->nparams; ++i) {
+        if (k->isPointer[i] || k->sizes[i] < 8) continue;
+        const char* bytes = static_cast<const char*>(params[i]);
+        for (unsigned off = 0; off + 8 <= k->sizes[i]; off += 8) {
+            std::uintptr_t v;
+            std::memcpy(&v, bytes + off, 8);
+            Region reg;
+            if (v - g_heap_lo < g_heap_span && mem_region_of(v, &reg)) info.args.push_back(reg);
+        }
+    }
+    if (info.flags & kMemcheck) shared_layout_for(&info);
+    if (info.flags & (kMemcheck | kInitcheck | kRacecheck | kSynccheck)) ++g_checked_launches;
+    RunResult r = run_grid(k, dim3(gx, gy, gz), dim3(bx, by, bz), sharedMemBytes, params, &info);
     std::string launch = "kernel '" + std::string(k->name) + "' grid (" + std::to_string(gx) + "," + std::to_string(gy) + "," +
                          std::to_string(gz) + ") block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
                          std::to_string(bz) + ")";
     CUresult g = check_guards(launch);
-    if (r.code != 0) return fail(r.code, "cuLaunchKernel: " + r.message);
+    if (r.code != 0) {
+        char seed[120];
+        std::snprintf(seed, sizeof seed, " [launch #%llu; thread order seed MVQ_EMU_SEED=%llu, checkers %s]", info.id,
+                      (unsigned long long)order_seed(), checks_text().c_str());
+        return fail(r.code, "cuLaunchKernel: " + r.message + " (" + launch + ")" + seed);
+    }
     return g;
 }
 
@@ -830,3 +892,28 @@ extern "C" const char* mvqemu_kernel_name(int index) {
     return k ? k->name : nullptr;
 }
 extern "C" int mvqemu_execution_threads(void) { return mvq_emu::execution_threads(); }
+
+// ---- sanitizer extras ---------------------------------------------------------------------------
+extern "C" int mvqemu_register_region(CUdeviceptr p, size_t bytes, const char* name) {
+    std::string err;
+    if (mem_register_sub(p, bytes, name, &err)) {
+        set_last_error("mvqemu_register_region: " + mvq_emu::hex(reinterpret_cast<void*>(p)) + " + " + std::to_string(bytes) + " bytes " + err);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    return CUDA_SUCCESS;
+}
+extern "C" int mvqemu_unregister_region(CUdeviceptr p) {
+    if (mem_unregister_sub(p)) {
+        set_last_error("mvqemu_unregister_region: no sub-region starts at " + mvq_emu::hex(reinterpret_cast<void*>(p)));
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    return CUDA_SUCCESS;
+}
+extern "C" unsigned long long mvqemu_launch_count(void) { return mvq_emu::g_launches.load(); }
+extern "C" unsigned long long mvqemu_checked_launch_count(void) { return mvq_emu::g_checked_launches.load(); }
+extern "C" const char* mvqemu_checkers(void) {
+    static const std::string s = mvq_emu::checks_text();
+    return s.c_str();
+}
+extern "C" const char* mvqemu_card(void) { return mvq_emu::card().arch; }
+extern "C" unsigned long long mvqemu_seed(void) { return mvq_emu::order_seed(); }

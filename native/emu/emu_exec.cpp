@@ -6,6 +6,8 @@
 // Fast path: a fiber runs CUDA threads one after another (claiming the next unstarted thread
 // when its current one returns), so a kernel that never synchronises runs a whole block on one
 // fiber with no context switch per thread; a new fiber is only started when a thread blocks.
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -29,6 +31,8 @@ namespace mvq_emu {
 
 __thread ThreadCtx* tls_thread = nullptr;
 __thread BlockInfo* tls_block = nullptr;
+__thread std::uintptr_t tls_shared_lo = 0;
+__thread std::uintptr_t tls_shared_span = 0;
 
 namespace {
 
@@ -185,12 +189,28 @@ struct Block {
     unsigned barArrived = 0, barGen = 0;
     int barAcc[2] = {0, 0};
     std::vector<ThreadCtx> threads = std::vector<ThreadCtx>(1024);
+    std::vector<unsigned short> order = std::vector<unsigned short>(1024);   // thread start order
     WarpState warps[32];
+    std::uint32_t present[32] = {};   // lanes of each warp that exist in this block
     std::vector<Fiber*> active;
+    unsigned exited = 0;
+    const char* barFile = nullptr;    // call site of the barrier being waited at (synccheck)
+    int barLine = 0;
+    unsigned barFirst = 0;            // first thread that arrived there
+    unsigned flags = 0;
+    std::uint64_t rng = 0;
     int error = 0;
     std::string message;
 };
 __thread Block* tls_cur = nullptr;
+__thread std::uint32_t tls_epoch = 0;   // racecheck: advances at every block start and block barrier
+
+inline std::uint64_t next_random(std::uint64_t& x) {   // splitmix64
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
 
 std::string block_where(const Block* b, const ThreadCtx* t) {
     char buf[200];
@@ -205,12 +225,22 @@ std::string block_where(const Block* b, const ThreadCtx* t) {
 }
 
 void release_block_barrier(Block* b) {
-    for (unsigned i = 0; i < b->next; ++i)
+    for (unsigned i = 0; i < b->n; ++i)
         if (b->threads[i].wait_kind == 1) b->threads[i].wait_kind = 0;
     b->barArrived = 0;
     ++b->barGen;
     b->barAcc[b->barGen & 1] = 0;
+    ++tls_epoch;
 }
+
+std::string thread_name(const Block* b, unsigned linear) {
+    const ThreadCtx& t = b->threads[linear];
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "thread (%u,%u,%u)", t.tid.x, t.tid.y, t.tid.z);
+    return buf;
+}
+
+[[noreturn]] void fault_here(Block* b, ThreadCtx* t, int code, const std::string& what);
 
 bool warp_complete(const WarpState& w) {
     std::uint32_t need = w.need & w.live;
@@ -231,6 +261,25 @@ inline void wait_here(ThreadCtx* t, unsigned char kind) {
 
 void warp_barrier(Block* b, ThreadCtx* t, unsigned mask) {
     WarpState& w = b->warps[t->warp];
+    if (b->flags & kSynccheck) {
+        char buf[300];
+        if (!((mask >> t->lane) & 1u)) {
+            std::snprintf(buf, sizeof buf, "synccheck: warp intrinsic called with mask 0x%08x that does not name the calling lane %u", mask, t->lane);
+            fault_here(b, t, 719, buf);
+        }
+        if (mask & ~w.live) {
+            std::snprintf(buf, sizeof buf,
+                          "synccheck: warp intrinsic called with mask 0x%08x but lanes 0x%08x of warp %u %s (lanes present: 0x%08x)", mask,
+                          mask & ~w.live, t->warp, (mask & ~b->present[t->warp]) ? "do not exist in this block" : "have exited",
+                          w.live);
+            fault_here(b, t, 719, buf);
+        }
+        if (w.arrived != 0 && w.need != mask) {
+            std::snprintf(buf, sizeof buf, "synccheck: lanes of warp %u wait at warp intrinsics with different masks (0x%08x and 0x%08x)",
+                          t->warp, w.need, mask);
+            fault_here(b, t, 719, buf);
+        }
+    }
     if (w.arrived == 0) w.need = mask;
     w.arrived |= 1u << t->lane;
     if (warp_complete(w))
@@ -240,6 +289,20 @@ void warp_barrier(Block* b, ThreadCtx* t, unsigned mask) {
 }
 
 void thread_exit(Block* b, ThreadCtx* t) {
+    if (b->flags & kSynccheck) {
+        WarpState& w = b->warps[t->warp];
+        if (b->barArrived > 0)
+            fault_here(b, t, 719, "synccheck: divergent __syncthreads: this thread exited without reaching the barrier at " +
+                                      std::string(b->barFile ? b->barFile : "?") + ":" + std::to_string(b->barLine) + " where " + std::to_string(b->barArrived) + " thread(s) of the block wait (first " +
+                                      thread_name(b, b->barFirst) + ")");
+        if (w.arrived != 0 && ((w.need >> t->lane) & 1u)) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "synccheck: this lane exited while lanes 0x%08x of warp %u wait for it at a warp intrinsic with mask 0x%08x",
+                          w.arrived, t->warp, w.need);
+            fault_here(b, t, 719, buf);
+        }
+    }
+    ++b->exited;
     --b->live;
     WarpState& w = b->warps[t->warp];
     w.live &= ~(1u << t->lane);
@@ -250,7 +313,7 @@ void thread_exit(Block* b, ThreadCtx* t) {
 void fiber_entry(Fiber* f) {
     Block* b = f->block;
     while (b->error == 0 && b->next < b->n) {
-        ThreadCtx* t = &b->threads[b->next++];
+        ThreadCtx* t = &b->threads[b->order[b->next++]];
         t->fiber = f;
         f->ctx = t;
         tls_thread = t;
@@ -272,6 +335,16 @@ void run_block(Block* b) {
     b->barGen = 0;
     b->barAcc[0] = b->barAcc[1] = 0;
     b->error = 0;
+    b->exited = 0;
+    b->barFile = nullptr;
+    ++tls_epoch;
+    for (unsigned i = 0; i < b->n; ++i) b->order[i] = (unsigned short)i;
+    if (b->flags & kShuffle) {
+        // Seeded per launch and block, so the order does not depend on which OS thread runs it.
+        const BlockInfo& bi = b->info;
+        b->rng = g_launch->seed ^ (((std::uint64_t)bi.bidx.z * bi.gdim.y + bi.bidx.y) * bi.gdim.x + bi.bidx.x) * 0x2545F4914F6CDD1Dull;
+        for (unsigned i = b->n; i > 1; --i) std::swap(b->order[i - 1], b->order[next_random(b->rng) % i]);
+    }
     for (unsigned i = 0; i < b->n; ++i) {
         ThreadCtx& t = b->threads[i];
         t.tid = uint3{i % bd.x, (i / bd.x) % bd.y, i / (bd.x * bd.y)};
@@ -285,6 +358,7 @@ void run_block(Block* b) {
         unsigned lanes = std::min(32u, b->n - w * 32);
         WarpState& ws = b->warps[w];
         ws.live = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1);
+        b->present[w] = ws.live;
         ws.arrived = ws.need = ws.gen = 0;
         ws.released[0] = ws.released[1] = 0;
     }
@@ -295,6 +369,8 @@ void run_block(Block* b) {
     for (;;) {
         bool progress = false;
         std::size_t keep = 0;
+        if ((b->flags & kShuffle) && b->active.size() > 1)
+            for (std::size_t i = b->active.size(); i > 1; --i) std::swap(b->active[i - 1], b->active[next_random(b->rng) % i]);
         for (std::size_t i = 0; i < b->active.size(); ++i) {
             Fiber* f = b->active[i];
             if (b->error == 0 && f->ctx && f->ctx->wait_kind == 0) {
@@ -419,9 +495,28 @@ Block* worker_block() {
 }  // namespace
 
 // ---- device-side entry points (declared in cuda_emu.h) --------------------------------------
-int syncthreads_impl(int pred, int mode) {
+int syncthreads_impl(int pred, int mode, const char* file, int line) {
     Block* b = tls_cur;
     ThreadCtx* t = tls_thread;
+    if (b->flags & kSynccheck) {
+        auto here = [&](const char* f, int l) {
+            std::string s = f ? f : "?";
+            std::size_t k = s.find("/native/");
+            return (k == std::string::npos ? s : s.substr(k + 1)) + ":" + std::to_string(l);
+        };
+        if (b->exited > 0)
+            fault_here(b, t, 719, "synccheck: divergent __syncthreads at " + here(file, line) + ": " + std::to_string(b->exited) +
+                                      " thread(s) of the block have exited and will never reach it");
+        if (b->barArrived == 0) {
+            b->barFile = file;
+            b->barLine = line;
+            b->barFirst = t->linear;
+        } else if (file != b->barFile || line != b->barLine) {
+            fault_here(b, t, 719, "synccheck: divergent __syncthreads: this thread waits at " + here(file, line) + " while " +
+                                      thread_name(b, b->barFirst) + " (and " + std::to_string(b->barArrived - 1) + " more) wait at " +
+                                      here(b->barFile, b->barLine));
+        }
+    }
     unsigned g = b->barGen & 1;
     if (mode == 1 || mode == 3) b->barAcc[g] += pred != 0;
     if (mode == 2) b->barAcc[g] += pred == 0;
@@ -507,11 +602,135 @@ void trap_impl(const char* what, const char* file, int line) {
     std::abort();
 }
 
+void fault_impl(int code, const std::string& what) {
+    Block* b = tls_cur;
+    ThreadCtx* t = tls_thread;
+    if (!b || !t) {
+        std::fprintf(stderr, "mvq_emu: %s (outside a kernel)\n", what.c_str());
+        std::abort();
+    }
+    fault_here(b, t, code, what);
+}
+
+namespace {
+void fault_here(Block* b, ThreadCtx* t, int code, const std::string& what) {
+    if (b->error == 0) {
+        b->error = code;
+        b->message = block_where(b, t) + ": " + what;
+    }
+    auto* f = static_cast<Fiber*>(t->fiber);
+    f->finished = true;  // the rest of this CUDA thread (and block) is abandoned
+    f->ctx = nullptr;
+    yield_to_scheduler(f);
+    std::abort();
+}
+
+// ---- racecheck -------------------------------------------------------------------------------
+// One cell per byte of this OS thread's TLS block (where the block's __shared__ arrays live),
+// valid for one barrier interval (epoch). Two accesses of one byte in an interval by different
+// threads, at least one a write, are a hazard unless both threads are lanes of one warp and
+// that warp passed a warp barrier (__syncwarp, shuffle, vote) in between.
+struct RaceCell {
+    std::uint32_t epoch;
+    std::uint16_t writer, reader;     // thread + 1; 0 none; reader 0xFFFF: several
+    std::uint32_t genW, genR;         // the accessing warp's barrier count at the access
+    std::uint16_t readerWarp;         // warp of the readers, 0xFFFF: several warps
+    std::uintptr_t pcW, pcR;
+};
+constexpr std::uint16_t kMany = 0xFFFF;
+__thread RaceCell* tls_cells = nullptr;
+
+void compute_tls_range() {
+    Dl_info info{};
+    if (!dladdr(reinterpret_cast<void*>(&compute_tls_range), &info)) return;
+    struct Q {
+        std::uintptr_t base, lo = 0, span = 0;
+    } q{reinterpret_cast<std::uintptr_t>(info.dli_fbase)};
+    dl_iterate_phdr(
+        [](dl_phdr_info* pi, std::size_t, void* arg) -> int {
+            auto* q = static_cast<Q*>(arg);
+            if (pi->dlpi_addr != q->base) return 0;
+            for (int i = 0; i < pi->dlpi_phnum; ++i)
+                if (pi->dlpi_phdr[i].p_type == PT_TLS && pi->dlpi_tls_data) {
+                    q->lo = reinterpret_cast<std::uintptr_t>(pi->dlpi_tls_data);
+                    q->span = pi->dlpi_phdr[i].p_memsz;
+                    return 1;
+                }
+            return 0;
+        },
+        &q);
+    if (!q.span) return;
+    void* cells = mmap(nullptr, q.span * sizeof(RaceCell), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (cells == MAP_FAILED) return;
+    tls_cells = static_cast<RaceCell*>(cells);
+    tls_shared_lo = q.lo;
+    tls_shared_span = q.span;
+}
+
+[[noreturn]] void race_fault(Block* b, ThreadCtx* t, std::uintptr_t a, std::size_t n, bool write, std::uintptr_t pc, unsigned other,
+                             bool otherWrote, std::uintptr_t otherPc) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "racecheck: shared-memory hazard (%s) at shared address 0x%llx (+%zu bytes): this thread %s it at ",
+                  otherWrote ? (write ? "write after write" : "read after write") : "write after read",
+                  (unsigned long long)a, n, write ? "writes" : "reads");
+    std::string msg = buf + where_is(pc) + ", ";
+    msg += other == kMany ? std::string("several threads") : thread_name(b, other);
+    msg += std::string(otherWrote ? " wrote" : " read") + " it at " + where_is(otherPc) +
+           ", with no __syncthreads (nor, within one warp, __syncwarp) in between";
+    fault_here(b, t, 719, msg);
+}
+}  // namespace
+
+void shared_access(std::uintptr_t a, std::size_t n, bool write, std::uintptr_t pc) {
+    if (a == reinterpret_cast<std::uintptr_t>(&tls_thread) || a == reinterpret_cast<std::uintptr_t>(&tls_block)) return;
+    Block* b = tls_cur;
+    ThreadCtx* t = tls_thread;
+    if (!b || !t) return;
+    if (b->flags & kMemcheck) shared_bounds(a - tls_shared_lo, n, write, pc);
+    if (!(b->flags & kRacecheck) || !tls_cells) return;
+    const std::uint32_t ep = tls_epoch;
+    const std::uint16_t me = (std::uint16_t)(t->linear + 1);
+    const unsigned warp = t->warp;
+    const std::uint32_t gen = b->warps[warp].gen;
+    auto synced = [&](unsigned otherLinear, std::uint32_t otherGen) {
+        return (otherLinear >> 5) == warp && gen != otherGen;  // same warp and a warp barrier since
+    };
+    RaceCell* c = tls_cells + (a - tls_shared_lo);
+    for (std::size_t i = 0; i < n && a + i - tls_shared_lo < tls_shared_span; ++i, ++c) {
+        if (c->epoch != ep) *c = RaceCell{ep, 0, 0, 0, 0, 0, 0, 0};
+        if (c->writer && c->writer != me && !synced(c->writer - 1u, c->genW)) race_fault(b, t, a, n, write, pc, c->writer - 1u, true, c->pcW);
+        if (write && c->reader && c->reader != me) {
+            bool ok = c->reader == kMany ? (c->readerWarp == warp && gen != c->genR) : synced(c->reader - 1u, c->genR);
+            if (!ok) race_fault(b, t, a, n, write, pc, c->reader == kMany ? kMany : c->reader - 1u, false, c->pcR);
+        }
+        if (write) {
+            c->writer = me;
+            c->genW = gen;
+            c->pcW = pc;
+            c->reader = 0;
+        } else {
+            if (!c->reader || c->reader == me) {
+                if (!c->reader) c->readerWarp = (std::uint16_t)warp;
+                c->reader = me;
+            } else {
+                if (c->readerWarp != warp) c->readerWarp = kMany;
+                c->reader = kMany;
+            }
+            c->genR = gen;
+            c->pcR = pc;
+        }
+    }
+}
+
 // ---- grid execution ------------------------------------------------------------------------
 int execution_threads() { return configured_threads(); }
 
-RunResult run_grid(const KernelDesc* k, dim3 grid, dim3 block, unsigned dynSmem, void** params) {
+RunResult run_grid(const KernelDesc* k, dim3 grid, dim3 block, unsigned dynSmem, void** params, LaunchInfo* info) {
     std::lock_guard<std::mutex> launchLock(launch_mutex());
+    g_launch = info;
+    struct Reset {
+        ~Reset() { g_launch = nullptr; }
+    } reset;
     const std::uint64_t total = (std::uint64_t)grid.x * grid.y * grid.z;
     const std::uint64_t perBlock = (std::uint64_t)block.x * block.y * block.z;
     std::atomic<std::uint64_t> next{0};
@@ -525,6 +744,12 @@ RunResult run_grid(const KernelDesc* k, dim3 grid, dim3 block, unsigned dynSmem,
         b->info.bdim = block;
         b->info.gdim = grid;
         b->info.dynamicSmemBytes = dynSmem;
+        b->flags = info->flags;
+        static thread_local bool tried = false;
+        if (!tried && (info->flags & (kRacecheck | kMemcheck))) {
+            tried = true;
+            compute_tls_range();
+        }
         for (std::uint64_t i; error.load(std::memory_order_relaxed) == 0 && (i = next.fetch_add(1)) < total;) {
             b->info.bidx = uint3{(unsigned)(i % grid.x), (unsigned)((i / grid.x) % grid.y), (unsigned)(i / ((std::uint64_t)grid.x * grid.y))};
             run_block(b);

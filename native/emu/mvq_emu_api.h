@@ -158,6 +158,19 @@ MVQ_EMU_EXPORT const void* mvqemu_module_image(CUmodule module, size_t* bytes);
 MVQ_EMU_EXPORT int mvqemu_kernel_count(void);
 MVQ_EMU_EXPORT const char* mvqemu_kernel_name(int index);
 MVQ_EMU_EXPORT int mvqemu_execution_threads(void);
+/* Sanitizer. A sub-region names the part [p, p+bytes) of an allocation that a kernel argument
+ * pointing into it may touch (e.g. the bytes of a workspace an op asked for); returns 0 or
+ * CUDA_ERROR_INVALID_VALUE (outside one allocation, or overlapping another sub-region). */
+MVQ_EMU_EXPORT int mvqemu_register_region(CUdeviceptr p, size_t bytes, const char* name);
+MVQ_EMU_EXPORT int mvqemu_unregister_region(CUdeviceptr p);
+/* Kernel launches so far, and those that ran under at least one checker. */
+MVQ_EMU_EXPORT unsigned long long mvqemu_launch_count(void);
+MVQ_EMU_EXPORT unsigned long long mvqemu_checked_launch_count(void);
+/* Checkers in force ("memcheck,initcheck,racecheck,synccheck,shuffle" or "none"; MVQ_EMU_CHECKS),
+ * the emulated card's arch ("sm_90" or "sm_80"; MVQ_EMU_CARD) and the thread-order seed (MVQ_EMU_SEED). */
+MVQ_EMU_EXPORT const char* mvqemu_checkers(void);
+MVQ_EMU_EXPORT const char* mvqemu_card(void);
+MVQ_EMU_EXPORT unsigned long long mvqemu_seed(void);
 
 #ifdef __cplusplus
 }

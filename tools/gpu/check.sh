@@ -57,6 +57,18 @@ step() {
 step nvidia_smi 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit,temperature.gpu --format=csv
 step doctor 60 "$MVQ" doctor --json
 step selftest 120 "$MVQ" selftest --device "$DEVICE" --json
+# NVIDIA's compute-sanitizer (memcheck, racecheck) over the same conformance suite: what the
+# emulator's checkers (native/emu/emu_check.cpp) claim to catch, checked on the real card. Its
+# findings go to their own log (report.py counts them); a missing tool is recorded, not fatal.
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer* 2>/dev/null | head -1)
+if [[ $DEVICE == cuda && -n $SAN ]]; then
+  for tool in memcheck racecheck; do
+    step sanitizer_$tool 100 "$SAN" --tool $tool --error-exitcode 99 --print-limit 50 --log-file "$LOGS/sanitizer_$tool.log" \
+      "$MVQ" selftest --device cuda --json
+  done
+else
+  printf 'sanitizer_memcheck\tskipped\t0\tcompute-sanitizer %s\n' "$([[ $DEVICE == cuda ]] && echo 'not found' || echo "not run on $DEVICE")" >> "$LOGS/steps.tsv"
+fi
 step bench_kernels 90 "$MVQ" bench kernels --device "$DEVICE" --json --repeats $KREP $KBATCH
 for p in fmnist-vq fmnist-mvq-global; do
   step "train_$p" 60 "$MVQ" bench train --device "$DEVICE" --preset $p --batch $BATCH --steps $STEPS --warmup $WARMUP --json

@@ -9,6 +9,7 @@ import csv
 import datetime
 import json
 import os
+import re
 
 
 def parse_json(text):
@@ -74,6 +75,17 @@ def main():
                 card = d["device_name"]
 
     selftest = res("selftest")
+    # compute-sanitizer: "ERROR SUMMARY: N errors" and the first reported hazards of each tool.
+    sanitizer = {}
+    for tool in ("memcheck", "racecheck"):
+        s = steps.get("sanitizer_" + tool)
+        if not s:
+            continue
+        log = read(os.path.join(args.logs, f"sanitizer_{tool}.log"))
+        m = re.search(r"ERROR SUMMARY: (\d+) error", log)
+        sanitizer[tool] = {"rc": s["rc"], "errors": int(m.group(1)) if m else None,
+                           "first": [l for l in log.splitlines() if re.search(r"(Invalid|Hazard|Race|Error)", l)][:12],
+                           "selftest_failed": (s["result"] or {}).get("failed") if isinstance(s["result"], dict) else None}
     comparisons = []
     for name in sorted(steps):
         if not name.startswith("train_"):
@@ -108,6 +120,7 @@ def main():
         "seconds": args.seconds, "nvtx_library": args.nvtx or None,
         "nvidia_smi": smi,
         "selftest_summary": None if selftest is None else {k: selftest.get(k) for k in ("device", "ops", "cases", "passed", "failed", "uncovered")},
+        "compute_sanitizer": sanitizer or None,
         "kernels": res("bench_kernels"),
         "ceilings": res("torch_ceilings"),
         "comparisons": comparisons,
@@ -122,6 +135,8 @@ def main():
         print(f"  {'ok ' if s['ok'] else 'BAD'} {name:<34} rc {s['rc']:<7} {s['seconds']:7.1f} s")
     if selftest:
         print(f"selftest: {selftest['cases']} cases, {selftest['passed']} passed, {selftest['failed']} failed, {len(selftest['uncovered'])} ops uncovered")
+    for tool, r in sanitizer.items():
+        print(f"compute-sanitizer {tool}: {r['errors']} errors (rc {r['rc']})" + "".join("\n    " + l for l in r["first"][:5]))
     k = res("bench_kernels")
     if k:
         for r in k.get("rows", []):

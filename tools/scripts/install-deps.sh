@@ -3,7 +3,7 @@
 # FashionMNIST, OpenBLAS (the GEMM comparison), NVRTC 11.8 from non-free (compiles kernels
 # without a GPU), CMake and g++ (the CUDA host emulator). The .NET 10 SDK must be present.
 set -euo pipefail
-pkgs=(dataset-fashion-mnist libopenblas0-pthread libnvrtc11.2 cmake g++ make)
+pkgs=(dataset-fashion-mnist libopenblas0-pthread libnvrtc11.2 cmake g++ make python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # README command 2: every test. Native emulator tests (CTest), then the C# suite on cpu and
-# cuda-emu (NVRTC compiles every kernel). Ends with one "N passed, M failed" line.
+# cuda-emu (NVRTC compiles every kernel; every kernel runs under the emulator's sanitizer), then
+# the quick kernel mutation test. Ends with one "N passed, M failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/install-deps.sh || exit 1
 bash tools/scripts/build-native.sh || exit 1
 mkdir -p build
+# Every process that loads the emulator appends its launch counts here at exit (see below).
+export MVQ_EMU_STATS="$PWD/build/emu-stats.txt"
+rm -f "$MVQ_EMU_STATS"
 ctest --test-dir build --output-on-failure 2>&1 | tee build/ctest.log
 ctest_rc=${PIPESTATUS[0]}
 export MVQ_REQUIRE_EMU=1   # the emulator must be found: a missing one fails, never skips
@@ -21,8 +25,15 @@ p=$((p + ${cp:-0})); f=$((f + ${cf:-0}))
 dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll doctor --compile sm_80 sm_90 || dotnet_rc=1
 emu_cases=$(grep -cE '^\s+Passed .*(cuda-emu|MvqNative\.Tests\.Cuda\.)' build/dotnet-test.log || true)
 echo "CUDA test cases passed on cuda-emu: $emu_cases"
+# Kernel launches on cuda-emu, and how many ran under the sanitizer's checkers (MVQ_EMU_CHECKS).
+read -r launches checked < <(awk '{l+=$2; c+=$4} END {print l+0, c+0}' "$MVQ_EMU_STATS" 2>/dev/null || echo "0 0")
+echo "Kernel launches on cuda-emu: ${launches:-0}, under the checkers (${MVQ_EMU_CHECKS:-memcheck,initcheck,racecheck,synccheck,shuffle}): ${checked:-0}"
+# The quick subset of the kernel mutation test: each planted kernel bug must be caught on
+# cuda-emu (python3 tools/mutation/run.py runs every mutant).
+python3 tools/mutation/run.py --quick 2>&1 | tee build/mutation.log
+mutation_rc=${PIPESTATUS[0]}
 echo "$p passed, $f failed"
-if [ "$ctest_rc" != 0 ] || [ "$dotnet_rc" != 0 ] || [ "$p" = 0 ] || [ "$f" != 0 ]; then
-  echo "test run failed (ctest exit $ctest_rc, dotnet test exit $dotnet_rc)" >&2
+if [ "$ctest_rc" != 0 ] || [ "$dotnet_rc" != 0 ] || [ "$mutation_rc" != 0 ] || [ "$p" = 0 ] || [ "$f" != 0 ]; then
+  echo "test run failed (ctest exit $ctest_rc, dotnet test exit $dotnet_rc, mutation test exit $mutation_rc)" >&2
   exit 1
 fi

@@ -49,6 +49,9 @@ public sealed class CudaBackend : Backend
     private CublasHandle? _blas;
     private ulong _workspace;
     private long _workspaceBytes;
+    private int _wsLeaseDepth;   // nested LockWorkspace calls on the emulator (the outermost registers the region)
+    private ulong _wsLeased;
+    private long _wsLeasedBytes;
     private bool _disposed;
 
     private CudaBackend(bool emulator, int device)
@@ -270,12 +273,51 @@ public sealed class CudaBackend : Backend
     /// kernels that use the scratch, and no other op's kernels can overwrite it in between.
     /// <c>using var ws = b.LockWorkspace(bytes, out var scratch);</c>
     /// </summary>
-    public Lock.Scope LockWorkspace(long bytes, out ulong ptr)
+    public WorkspaceLease LockWorkspace(long bytes, out ulong ptr)
     {
         var scope = _workspaceGate.EnterScope();
-        try { ptr = Workspace(bytes); }
+        try
+        {
+            ptr = Workspace(bytes);
+            // On the emulator the bytes asked for become the buffer kernels may touch (memcheck
+            // then catches a read or write past them even though the workspace is larger).
+            if (IsEmulator)
+            {
+                // A nested lease (an op inside an op) widens the region to the larger request.
+                if (_wsLeaseDepth++ == 0 || ptr != _wsLeased || bytes > _wsLeasedBytes)
+                {
+                    if (_wsLeased != 0) MvqEmu.TryUnregisterRegion(_wsLeased);
+                    long size = Math.Max(Math.Max(bytes, 1), ptr == _wsLeased ? _wsLeasedBytes : 0);
+                    MvqEmu.RegisterRegion(ptr, size, $"workspace ({size} bytes locked)");
+                    _wsLeased = ptr; _wsLeasedBytes = size;
+                }
+            }
+        }
         catch { scope.Dispose(); throw; }
-        return scope;
+        return new WorkspaceLease(scope, this);
+    }
+
+    /// <summary>Holds the workspace for one op; <c>Dispose</c> releases it (from <see cref="LockWorkspace"/>).</summary>
+    public ref struct WorkspaceLease
+    {
+        private Lock.Scope _scope;
+        private CudaBackend? _backend;
+
+        internal WorkspaceLease(Lock.Scope scope, CudaBackend backend) { _scope = scope; _backend = backend; }
+
+        public void Dispose()
+        {
+            if (_backend is { } b)
+            {
+                _backend = null;
+                if (b._wsLeaseDepth > 0 && --b._wsLeaseDepth == 0 && b._wsLeased != 0)
+                {
+                    MvqEmu.TryUnregisterRegion(b._wsLeased);
+                    b._wsLeased = 0; b._wsLeasedBytes = 0;
+                }
+                _scope.Dispose();
+            }
+        }
     }
 
     /// <summary>The kernel <paramref name="r"/> names, compiling and loading its module on first use.</summary>

@@ -175,6 +175,7 @@ TEST_F(Api, ModulesKeepTheImageAndCheckPtxEntries) {
 TEST_F(Api, LaunchValidation) {
     CUfunction f = fn("emu_block_sum");
     CUdeviceptr x = alloc(1024), y = alloc(1024);
+    CU_OK(cuMemsetD32_v2(x, 0, 256));  // initcheck: the kernel reads x
     int n = 1;
     void* args[] = {&x, &y, &n};
     EXPECT_EQ(cuLaunchKernel(f, 1, 1, 1, 2048, 1, 1, 0, nullptr, args, nullptr), CUDA_ERROR_INVALID_VALUE);

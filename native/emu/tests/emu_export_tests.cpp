@@ -20,7 +20,9 @@ TEST(Exports, ShippedLibraryExportsTheDriverAndCublasSubset) {
         "cuStreamSynchronize", "cuEventCreate", "cuEventRecord", "cuEventSynchronize", "cuEventElapsedTime",
         "cuEventDestroy_v2", "cuProfilerStart", "cuProfilerStop", "cuGetErrorName", "cuGetErrorString", "cublasCreate_v2",
         "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasSgemm_v2", "cublasSgemmStridedBatched",
-        "cublasGemmEx", "mvqemu_is_emulator", "mvqemu_last_error"};
+        "cublasGemmEx", "mvqemu_is_emulator", "mvqemu_last_error", "mvqemu_register_region",
+        "mvqemu_unregister_region", "mvqemu_launch_count", "mvqemu_checked_launch_count", "mvqemu_checkers", "mvqemu_card",
+        "mvqemu_seed"};
     for (const char* n : names) EXPECT_NE(dlsym(lib, n), nullptr) << n;
     for (const char* n : {"cuMemAlloc", "cuMemFree", "cuMemcpyHtoD", "cuMemGetInfo", "cuCtxCreate", "cuDeviceTotalMem"})
         EXPECT_EQ(dlsym(lib, n), nullptr) << n << " (v1 ABI) must not be exported";

@@ -158,3 +158,113 @@ extern "C" __global__ void emu_math(const float* x, float* y) {
               __int_as_float(__float_as_int(v)) + __ldg(&x[threadIdx.x]);
     y[threadIdx.x] = v > 1e30f ? INFINITY : (r < -FLT_MAX ? 0.0f : r) + (float)(warpSize - 32);
 }
+
+// ---- sanitizer faults: each kernel commits exactly one (emu_sanitizer_tests.cpp) ----------------
+
+// memcheck: reads x[n] (one past the end) when `extra` is set; never writes out of bounds.
+extern "C" __global__ void emu_oob_read(const float* x, float* y, int n, int extra) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n + extra) y[i < n ? i : 0] = x[i];
+}
+
+// memcheck: y has n floats; writes y[i] for i < limit (limit > n writes into the bytes that
+// follow, e.g. the next sub-region of the same allocation).
+extern "C" __global__ void emu_write_upto(float* y, int limit) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < limit) y[i] = (float)i;
+}
+
+// memcheck: a 4-byte load from an address that is not 4-byte aligned.
+extern "C" __global__ void emu_misaligned(const char* x, float* y, int offset) {
+    if (threadIdx.x == 0) y[0] = *(const float*)(x + offset);
+}
+
+// initcheck: reads x (the test never writes it) and writes y.
+extern "C" __global__ void emu_read_input(const float* x, float* y, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = x[i] + 1.0f;
+}
+
+// racecheck: every thread writes its slot, then reads its neighbour's, with or without a barrier.
+extern "C" __global__ void emu_neighbour(float* y, int sync) {
+    __shared__ float s[256];
+    s[threadIdx.x] = (float)threadIdx.x;
+    if (sync) __syncthreads();
+    y[threadIdx.x] = s[(threadIdx.x + 1) % blockDim.x];
+}
+
+// racecheck (lockstep warps): a warp-level tree sum in shared memory, with or without
+// __syncwarp between steps; code without it assumes the lanes run in lockstep.
+extern "C" __global__ void emu_warp_tree(const float* x, float* y, int sync) {
+    __shared__ float s[32];
+    unsigned lane = threadIdx.x;
+    s[lane] = x[lane];
+    if (sync) __syncwarp();
+    for (unsigned o = 16; o > 0; o >>= 1) {
+        float v = lane < o ? s[lane] + s[lane + o] : 0.0f;
+        if (sync) __syncwarp();
+        if (lane < o) s[lane] = v;
+        if (sync) __syncwarp();
+    }
+    if (lane == 0) y[0] = s[0];
+}
+
+// synccheck: the two halves of the block wait at two different __syncthreads.
+extern "C" __global__ void emu_divergent_barrier(float* y) {
+    if (threadIdx.x < 16) {
+        __syncthreads();
+        y[threadIdx.x] = 1.0f;
+    } else {
+        __syncthreads();
+        y[threadIdx.x] = 2.0f;
+    }
+}
+
+// synccheck: threads past n return before the barrier the others wait at.
+extern "C" __global__ void emu_exit_before_barrier(float* y, int n) {
+    __shared__ float s[64];
+    if ((int)threadIdx.x >= n) return;
+    s[threadIdx.x] = 1.0f;
+    __syncthreads();
+    y[threadIdx.x] = s[0];
+}
+
+// synccheck: a full-mask shuffle in a block of fewer than 32 threads.
+extern "C" __global__ void emu_full_mask_partial_warp(float* y) {
+    y[threadIdx.x] = __shfl_down_sync(0xffffffffu, (float)threadIdx.x, 1);
+}
+
+// memcheck (shared): a __shared__ array one element too small for the block that fills it.
+extern "C" __global__ void emu_small_shared(float* y) {
+    __shared__ float s[63];
+    s[threadIdx.x] = (float)threadIdx.x;
+    __syncthreads();
+    y[threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
+}
+
+// memcheck (shared): reads dynamic shared memory up to index `upto`.
+extern "C" __global__ void emu_dyn_upto(float* y, int upto) {
+    extern __shared__ float dyn_upto[];
+    if ((int)threadIdx.x < upto) dyn_upto[threadIdx.x] = 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float s = 0.0f;
+        for (int i = 0; i < upto; ++i) s += dyn_upto[i];
+        y[0] = s;
+    }
+}
+
+// Order dependence: every thread stores its index to y[0] without synchronisation, so the
+// value left is that of whichever thread ran last (differs with the seeded thread order).
+extern "C" __global__ void emu_last_writer(int* y) { y[0] = (int)threadIdx.x; }
+
+// Limits: 40 KiB of static shared memory (with 10 KiB dynamic it exceeds 48 KiB, fine with the
+// opt-in; with 200 KiB dynamic it exceeds an sm_90 block's 227 KiB).
+extern "C" __global__ void emu_big_static_shared(float* y) {
+    __shared__ float big[10240];
+    extern __shared__ float dyn_big[];
+    big[threadIdx.x] = 1.0f;
+    dyn_big[threadIdx.x] = 2.0f;
+    __syncthreads();
+    y[threadIdx.x] = big[threadIdx.x] + dyn_big[threadIdx.x];
+}

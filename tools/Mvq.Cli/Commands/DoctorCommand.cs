@@ -57,7 +57,8 @@ public static class DoctorCommand
                 t.AddRow("cpu gemm", Markup.Escape(CpuGemm.ProviderDescription), "[green]yes[/]");
                 foreach (var d in devices.Skip(1))
                     if (d?["compute_capability"] is JsonNode cc)
-                        t.AddRow(Markup.Escape($"{d["name"]}"), Markup.Escape($"{d["device_name"]}, sm_{cc}, {d["memory_bytes"]!.GetValue<long>() / (1 << 20)} MiB, {d["multiprocessors"]} SMs"), "[green]yes[/]");
+                        t.AddRow(Markup.Escape($"{d["name"]}"), Markup.Escape($"{d["device_name"]}, sm_{cc}, {d["memory_bytes"]!.GetValue<long>() / (1 << 20)} MiB, {d["multiprocessors"]} SMs" +
+                            (d["sanitizer"] is JsonNode san ? $", sanitizer: {san}" : "")), "[green]yes[/]");
                 t.AddRow("ops with a CUDA kernel", $"{o["ops_with_cuda"]} of {o["ops"]}", (int)o["ops_with_cuda"]! == (int)o["ops"]! ? "[green]yes[/]" : "[yellow]no[/]");
                 AnsiConsole.Write(t);
             }
@@ -100,6 +101,12 @@ public static class DoctorCommand
             o["memory_bytes"] = i.TotalMemory;
             o["multiprocessors"] = i.SmCount;
             o["driver_version"] = i.DriverVersion;
+            if (b.IsEmulator)
+            {
+                // The card the emulator imitates (MVQ_EMU_CARD) and the sanitizer's checkers (MVQ_EMU_CHECKS).
+                o["emulated_card"] = MvqEmu.Card();
+                o["sanitizer"] = MvqEmu.Checkers();
+            }
         }
         catch (Exception e) when (Cli.IsUserError(e) || e is DllNotFoundException or EntryPointNotFoundException)
         {
