@@ -5,6 +5,7 @@
 using System.Diagnostics;
 using MvqNative.Backends;
 using MvqNative.Backends.Cuda;
+using MvqNative.Backends.Cuda.Kernels;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
@@ -27,9 +28,13 @@ public sealed record KernelBenchConfig(string Name, int B, int L1, int L2, int D
     public static KernelBenchConfig Rgb64Grid(int batch = 64) =>
         new("rgb64-grid", batch, 256, 256, 16, 16, 512, 256, 64, true, 3, 64, 64);
 
+    /// <summary>128x128 RGB, grid heads (32x32 = 1024 tokens, identity mix), D2 = 32 (L2*D2 = 32768), J = 2048: B=16, D1=16, K=512, F=64.</summary>
+    public static KernelBenchConfig Rgb128Grid(int batch = 16) =>
+        new("rgb128-grid", batch, 1024, 1024, 16, 32, 512, 2048, 64, true, 3, 128, 128);
+
     /// <summary>The built-in configurations; <paramref name="batch"/> overrides every config's B (small values for emulators).</summary>
     public static IReadOnlyList<KernelBenchConfig> Defaults(int? batch = null) =>
-        [batch is int b ? FmnistMvqGlobal(b) : FmnistMvqGlobal(), batch is int c ? Rgb64Grid(c) : Rgb64Grid()];
+        [batch is int b ? FmnistMvqGlobal(b) : FmnistMvqGlobal(), batch is int c ? Rgb64Grid(c) : Rgb64Grid(), batch is int d ? Rgb128Grid(d) : Rgb128Grid()];
 }
 
 /// <summary>Peak figures of a device: memory bandwidth (GB/s) and FP32 non-tensor-core rate (TFLOP/s), from datasheets.</summary>
@@ -59,10 +64,12 @@ public static class DevicePeaks
 /// One kernel at one configuration. <see cref="MedianMs"/> is null when the device has no
 /// implementation of the op. FloorMs = max(Bytes / bandwidth, Flops / FP32 rate) and
 /// FractionOfFloor = FloorMs / MedianMs, both null where no peak figures apply (cpu, cuda-emu,
-/// or an unknown card).
+/// or an unknown card). Variant (mvq_score on CUDA): the kernel that ran; Fallback: true when the
+/// fused kernel was asked for and the simple one ran (the reason is in Variant).
 /// </summary>
 public sealed record KernelBenchRow(string Config, string Kernel, string Shape, double Bytes, double Flops, string BytesFormula, string FlopsFormula,
-    double? MedianMs, int Samples, double? AchievedGBs, double? AchievedGflops, double? FloorMs, double? FractionOfFloor, string? Note);
+    double? MedianMs, int Samples, double? AchievedGBs, double? AchievedGflops, double? FloorMs, double? FractionOfFloor, string? Note,
+    string? Variant = null, bool? Fallback = null);
 
 /// <summary>Result of a kernel benchmark run: device, its peaks (null when not applicable), rows.</summary>
 public sealed record KernelBenchResult(string Device, string DeviceName, string Timing, DevicePeak? Peak, IReadOnlyList<KernelBenchRow> Rows);
@@ -89,7 +96,7 @@ public static class KernelBench
             foreach (var k in Kernels(cfg))
             {
                 var row = Measure(backend, cuda, gpu, peak, cfg, k, repeats, warmup);
-                log?.Invoke($"{cfg.Name,-18} {k.Op.Name,-17} {(row.MedianMs is double m ? $"{m,10:F4} ms" : "         - "),12}  floor {(row.FloorMs is double f ? $"{f:F4} ms" : "-")}  {(row.FractionOfFloor is double x ? $"{x:P1} of floor" : row.Note ?? "")}");
+                log?.Invoke($"{cfg.Name,-18} {k.Op.Name,-17} {(row.MedianMs is double m ? $"{m,10:F4} ms" : "         - "),12}  floor {(row.FloorMs is double f ? $"{f:F4} ms" : "-")}  {(row.FractionOfFloor is double x ? $"{x:P1} of floor" : row.Note ?? "")}{(row.Variant is string v ? $"  [{v}]" : "")}");
                 rows.Add(row);
             }
         return new KernelBenchResult(backend.Name, deviceName, gpu ? "cuda events" : "stopwatch + synchronize", peak, rows);
@@ -151,11 +158,14 @@ public static class KernelBench
     {
         KernelBenchRow Row(double? ms, int samples, string? note)
         {
+            // mvq_score on CUDA: which kernel ran (the fused one may fall back to the simple one).
+            string? variant = cuda is not null && s.Op == MvqOps.Score && ms is not null ? CudaMvqScore.LastVariant : null;
             double? floor = peak is null ? null : Math.Max(s.Bytes / (peak.BandwidthGBs * 1e9), s.Flops / (peak.Fp32Tflops * 1e12)) * 1e3;
             return new KernelBenchRow(cfg.Name, s.Op.Name, s.Shape, s.Bytes, s.Flops, s.BytesFormula, s.FlopsFormula, ms, samples,
                 ms is double a && a > 0 ? s.Bytes / (a * 1e-3) / 1e9 : null,
                 ms is double b && b > 0 ? s.Flops / (b * 1e-3) / 1e9 : null,
-                floor, floor is double f && ms is double m && m > 0 ? f / m : null, note);
+                floor, floor is double f && ms is double m && m > 0 ? f / m : null, note,
+                variant, variant is null ? null : variant != CudaMvqScore.ScoreKernel);
         }
         if (!s.Op.Supports(backend)) return Row(null, 0, $"no {backend.ImplKind} implementation");
 

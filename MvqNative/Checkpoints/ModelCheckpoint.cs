@@ -194,6 +194,10 @@ public static class ModelCheckpoint
         TrainConfig train = ReadTrainConfig(file, path) ?? trainer.Config;
 
         LoadParameters(trainer.Model, file, path);
+        // The bottleneck's own state (MVQ: mask seed and step, evaluation bank): without it a resumed
+        // MVQ run would draw the masks of step 0 again.
+        try { trainer.Model.Bottleneck.LoadMetadata(file.Metadata); }
+        catch (ArgumentException e) { throw new MvqInputException(path, e.Message); }
         var byName = file.Tensors.ToDictionary(t => t.Name);
         foreach (var (name, m, v) in trainer.Optimizer.State)
         {

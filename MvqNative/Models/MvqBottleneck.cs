@@ -36,9 +36,10 @@ public sealed class MvqBottleneck : Bottleneck
     private readonly bool _fixedTrainBank;
     private readonly LossAttrs _lossAttrs = new();
     private uint[]? _evalBank, _trainBank, _override, _decodeWords;
-    private uint[] _hostWords = [];
+    private uint[] _hostWords = [], _trainWords = [];
     private int _bankSeed, _evalJ;
     private int _batch;
+    private bool _codesFromEvalBank;
     private Tensor? _wordsW, _dwta, _bestIdx;
 
     /// <summary>Builds the bottleneck of an "mvq" config (validated); parameters drawn from <paramref name="rng"/>.</summary>
@@ -154,6 +155,7 @@ public sealed class MvqBottleneck : Bottleneck
         var g = Normalise(q2, b);
 
         var words = UploadWords(ChooseWords(b), b);
+        _codesFromEvalBank = !Training && _override is null;
         int j = words.Dim(1);
         if (Training) BatchStatistics(g, words, b, j); else RunningStatistics();
 
@@ -216,9 +218,15 @@ public sealed class MvqBottleneck : Bottleneck
         return dh;
     }
 
-    /// <summary>Codes of the last Forward: per instance k1 [L1], k2 [L2], w.</summary>
+    /// <summary>
+    /// Codes of the last Forward: per instance k1 [L1], k2 [L2], w. Only an evaluation-mode Forward on the
+    /// evaluation bank has codes: in training (or with overridden masks) w would index masks that
+    /// <see cref="ForwardFromCodes"/> cannot reproduce.
+    /// </summary>
     public override void ReadCodes(Span<int> dst)
     {
+        if (!_codesFromEvalBank)
+            throw new InvalidOperationException("ReadCodes: the last Forward was not an evaluation-mode forward on the evaluation bank (call SetTraining(false) and clear OverrideMasks first); its w would not index the bank");
         int b = _batch, len = _l1 + _l2 + 1;
         if (dst.Length < b * len) throw new ArgumentException($"ReadCodes: {dst.Length} slots for {b} codes of {len}");
         var k1 = _vq.Indices.ToIntArray(); var k2 = _vq2.Indices.ToIntArray(); var w = Winners.ToIntArray();
@@ -237,6 +245,8 @@ public sealed class MvqBottleneck : Bottleneck
         if (codes.Length % len != 0) throw new ArgumentException($"MVQ codes must be [B, {len}], got [{codes.ShapeString}]");
         int b = codes.Length / len;
         _batch = b;
+        _codesFromEvalBank = false; // no hypotheses were scored: Winners is not this batch's
+
         var host = codes.ToIntArray();
         var k1 = new int[b * _l1]; var k2 = new int[b * _l2]; var wordsHost = new int[b];
         var bank = EvalBank;
@@ -314,8 +324,14 @@ public sealed class MvqBottleneck : Bottleneck
             return _override;
         }
         if (!Training) return Expand(EvalBank, b);
-        if (_fixedTrainBank) return Expand(_trainBank ??= MaskHash.Bank(MaskSeed, MaskHash.FixedTrainStep, Hypotheses, _d2, _dropRate), b);
-        var w = new uint[b * Hypotheses];
+        if (_fixedTrainBank)
+        {
+            // Re-drawn when J changes (Hypotheses is settable): the bank is the first J words of the fixed stream.
+            if (_trainBank is null || _trainBank.Length != Hypotheses) _trainBank = MaskHash.Bank(MaskSeed, MaskHash.FixedTrainStep, Hypotheses, _d2, _dropRate);
+            return Expand(_trainBank, b);
+        }
+        if (_trainWords.Length != b * Hypotheses) _trainWords = new uint[b * Hypotheses];
+        var w = _trainWords;
         MaskHash.TrainWords(w, MaskSeed, MaskStep, _d2, _dropRate);
         MaskStep++;
         return w;

@@ -8,7 +8,11 @@
 //   mvq_score_fused: the central kernel. Block (jb, b) scores `jpb` hypotheses of the chunk for
 //     instance b without any [B, J, L1, D1] tensor: w1, b1, bnScale, bnShift, w2 (rows padded by one
 //     float against bank conflicts), b2, mix, mixBias, g[b] and resid[b] are staged in shared
-//     memory; each warp evaluates one hypothesis at a time. The mask word is applied as bits inside
+//     memory; each warp evaluates one hypothesis at a time. With an identity mix (grid heads,
+//     L1 = L2) the distance splits per token, so f is streamed: g[b] and resid[b] are read from
+//     global memory (L1/L2-cached) tile by tile of `tp` tokens and e^2 is summed as each tile's
+//     second layer is computed; shared memory then holds only the weights and a [tp][F] tile per
+//     warp, whatever L2 (64x64 and 128x128 grids, any J). The mask word is applied as bits inside
 //     the first layer (no float mask), u = a*scale + shift, LeakyReLU into a per-warp h tile of `tp`
 //     tokens, f = w2 h + b2 into a per-warp f[L2, D1] tile, then lanes over (l1, d) form
 //     e = resid + U f (+ mixBias) and sum e^2 in double with a fixed shuffle tree; the distance is
@@ -40,33 +44,44 @@ static __device__ __forceinline__ double hyp_warp_sum_d(double v)
 // ---------------------------------------------------------------- hidden statistics
 
 // dims = (B, L2, D2, J), F; partial[(b * gridDim.x + jb) * 2F + {0, F} + k] = (sum a, sum a^2).
+// g[b] is staged in tiles of `tile` tokens (the launcher sizes the dynamic shared memory to
+// tile * D2 floats, at most MVQ_STATS_TILE_FLOATS = 32 KiB, so any L2*D2 runs under the 48 KiB
+// default); each thread owns features k and carries their sums from tile to tile.
+#define MVQ_STATS_TILE_FLOATS 8192
 extern "C" __global__ void mvq_hidden_stats_partial(const float* g, const int* masks, const float* w1, const float* b1, int4 dims, int f, double* partial)
 {
-    extern __shared__ float gs[]; // [L2 * D2]
+    extern __shared__ float gs[]; // [tile * D2]
     const int B = dims.x, L2 = dims.y, D2 = dims.z, J = dims.w;
     const int b = blockIdx.y, j0 = blockIdx.x * MVQ_STATS_HYPS;
     const int jc = mvq_min(MVQ_STATS_HYPS, J - j0);
-    for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[(long long)b * L2 * D2 + t];
-    __syncthreads();
+    const int tile = mvq_max(1, mvq_min(L2, MVQ_STATS_TILE_FLOATS / D2));
     double* out = partial + ((long long)b * gridDim.x + blockIdx.x) * 2 * f;
-    for (int k = threadIdx.x; k < f; k += blockDim.x)
+    for (int l0 = 0; l0 < L2; l0 += tile)
     {
-        const float* wk = w1 + (long long)k * D2;
-        const float bk = b1[k];
-        double sum = 0.0, sq = 0.0;
-        for (int jj = 0; jj < jc; jj++)
+        const int nt = mvq_min(tile, L2 - l0);
+        __syncthreads(); // the previous tile is no longer read
+        for (int t = threadIdx.x; t < nt * D2; t += blockDim.x) gs[t] = g[((long long)b * L2 + l0) * D2 + t];
+        __syncthreads();
+        for (int k = threadIdx.x; k < f; k += blockDim.x)
         {
-            const unsigned word = (unsigned)masks[(long long)b * J + j0 + jj];
-            for (int l = 0; l < L2; l++)
+            const float* wk = w1 + (long long)k * D2;
+            const float bk = b1[k];
+            double sum = 0.0, sq = 0.0;
+            for (int jj = 0; jj < jc; jj++)
             {
-                float acc = 0.0f;
-                for (int i = 0; i < D2; i++)
-                    if (hyp_bit(word, i)) acc += gs[l * D2 + i] * wk[i];
-                const double a = (double)(acc + bk);
-                sum += a; sq += a * a;
+                const unsigned word = (unsigned)masks[(long long)b * J + j0 + jj];
+                for (int l = 0; l < nt; l++)
+                {
+                    float acc = 0.0f;
+                    for (int i = 0; i < D2; i++)
+                        if (hyp_bit(word, i)) acc += gs[l * D2 + i] * wk[i];
+                    const double a = (double)(acc + bk);
+                    sum += a; sq += a * a;
+                }
             }
+            if (l0 == 0) { out[k] = sum; out[f + k] = sq; }
+            else { out[k] += sum; out[f + k] += sq; }
         }
-        out[k] = sum; out[f + k] = sq;
     }
     (void)B;
 }
@@ -118,30 +133,33 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
     const int jc = mvq_min(jpb, offset + count - jfirst);
     const int D2p = D2 + 1, Fp = F + 1, warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
-    // Shared layout (floats); the launcher computes the same total.
+    // Shared layout (floats); the launcher computes the same total (CudaMvqScore.FusedShared).
     float* w1s = sm;                      // [F][D2p]
     float* b1s = w1s + F * D2p;           // [F]
     float* scs = b1s + F;                 // [F]
     float* shs = scs + F;                 // [F]
     float* w2s = shs + F;                 // [D1][Fp]
     float* b2s = w2s + D1 * Fp;           // [D1]
-    float* gs = b2s + D1;                 // [L2][D2]
-    float* rs = gs + L2 * D2;             // [L1][D1]
-    float* mixs = rs + L1 * D1;           // [L1][L2] (absent with identity)
-    float* mbs = mixs + (identity ? 0 : L1 * L2); // [L1][D1] (absent with identity)
-    float* hw = mbs + (identity ? 0 : L1 * D1) + warp * (tp * F + L2 * D1); // per warp: h [tp][F], f [L2][D1]
+    // Mixed: g[b], resid[b], mix, mixBias staged; per warp h [tp][F] and f [L2][D1].
+    // Identity (streamed): nothing more staged; per warp h [tp][F] only.
+    float* gs = b2s + D1;                                 // [L2][D2] (mixed only)
+    float* rs = gs + (identity ? 0 : L2 * D2);            // [L1][D1] (mixed only)
+    float* mixs = rs + (identity ? 0 : L1 * D1);          // [L1][L2] (mixed only)
+    float* mbs = mixs + (identity ? 0 : L1 * L2);         // [L1][D1] (mixed only)
+    float* hw = mbs + (identity ? 0 : L1 * D1) + warp * (tp * F + (identity ? 0 : L2 * D1)); // per warp: h [tp][F] (+ f [L2][D1])
     float* fw = hw + tp * F;
 
     const float* g = gr.a + (long long)b * L2 * D2;
     const float* resid = gr.b + (long long)b * L1 * D1;
+    const float* gsrc = identity ? g : gs; // layer 1 reads g[b] from shared (mixed) or global (streamed)
     for (int t = threadIdx.x; t < F * D2; t += blockDim.x) { const int k = t / D2, i = t - k * D2; w1s[k * D2p + i] = l1w.a[t]; }
     for (int t = threadIdx.x; t < F; t += blockDim.x) { b1s[t] = l1w.b[t]; scs[t] = bn.a[t]; shs[t] = bn.b[t]; }
     for (int t = threadIdx.x; t < D1 * F; t += blockDim.x) { const int d = t / F, k = t - d * F; w2s[d * Fp + k] = l2w.a[t]; }
     for (int t = threadIdx.x; t < D1; t += blockDim.x) b2s[t] = l2w.b[t];
-    for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[t];
-    for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) rs[t] = resid[t];
     if (!identity)
     {
+        for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[t];
+        for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) rs[t] = resid[t];
         for (int t = threadIdx.x; t < L1 * L2; t += blockDim.x) mixs[t] = mx.a[t];
         for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) mbs[t] = mx.b[t];
     }
@@ -152,6 +170,7 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
     for (int jj = warp; jj < jc; jj += warps)
     {
         const unsigned word = (unsigned)masks[(long long)b * J + jfirst + jj];
+        double s = 0.0; // streamed (identity): this lane's share of sum e^2, tile by tile
         for (int l0 = 0; l0 < L2; l0 += tp)
         {
             const int nt = mvq_min(tp, L2 - l0);
@@ -159,7 +178,7 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
             for (int t = lane; t < nt * F; t += 32)
             {
                 const int tl = t / F, k = t - tl * F;
-                const float* gl = gs + (l0 + tl) * D2;
+                const float* gl = gsrc + (long long)(l0 + tl) * D2;
                 const float* wk = w1s + k * D2p;
                 float acc = 0.0f;
                 for (int i = 0; i < D2; i++)
@@ -176,25 +195,26 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
                 const float* wd = w2s + d * Fp;
                 float acc = 0.0f;
                 for (int k = 0; k < F; k++) acc += hl[k] * wd[k];
-                fw[(l0 + tl) * D1 + d] = acc + b2s[d];
+                const float fv = acc + b2s[d];
+                if (identity)
+                {
+                    const float e = resid[(long long)(l0 + tl) * D1 + d] + fv; // token l0+tl of Y_j - z1
+                    s += (double)e * e;
+                }
+                else fw[(l0 + tl) * D1 + d] = fv;
             }
             __syncwarp();
         }
-        // Token mix onto L1 and the squared distance through the residual: lanes over (l1, d).
-        double s = 0.0;
-        for (int t = lane; t < L1 * D1; t += 32)
-        {
-            float e;
-            if (identity) e = rs[t] + fw[t];
-            else
+        // Mixed: token mix onto L1 and the squared distance through the residual, lanes over (l1, d).
+        if (!identity)
+            for (int t = lane; t < L1 * D1; t += 32)
             {
                 const int l = t / D1, d = t - l * D1;
                 float m = mbs[t];
                 for (int k = 0; k < L2; k++) m += mixs[l * L2 + k] * fw[k * D1 + d];
-                e = rs[t] + m;
+                const float e = rs[t] + m;
+                s += (double)e * e;
             }
-            s += (double)e * e;
-        }
         s = hyp_warp_sum_d(s);
         if (lane == 0) dist_row[jfirst + jj] = (float)(s * inv_n);
         __syncwarp(); // fw is rewritten by the next hypothesis

@@ -138,6 +138,66 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         for (int i = 0; i < df.Length; i++) Assert.Equal(ds[i], df[i], 1e-5f);
     }
 
+    /// <summary>Statistics and scoring at grid sizes (identity mix) on <paramref name="be"/>: mean, var, dist, winners.</summary>
+    private static (float[] Mean, float[] Var, float[] Dist, int[] Win) GridRun(Backend be, int b, int l2, int d2, int j, int f, int d1)
+    {
+        var r = new Random(11);
+        var masks = new uint[b * j];
+        MaskHash.TrainWords(masks, 5, 1, d2, 0.5f);
+        using var g = be.FromArray(Rand(r, b * l2 * d2), b, l2, d2);
+        using var words = be.FromArray(masks.Select(w => unchecked((int)w)).ToArray(), b, j);
+        using var w1 = be.FromArray(Rand(r, f * d2, -0.25f, 0.25f), f, d2);
+        using var b1 = be.FromArray(Rand(r, f, -0.25f, 0.25f), f);
+        using var scale = be.FromArray(Rand(r, f, 0.5f, 1.5f), f);
+        using var shift = be.FromArray(Rand(r, f, -0.1f, 0.1f), f);
+        using var w2 = be.FromArray(Rand(r, d1 * f, -0.2f, 0.2f), d1, f);
+        using var b2 = be.FromArray(Rand(r, d1, -0.2f, 0.2f), d1);
+        using var resid = be.FromArray(Rand(r, b * l2 * d1, -0.5f, 0.5f), b, l2, d1);
+        using var mean = be.Empty(f); using var var_ = be.Empty(f);
+        MvqOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
+        using var bestIdx = be.EmptyInt(b); using var bestDist = be.Empty(b); using var dist = be.Empty(b, j);
+        bestIdx.Zero();
+        bestDist.Fill(float.PositiveInfinity);
+        MvqOps.RunScore(be, new MvqScoreAttrs(0, j, 0.2f, true),
+            g: g, masks: words, w1: w1, b1: b1, bnScale: scale, bnShift: shift, w2: w2, b2: b2,
+            mix: null, mixBias: null, resid: resid, bestIndex: bestIdx, bestDist: bestDist, dist: dist);
+        return (mean.ToArray(), var_.ToArray(), dist.ToArray(), bestIdx.ToIntArray());
+    }
+
+    /// <summary>
+    /// Grid heads past toy sizes: a 64x64 grid model's bottleneck (L2 = 256, D1 = D2 = 16, F = 64) and a
+    /// 128x128 one (L2 = 1024, D2 = 32: L2*D2 = 32768 floats of g, above the 48 KiB of shared memory a launch
+    /// gets by default). The fused kernel runs (no fallback: f is streamed per token with an identity mix),
+    /// the tiled statistics run, and both agree with the CPU.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
+    public void GridSizesRunTheFusedKernelAndTiledStatistics(string device)
+    {
+        if (NoDevice(device)) return;
+        var be = TestDevices.Get(device);
+        foreach (var (l2, d2, f, d1) in new[] { (256, 16, 64, 16), (1024, 32, 16, 16) })
+        {
+            const int b = 2, j = 6;
+            long shared = CudaMvqScore.FusedShared(f, d2, d1, l2, l2, true, Math.Clamp(32 / d1, 1, l2), CudaMvqScore.FusedThreads / 32);
+            Assert.True(shared <= CudaMvqScore.MaxFusedShared, $"fused tile {shared} B at L2 {l2}");
+            long before = CudaMvqScore.Fallbacks;
+            var gpu = GridRun(be, b, l2, d2, j, f, d1);
+            Assert.Equal(CudaMvqScore.Fused, CudaMvqScore.LastVariant);
+            Assert.Equal(before, CudaMvqScore.Fallbacks);
+            var cpu = GridRun(CpuBackend.Instance, b, l2, d2, j, f, d1);
+            output.WriteLine($"L2 {l2} D2 {d2}: winners cpu [{string.Join(',', cpu.Win)}] {device} [{string.Join(',', gpu.Win)}], shared {shared} B");
+            // Double sums in another order (per-block partials), rounded to float: a few ulps.
+            for (int k = 0; k < f; k++)
+            {
+                Assert.Equal(cpu.Mean[k], gpu.Mean[k], 1e-5f);
+                Assert.Equal(cpu.Var[k], gpu.Var[k], 1e-5f);
+            }
+            for (int i = 0; i < cpu.Dist.Length; i++) Assert.Equal(cpu.Dist[i], gpu.Dist[i], 1e-4f);
+            Assert.Equal(cpu.Win, gpu.Win);
+        }
+    }
+
     private static Tensor Upload(Backend be, float[] a, TensorSpec s)
     {
         var t = s.DType == DType.I32 ? be.EmptyInt(s.Shape) : be.Empty(s.Shape);

@@ -112,4 +112,27 @@ public class MaskHashTests
             Assert.Equal(keep ? g[i] : 0f, ya[i]);
         }
     }
+
+    /// <summary>
+    /// The fast generator (prefix hashed once, eight bits per vector, threads for large batches) gives
+    /// MaskWord's bits at every width 1..32 (vector body and scalar tail), several drop rates and seeds,
+    /// and over a batch large enough to be split across threads.
+    /// </summary>
+    [Theory]
+    [InlineData(0.5f, 3L, 0UL)]
+    [InlineData(0.25f, -7L, 12345UL)]
+    [InlineData(0f, 0L, ulong.MaxValue)]
+    [InlineData(0.9f, long.MinValue, ulong.MaxValue - 1)]
+    public void FastWordsEqualMaskWordAtEveryWidth(float p, long seed, ulong step)
+    {
+        for (int d2 = 1; d2 <= 32; d2++)
+        {
+            int n = d2 == 16 ? 20000 : 300; // 20000 x 16 bits is above the threshold for threads
+            var fast = new uint[n];
+            MaskHash.TrainWords(fast, seed, step, d2, p);
+            for (int i = 0; i < n; i++)
+                Assert.True(MaskHash.MaskWord(MaskHash.Seed(seed), step, (ulong)i, d2, p) == fast[i], $"d2 {d2}, word {i}");
+        }
+        Assert.Equal(Enumerable.Range(0, 50).Select(j => MaskHash.MaskWord(MaskHash.Seed(seed), step, (ulong)j, 13, p)), MaskHash.Bank(seed, step, 50, 13, p));
+    }
 }

@@ -17,13 +17,13 @@ public class MvqBottleneckTests
     private static readonly CpuBackend Cpu = CpuBackend.Instance;
     private const int B = 3;
 
-    internal static ModelConfig Tiny(string head = "global", int j = 8, int chunk = 3, float beta = 0.25f) => new()
+    internal static ModelConfig Tiny(string head = "global", int j = 8, int chunk = 3, float beta = 0.25f, string mode = "ema") => new()
     {
         Kind = "mvq",
         Image = new ImageShape { Channels = 1, Height = 8, Width = 8 },
         Encoder = new EncoderConfig { Channels = [4, 8], ResBlocks = 1, ResHidden = 4 },
         Head = head, Tokens = 2, CodeDim = 4, Codes = 8,
-        Quantizer = new QuantizerConfig { Mode = "ema", Beta = beta, KMeansInit = false, RestartEvery = 0 },
+        Quantizer = new QuantizerConfig { Mode = mode, Beta = beta, KMeansInit = false, RestartEvery = 0 },
         Secondary = new SecondaryConfig { Tokens = 1, CodeDim = 5, Codes = 8 },
         Mvq = new MvqConfig { Hypotheses = j, EvalHypotheses = 16, FHidden = 6, Chunk = chunk, DropRate = 0.5f, BankSeed = 3 },
     };
@@ -90,6 +90,121 @@ public class MvqBottleneckTests
             }
         Assert.True(changed >= B, $"only {changed} loser changes kept the winners");
         Assert.True(dist.All(float.IsFinite));
+    }
+
+    /// <summary>
+    /// Training mode (batch statistics over all B*J*L2 rows): a fresh model (gradient codebooks, so a forward
+    /// changes no state that the next one reads) gives every gradient bit for bit as an evaluation-mode twin
+    /// whose running statistics are set to that forward's batch statistics. So in training a hypothesis
+    /// reaches the gradients only through the statistics, which the backward treats as constants, and a
+    /// loser's mask changes the gradients exactly as far as it changes the statistics.
+    /// </summary>
+    [Theory]
+    [InlineData("global")]
+    [InlineData("grid")]
+    public void InTrainingLosersReachTheGradientsOnlyThroughTheConstantBatchStatistics(string head)
+    {
+        var c = Tiny(head, mode: "gradient");
+        using var h = H();
+        int[] outShape;
+        using (var probe = Build(c)) { probe.SetTraining(false); outShape = probe.Forward(h).Shape; }
+        using var dy = RandomTensor(11, outShape);
+        (Dictionary<string, float[]> Grads, float[] Mean, float[] Var, int[] Win, float[] Dist) Train(uint[] words)
+        {
+            using var m = Build(c);
+            m.SetTraining(true);
+            m.OverrideMasks(words);
+            var g = Gradients(m, h, dy);
+            return (g, m.Statistics.Mean.ToArray(), m.BatchVariance.ToArray(), m.Winners.ToIntArray(), m.Distances.ToArray());
+        }
+        Dictionary<string, float[]> Eval(uint[] words, float[] mean, float[] var_)
+        {
+            using var m = Build(c);
+            m.BatchNorm.RunningMean.Value.CopyFrom(mean);
+            m.BatchNorm.RunningVar.Value.CopyFrom(var_);
+            m.SetTraining(false);
+            m.OverrideMasks(words);
+            return Gradients(m, h, dy);
+        }
+        void AssertSame(Dictionary<string, float[]> want, Dictionary<string, float[]> got, string what)
+        {
+            Assert.Equal(want.Keys.Order(), got.Keys.Order());
+            foreach (var (k, v) in want) Assert.True(v.SequenceEqual(got[k]), $"{what}: gradient {k} differs");
+        }
+        var words = Words(8, 5, 4);
+        var t = Train(words);
+        AssertSame(t.Grads, Eval(words, t.Mean, t.Var), "training vs evaluation with the batch statistics");
+        int changed = 0;
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < 8; j += 3)
+            {
+                if (j == t.Win[b]) continue;
+                var w2 = (uint[])words.Clone();
+                w2[b * 8 + j] ^= 0b10101u;
+                var t2 = Train(w2);
+                if (!t2.Win.SequenceEqual(t.Win)) continue; // the new mask won: not a loser any more
+                changed++;
+                Assert.False(t2.Mean.SequenceEqual(t.Mean), "a loser's mask must move the batch statistics (it is one of the B*J rows)");
+                AssertSame(t2.Grads, Eval(w2, t2.Mean, t2.Var), $"loser ({b}, {j}) changed");
+            }
+        Assert.True(changed >= B, $"only {changed} loser changes kept the winners");
+        Assert.True(t.Dist.All(float.IsFinite));
+    }
+
+    /// <summary>
+    /// Finite differences in training mode with J = 8 (batch statistics over every hypothesis) for the
+    /// parameters after the statistics (f.1, f.3, U): the statistics do not depend on them, so the full
+    /// numeric derivative is the analytic one. The parameters before the statistics (f.0, GroupNorm) get the
+    /// stop-gradient derivative by design; that it equals the evaluation-mode derivative with the same
+    /// statistics is the test above, and FiniteDifferencesThroughFUAndGroupNorm checks that one numerically.
+    /// </summary>
+    [Theory]
+    [InlineData("global")]
+    [InlineData("grid")]
+    public void FiniteDifferencesInTrainingModeAfterTheStatistics(string head)
+    {
+        var c = Tiny(head, beta: 0f, mode: "gradient");
+        using var m = Build(c, seed: 5);
+        m.SetTraining(true); // gradient codebooks: a training forward is a pure function of the parameters
+        using var h = H(3);
+        m.OverrideMasks(Words(8, 5, 8));
+        var outShape = m.Forward(h).Shape;
+        var win = m.Winners.ToIntArray();
+        using var dy = RandomTensor(12, outShape);
+        var wdy = dy.ToArray();
+        double Loss()
+        {
+            var o = m.Forward(h).ToArray();
+            Assert.Equal(win, m.Winners.ToIntArray()); // the perturbation must not change a winner
+            double s = m.WtaLoss.ToArray()[0];
+            for (int i = 0; i < o.Length; i++) s += (double)o[i] * wdy[i];
+            return s;
+        }
+        ZeroGrads(m);
+        m.Forward(h);
+        m.Backward(dy);
+        var names = new List<string> { "f.1.weight", "f.1.bias", "f.3.weight", "f.3.bias" };
+        if (head == "global") names.AddRange(["mix.weight", "mix.bias"]);
+        var ps = m.Parameters().ToDictionary(p => p.Name);
+        const float eps = 1e-3f;
+        int checkedCount = 0;
+        foreach (var name in names)
+        {
+            var p = ps[name];
+            var v = p.Value.ToArray(); var grad = p.Grad.ToArray();
+            for (int i = 0; i < v.Length; i += Math.Max(1, v.Length / 5))
+            {
+                var w = (float[])v.Clone();
+                w[i] = v[i] + eps; p.Value.CopyFrom(w); double lp = Loss();
+                w[i] = v[i] - eps; p.Value.CopyFrom(w); double lm = Loss();
+                p.Value.CopyFrom(v);
+                double fd = (lp - lm) / (2 * eps);
+                // float32 forward: O(1) losses carry ~1e-6 / eps of noise; a smaller eps than the evaluation-mode test keeps every winner in place.
+                Assert.True(Math.Abs(fd - grad[i]) <= 5e-3 + 2e-2 * Math.Abs(grad[i]), $"{head} {name}[{i}]: analytic {grad[i]}, numeric {fd}");
+                checkedCount++;
+            }
+        }
+        Assert.True(checkedCount > 15);
     }
 
     [Fact]

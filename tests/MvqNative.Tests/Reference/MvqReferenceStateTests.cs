@@ -1,4 +1,4 @@
-// The MVQ model against the PyTorch reference state mvq_global.safetensors: the reference's
+// The MVQ models against the PyTorch reference states mvq_global, mvq_grid, mvq_global_grad: the reference's
 // masks go in through MvqBottleneck.OverrideMasks; the hypothesis tensors (g, BatchNorm
 // statistics, distances, winners, Y_w) of step 0 are compared on top of the common checks.
 using MvqNative.Layers;
@@ -15,10 +15,13 @@ public class MvqReferenceStateTests(ITestOutputHelper log)
     // Same reasons as ReferenceStateTests.ForwardTol: float32 sums in another order. Observed values are logged.
     private const double ForwardTol = 1e-5;
 
-    [Fact]
-    public void MvqModelMatchesThePyTorchReference()
+    [Theory]
+    [InlineData("mvq_global")]       // global heads, EMA codebooks
+    [InlineData("mvq_grid")]         // grid heads: U is the identity, D2 != D1
+    [InlineData("mvq_global_grad")]  // global heads, gradient codebooks
+    public void MvqModelMatchesThePyTorchReference(string name)
     {
-        var st = ReferenceState.Load("mvq_global");
+        var st = ReferenceState.Load(name);
         Assert.True(st.Config.Mvq!.Chunk < st.Config.Mvq.Hypotheses, "the state must exercise the chunked running argmin");
         new ReferenceStateTests(log).Run(st, new Hooks());
     }

@@ -44,6 +44,7 @@ public class ReferenceStateTests(ITestOutputHelper log)
     [Theory]
     [InlineData("fmnist-vq")]
     [InlineData("fmnist-vq-global")]
+    [InlineData("fmnist-mvq")]
     [InlineData("fmnist-mvq-global")]
     public void PresetBuildsTheReferenceGraph(string name)
     {

@@ -15,8 +15,19 @@ namespace MvqNative.Backends.Cpu;
 /// </summary>
 internal static unsafe class CpuMvq
 {
-    /// <summary>Hypotheses per block in mvq_hidden_stats (fixed: results do not depend on it otherwise).</summary>
+    /// <summary>Hypotheses per block in mvq_hidden_stats, at most (fixed: results do not depend on it otherwise).</summary>
     private const int StatsBlock = 32;
+
+    /// <summary>
+    /// Rows (hypothesis x token) per block, at most: a thread's scratch is RowBudget * max(D2, F, D1) floats
+    /// per buffer (1 MiB at width 64) whatever J, chunk or L2, unless one hypothesis alone has more rows (L2).
+    /// A (b, j) result depends only on its own rows, and the statistics add rows in row order, so the
+    /// block size changes no bit of any result.
+    /// </summary>
+    internal const int RowBudget = 4096;
+
+    /// <summary>Hypotheses per block: as many as fit in <see cref="RowBudget"/> rows, at least one, at most <paramref name="max"/>.</summary>
+    internal static int HypothesesPerBlock(int l2, int max) => Math.Max(1, Math.Min(max, RowBudget / Math.Max(1, l2)));
 
     private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
 
@@ -31,13 +42,13 @@ internal static unsafe class CpuMvq
             uint w = (uint)words[jj];
             for (int l = 0; l < l2; l++)
             {
-                float* src = g + l * d2, dst = x + (jj * l2 + l) * d2;
+                float* src = g + (long)l * d2, dst = x + ((long)jj * l2 + l) * d2;
                 for (int i = 0; i < d2; i++) dst[i] = ((w >> i) & 1) != 0 ? src[i] : 0f;
             }
         }
-        int rows = jc * l2;
+        int rows = checked(jc * l2);
         CpuGemm.Sgemm(false, true, rows, f, d2, 1f, x, d2, w1, d2, 0f, a, f);
-        for (int r = 0; r < rows; r++)
+        for (long r = 0; r < rows; r++)
         {
             float* ar = a + r * f;
             for (int k = 0; k < f; k++) ar[k] += b1[k];
@@ -54,9 +65,10 @@ internal static unsafe class CpuMvq
         var part = new double[B * 2 * F];
         CpuParallel.For(B, 1, (b0, b1e) =>
         {
-            int rowsMax = Math.Min(StatsBlock, J) * L2;
-            var x = ArrayPool<float>.Shared.Rent(Math.Max(1, rowsMax * D2));
-            var a = ArrayPool<float>.Shared.Rent(Math.Max(1, rowsMax * F));
+            int jb = HypothesesPerBlock(L2, Math.Min(StatsBlock, J));
+            long rowsMax = (long)jb * L2;
+            var x = ArrayPool<float>.Shared.Rent((int)Math.Max(1, rowsMax * D2));
+            var a = ArrayPool<float>.Shared.Rent((int)Math.Max(1, rowsMax * F));
             try
             {
                 fixed (float* pg = g, pw = w1, pb = b1, px = x, pa = a)
@@ -65,11 +77,11 @@ internal static unsafe class CpuMvq
                     for (int b = b0; b < b1e; b++)
                     {
                         double* sum = pp + b * 2 * F, sq = sum + F;
-                        for (int j0 = 0; j0 < J; j0 += StatsBlock)
+                        for (int j0 = 0; j0 < J; j0 += jb)
                         {
-                            int jc = Math.Min(StatsBlock, J - j0);
-                            Hidden(pg + go + (long)b * L2 * D2, pm + b * J + j0, jc, L2, D2, pw + wo, pb + bo, F, px, pa);
-                            for (int r = 0; r < jc * L2; r++)
+                            int jc = Math.Min(jb, J - j0);
+                            Hidden(pg + go + (long)b * L2 * D2, pm + (long)b * J + j0, jc, L2, D2, pw + wo, pb + bo, F, px, pa);
+                            for (long r = 0; r < (long)jc * L2; r++)
                             {
                                 float* ar = pa + r * F;
                                 for (int k = 0; k < F; k++) { double v = ar[k]; sum[k] += v; sq[k] += v * v; }
@@ -110,22 +122,25 @@ internal static unsafe class CpuMvq
         var bestIdx = c.Out[0]; var bestDist = c.Out[1]; var dist = c.Out[2];
         float[] bi = D(bestIdx), bd = D(bestDist), dd = D(dist);
         long bio = bestIdx.Offset, bdo = bestDist.Offset, ddo = dist.Offset;
+        int jb = HypothesesPerBlock(L2, jc);
         CpuParallel.For(B, 1, (bs, be) =>
         {
-            int rows = jc * L2;
-            var x = ArrayPool<float>.Shared.Rent(rows * D2);
-            var a = ArrayPool<float>.Shared.Rent(rows * F);
-            var fo = ArrayPool<float>.Shared.Rent(rows * D1);
+            int rowsMax = checked(jb * L2);
+            var x = ArrayPool<float>.Shared.Rent(checked(rowsMax * D2));
+            var a = ArrayPool<float>.Shared.Rent(checked(rowsMax * F));
+            var fo = ArrayPool<float>.Shared.Rent(checked(rowsMax * D1));
             try
             {
                 fixed (float* pg = g, pw1 = w1, pb1 = b1, psc = sc, psh = sh, pw2 = w2, pb2 = b2, pmix = mix, pmb = mb, pr = resid)
                 fixed (float* px = x, pa = a, pf = fo, pbd = bd, pdd = dd, pbi = bi)
                 fixed (int* pm = masks)
                     for (int b = bs; b < be; b++)
+                    for (int k0 = 0; k0 < jc; k0 += jb)
                     {
-                        Hidden(pg + go + (long)b * L2 * D2, pm + b * J + j0, jc, L2, D2, pw1 + w1o, pb1 + b1o, F, px, pa);
+                        int kc = Math.Min(jb, jc - k0), rows = kc * L2;
+                        Hidden(pg + go + (long)b * L2 * D2, pm + (long)b * J + j0 + k0, kc, L2, D2, pw1 + w1o, pb1 + b1o, F, px, pa);
                         float* scale = psc + sco, shift = psh + sho;
-                        for (int r = 0; r < rows; r++)
+                        for (long r = 0; r < rows; r++)
                         {
                             float* ar = pa + r * F;
                             for (int k = 0; k < F; k++)
@@ -136,14 +151,14 @@ internal static unsafe class CpuMvq
                         }
                         CpuGemm.Sgemm(false, true, rows, D1, F, 1f, pa, F, pw2 + w2o, F, 0f, pf, D1);
                         float* bias2 = pb2 + b2o;
-                        for (int r = 0; r < rows; r++)
+                        for (long r = 0; r < rows; r++)
                             for (int d = 0; d < D1; d++) pf[r * D1 + d] += bias2[d];
                         float* rb = pr + ro + (long)b * L1 * D1;
                         int* bestI = (int*)(pbi + bio) + b;
                         float* bestD = pbd + bdo + b;
-                        for (int jj = 0; jj < jc; jj++)
+                        for (int jj = 0; jj < kc; jj++)
                         {
-                            float* fj = pf + jj * L2 * D1;
+                            float* fj = pf + (long)jj * L2 * D1;
                             double acc = 0;
                             for (int l = 0; l < L1; l++)
                                 for (int d = 0; d < D1; d++)
@@ -160,8 +175,8 @@ internal static unsafe class CpuMvq
                                 }
                             // Compare the stored float: the same values decide in every chunking.
                             float dj = (float)(acc / (L1 * D1));
-                            pdd[ddo + (long)b * J + j0 + jj] = dj;
-                            if (dj < *bestD) { *bestD = dj; *bestI = j0 + jj; }
+                            pdd[ddo + (long)b * J + j0 + k0 + jj] = dj;
+                            if (dj < *bestD) { *bestD = dj; *bestI = j0 + k0 + jj; }
                         }
                     }
             }

@@ -56,20 +56,41 @@ public static class CudaMvqScore
         int parts = s.B * jb;
         using var wsLock = be.LockWorkspace(Math.Max(1L, (long)parts * 2 * s.F * 8), out ulong ws);
         if (s.J > 0 && s.B > 0)
-            be.Kernel(StatsPartialK).Launch(new Dim3((uint)jb, (uint)s.B), StatsThreads(s.F), (uint)(s.L2 * s.D2 * 4),
+            be.Kernel(StatsPartialK).Launch(new Dim3((uint)jb, (uint)s.B), StatsThreads(s.F), (uint)(StatsTileTokens(s.L2, s.D2) * s.D2 * 4),
                 P(c.In[0]), P(c.In[1]), P(c.In[2]), P(c.In[3]), new Int4(s.B, s.L2, s.D2, s.J), s.F, ws);
         else parts = 0;
         double n = (double)s.B * s.J * s.L2;
         be.Kernel(StatsFinalizeK).Launch(Blocks(s.F), CudaBackend.Threads, 0, ws, parts, s.F, n, P(c.Out[0]), P(c.Out[1]));
     }
 
+    /// <summary>Floats of g[b] staged per tile by mvq_hidden_stats_partial (MVQ_STATS_TILE_FLOATS: 32 KiB, under the 48 KiB default).</summary>
+    internal const int StatsTileFloats = 8192;
+
+    /// <summary>Tokens per tile of mvq_hidden_stats_partial (the kernel computes the same).</summary>
+    internal static int StatsTileTokens(int l2, int d2) => Math.Max(1, Math.Min(l2, StatsTileFloats / Math.Max(1, d2)));
+
     /// <summary>Threads of mvq_hidden_stats_partial: one per feature, whole warps, at most 256 (larger F loops).</summary>
     internal static int StatsThreads(int f) => Math.Clamp((f + 31) / 32 * 32, 32, CudaBackend.Threads);
 
     /// <summary>Shared memory bytes of mvq_score_fused (the layout in mvq_score.cu).</summary>
+    /// With an identity mix f is streamed (weights and a [tp][F] tile per warp only), so the size does not grow with L2.
     internal static long FusedShared(int f, int d2, int d1, int l1, int l2, bool identity, int tp, int warps) =>
-        4L * (f * (d2 + 1) + 3 * f + d1 * (f + 1) + d1 + l2 * d2 + l1 * d1 + (identity ? 0 : l1 * l2 + l1 * d1)
-              + warps * (tp * f + l2 * d1));
+        identity
+            ? 4L * (f * (d2 + 1) + 3 * f + d1 * (f + 1) + d1 + (long)warps * tp * f)
+            : 4L * (f * (d2 + 1) + 3 * f + d1 * (f + 1) + d1 + (long)l2 * d2 + (long)l1 * d1 + (long)l1 * l2 + (long)l1 * d1
+                    + (long)warps * (tp * f + (long)l2 * d1));
+
+    /// <summary>The scoring kernel the last mvq_score call ran, with the reason when the fused one fell back (benchmarks report it).</summary>
+    public static string? LastVariant { get; private set; }
+
+    /// <summary>mvq_score calls that asked for the fused kernel and ran the simple one (its tile did not fit in shared memory).</summary>
+    public static long Fallbacks => Interlocked.Read(ref _fallbacks);
+
+    private static long _fallbacks;
+    private static int _fallbackLogged;
+
+    /// <summary>Where the one-time fallback warning goes (standard error by default).</summary>
+    public static Action<string> Warn { get; set; } = m => Console.Error.WriteLine(m);
 
     /// <summary>OpImpl of mvq_score with <see cref="ScoreKernel"/>: a chunk of hypotheses, running argmin into bestIndex / bestDist.</summary>
     public static void Score(in OpCall c) => Score(c, ScoreKernel);
@@ -94,6 +115,15 @@ public static class CudaMvqScore
         int warps = FusedThreads / 32;
         long shared = FusedShared(s.F, s.D2, d1, l1, s.L2, at.IdentityMix, tp, warps);
         bool fused = kernel == Fused && shared <= MaxFusedShared;
+        if (kernel == Fused && !fused)
+        {
+            // Visible, once per process: the slow path recomputes f's first layer D1 times per hypothesis.
+            string why = $"{Simple} (fallback: the fused tile needs {shared} B of shared memory, above {MaxFusedShared} B; L1 {l1}, L2 {s.L2}, D1 {d1}, D2 {s.D2}, F {s.F}, mixed tokens)";
+            LastVariant = why;
+            Interlocked.Increment(ref _fallbacks);
+            if (Interlocked.Exchange(ref _fallbackLogged, 1) == 0) Warn($"warning: mvq_score runs {why}");
+        }
+        else LastVariant = fused ? Fused : Simple;
         var args = (gr: new Ptr2(P(c.In[0]), P(c.In[10])), l1w: new Ptr2(P(c.In[2]), P(c.In[3])), bn: new Ptr2(P(c.In[4]), P(c.In[5])),
             l2w: new Ptr2(P(c.In[6]), P(c.In[7])), mx: at.IdentityMix ? new Ptr2(0, 0) : new Ptr2(P(c.In[8]), P(c.In[9])), masks: P(c.In[1]),
             output: new Ptr2(P(c.Out[2]), ws));
