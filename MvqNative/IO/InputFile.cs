@@ -33,7 +33,7 @@ public static class InputFile
             case FileKind.Unknown:
                 break;
             default:
-                throw new MvqInputException(path, $"is a {Describe(kind)}, not a regular file; refusing to read it as a {what}");
+                throw new MvqInputException(path, $"is a {Describe(kind)}, not a regular file");
         }
         try { return new FileInfo(path).Length; }
         catch (IOException e) { throw new MvqInputException(path, $"cannot read ({Reason(e, path)})", e); }

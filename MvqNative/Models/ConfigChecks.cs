@@ -97,7 +97,7 @@ public static class ConfigChecks
         long enc = c0 * C * 16 + c0 + c1 * c0 * 16 + c1 + c1 * c1 * 9 + c1 + res;
         long dec = c1 * c1 * 9 + c1 + res + c0 * c1 * 9 + c0 + C * c0 * 9 + C;
         long Head(long l, long d) => IsGrid(c) ? (d * c1 + d) + (c1 * d + c1) : (c1 * hw * l * d + l * d) + (l * d * c1 * hw + c1 * hw);
-        long Vq(long k, long d) => k * d + k + k * d + 2; // codebook, EMA cluster sizes and sums, step and restart counters
+        long Vq(long k, long d) => k * d + k + k * d + 1 + k; // codebook, EMA cluster sizes and sums, step counter, restart usage
         long l1 = IsGrid(c) ? hw : c.Tokens, d1 = c.CodeDim;
         long n = enc + dec + Head(l1, d1) + Vq(c.Codes, d1);
         if (c.IsMvq && c.Secondary is not null && c.Mvq is not null)
