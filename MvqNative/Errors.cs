@@ -1,4 +1,5 @@
-// Errors.cs: the one exception type for bad input files (datasets, images, checkpoints, data specs).
+// Errors.cs: the exception types for bad input: files (datasets, images, checkpoints, data specs),
+// and options or configuration values. Anything else that escapes the library is a bug.
 namespace MvqNative;
 
 /// <summary>
@@ -26,4 +27,17 @@ public sealed class MvqInputException : Exception
 
     // Messages from inner exceptions may contain newlines; the contract is one line.
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>
+/// A value given by the user is wrong: an option, a preset or device name, a configuration key
+/// or value. <see cref="Exception.Message"/> is one line naming the option or key.
+/// </summary>
+public class MvqUsageException(string message, Exception? inner = null) : Exception(message.ReplaceLineEndings(" ").Trim(), inner);
+
+/// <summary>A configuration (a --config file, a preset, a checkpoint's model config) is invalid: "SOURCE: problem".</summary>
+public sealed class MvqConfigException(string source, string problem, Exception? inner = null) : MvqUsageException($"{source}: {problem}", inner)
+{
+    /// <summary>The config file, preset or "config".</summary>
+    public string ConfigSource { get; } = source;
 }

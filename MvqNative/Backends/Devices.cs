@@ -30,18 +30,18 @@ public static class Devices
                 "cpu" => CpuBackend.Instance,
                 "cuda" => CudaBackend.Create(emulator: false, ordinal),
                 "cuda-emu" => CudaBackend.Create(emulator: true, ordinal),
-                _ => throw new ArgumentException($"unknown device '{name}' (expected one of: {string.Join(", ", Names)})", nameof(name)),
+                _ => throw new MvqUsageException($"unknown device '{name}' (expected one of: {string.Join(", ", Names)})"),
             };
         }
-        catch (DllNotFoundException e) { throw new InvalidOperationException($"cannot open device {name}: {e.Message}", e); }
-        catch (CudaException e) { throw new InvalidOperationException($"cannot open device {name}: {e.Message}", e); }
+        catch (DllNotFoundException e) { throw new MvqUsageException($"cannot open device {name}: {e.Message}", e); }
+        catch (CudaException e) { throw new MvqUsageException($"cannot open device {name}: {e.Message}", e); }
     }
 
     private static (string Kind, int Ordinal) Parse(string name)
     {
         var parts = name.Trim().ToLowerInvariant().Split(':', 2);
         if (parts.Length == 1) return (parts[0], 0);
-        if (!int.TryParse(parts[1], out var n) || n < 0) throw new ArgumentException($"bad device ordinal in '{name}'", nameof(name));
+        if (!int.TryParse(parts[1], out var n) || n < 0) throw new MvqUsageException($"bad device ordinal in '{name}'");
         return (parts[0], n);
     }
 

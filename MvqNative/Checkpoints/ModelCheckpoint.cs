@@ -74,10 +74,11 @@ public static class ModelCheckpoint
         if (!file.Metadata.TryGetValue("train_config", out var tj)) return null;
         try
         {
-            var t = TrainConfig.FromJson(tj);
-            ConfigChecks.Check(t);
+            var t = TrainConfig.FromJson(tj, "metadata 'train_config'");
+            ConfigChecks.Check(t, "metadata 'train_config'");
             return t;
         }
+        catch (MvqConfigException e) { throw new MvqInputException(path, e.Message, e); }
         catch (System.Text.Json.JsonException e)
         {
             throw new MvqInputException(path, "metadata 'train_config' is not a valid train config: " + JsonErrors.Describe(e));
@@ -95,7 +96,8 @@ public static class ModelCheckpoint
             throw new MvqInputException(path, $"not an MvqNative checkpoint (metadata 'format' is {(f is null ? "missing" : "'" + f + "'")}, expected '{Format}')");
         if (!file.Metadata.TryGetValue("model_config", out var json))
             throw new MvqInputException(path, "checkpoint has no model_config metadata");
-        try { return ModelConfig.FromJson(json, path); }
+        try { return ModelConfig.FromJson(json, "metadata 'model_config'"); }
+        catch (MvqConfigException e) { throw new MvqInputException(path, e.Message, e); }
         catch (ArgumentException e) { throw new MvqInputException(path, e.Message); }
     }
 

@@ -14,8 +14,14 @@ public static partial class JsonErrors
     public static string Describe(JsonException e)
     {
         var path = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "the top level" : e.Path.StartsWith("$.", StringComparison.Ordinal) ? e.Path[2..] : e.Path;
+        return Expected(e) is string want ? $"{path}: {want}" : e.Message.ReplaceLineEndings(" ");
+    }
+
+    /// <summary>"expected a whole number from ..." for a value of the wrong type, else null.</summary>
+    public static string? Expected(JsonException e)
+    {
         var m = Converted().Match(e.Message);
-        if (!m.Success) return e.Message.ReplaceLineEndings(" ");
+        if (!m.Success) return null;
         string t = m.Groups["t"].Value;
         string want = t switch
         {
@@ -27,6 +33,6 @@ public static partial class JsonErrors
             _ when t.Contains("[]") => "an array",
             _ => "an object",
         };
-        return $"{path}: expected {want}";
+        return $"expected {want}";
     }
 }

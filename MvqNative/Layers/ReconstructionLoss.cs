@@ -1,12 +1,14 @@
 // ReconstructionLoss: mean squared or mean absolute error between a prediction and its target, kept on the device.
+using System.Text.Json.Serialization;
 using MvqNative.Backends;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
 namespace MvqNative.Layers;
 
-/// <summary>Which reconstruction loss <see cref="ReconstructionLoss"/> computes.</summary>
-public enum LossKind { Mse, L1 }
+/// <summary>Which reconstruction loss <see cref="ReconstructionLoss"/> computes (config JSON: "mse" | "l1").</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]
+public enum LossKind { [JsonStringEnumMemberName("mse")] Mse, [JsonStringEnumMemberName("l1")] L1 }
 
 /// <summary>
 /// loss = Scale * mean((pred - target)^2) (<see cref="LossKind.Mse"/>) or Scale * mean|pred - target|

@@ -11,10 +11,10 @@ namespace MvqNative.Models;
 /// </summary>
 public sealed class Autoencoder : Module
 {
-    /// <summary>Creates bottlenecks of other kinds ("mvq"); registered by their own files.</summary>
-    public static readonly Dictionary<string, Func<Backend, ModelConfig, Random, Bottleneck>> BottleneckFactories = new()
+    /// <summary>Creates bottlenecks of other kinds (MVQ); registered by their own files.</summary>
+    public static readonly Dictionary<ModelKind, Func<Backend, ModelConfig, Random, Bottleneck>> BottleneckFactories = new()
     {
-        ["vq"] = (b, c, rng) => new VqBottleneck(b, c, rng),
+        [ModelKind.Vq] = (b, c, rng) => new VqBottleneck(b, c, rng),
     };
 
     private readonly Sequential _encoder, _decoder;
@@ -36,7 +36,7 @@ public sealed class Autoencoder : Module
         _encoder.Add(Act());
 
         if (!BottleneckFactories.TryGetValue(config.Kind, out var make))
-            throw new NotSupportedException($"model kind '{config.Kind}' is not available in this build");
+            throw new NotSupportedException($"model kind '{config.Kind.Name()}' is not available in this build");
         Bottleneck = AddChild("bottleneck", make(backend, config, rng));
 
         _decoder = AddChild("decoder", new Sequential(backend, new Conv2d(backend, c1, c1, 3, 1, 1, rng)));

@@ -26,9 +26,11 @@ public static class ConfigChecks
     // Spelled so that it holds whether the config's head is a string or an enum.
     private static bool IsGrid(ModelConfig c) => string.Equals(c.Head.ToString(), "grid", StringComparison.OrdinalIgnoreCase);
 
+    [ThreadStatic] private static string? _source;
+
     private static void Check(bool ok, string msg)
     {
-        if (!ok) throw new ArgumentException("config: " + msg);
+        if (!ok) throw new MvqConfigException(_source ?? "config", msg);
     }
 
     private static void InRange(int v, int lo, int hi, string key) => Check(v >= lo && v <= hi, $"{key} must be from {lo} to {hi}, got {v}");
@@ -37,8 +39,10 @@ public static class ConfigChecks
         Check(float.IsFinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi), $"{key} must be a number in [{lo}, {hi}{(hiOpen ? ")" : "]")}, got {v}");
 
     /// <summary>Bounds of every model config value (sections present, widths and counts within limits).</summary>
-    public static void CheckBounds(ModelConfig c)
+    /// <exception cref="MvqConfigException">A value out of bounds, named by its key, with <paramref name="source"/>.</exception>
+    public static void CheckBounds(ModelConfig c, string source = "config")
     {
+        _source = source;
         Check(c.Image is not null, "image must be an object {channels, height, width}, not null");
         Check(c.Encoder is not null, "encoder must be an object, not null");
         Check(c.Quantizer is not null, "quantizer must be an object, not null");
@@ -71,9 +75,11 @@ public static class ConfigChecks
     }
 
     /// <summary>Bounds of every train config value (positive steps and batch, finite rates, betas in [0, 1), cadences >= 0).</summary>
-    public static void Check(TrainConfig t)
+    /// <exception cref="MvqConfigException">A value out of bounds, named by its key, with <paramref name="source"/>.</exception>
+    public static void Check(TrainConfig t, string source = "config")
     {
         ArgumentNullException.ThrowIfNull(t);
+        _source = source;
         Check(t.Steps >= 1, $"train.steps must be >= 1, got {t.Steps}");
         InRange(t.Batch, 1, MaxBatch, "train.batch");
         Check(float.IsFinite(t.Lr) && t.Lr > 0, $"train.lr must be a finite number > 0, got {t.Lr}");

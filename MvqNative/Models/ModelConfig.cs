@@ -1,7 +1,18 @@
+// The model configuration (docs/model.md): typed sections, JSON with camelCase keys; unknown keys are refused.
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MvqNative.Layers;
+using MvqNative.Quantizers;
 
 namespace MvqNative.Models;
+
+/// <summary>The autoencoder's bottleneck (config JSON: "vq" | "mvq").</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ModelKind>))]
+public enum ModelKind { [JsonStringEnumMemberName("vq")] Vq, [JsonStringEnumMemberName("mvq")] Mvq }
+
+/// <summary>How latents become tokens (config JSON: "grid": one per latent position | "global": a few per image).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<HeadKind>))]
+public enum HeadKind { [JsonStringEnumMemberName("grid")] Grid, [JsonStringEnumMemberName("global")] Global }
 
 /// <summary>Image shape a model is built for.</summary>
 public sealed class ImageShape
@@ -25,8 +36,7 @@ public sealed class EncoderConfig
 /// <summary>Codebook training mode and its knobs (MVQ.md, "Losses and gradients").</summary>
 public sealed class QuantizerConfig
 {
-    /// <summary>"ema" or "gradient".</summary>
-    public string Mode { get; set; } = "ema";
+    public VqMode Mode { get; set; } = VqMode.Ema;
     public float Beta { get; set; } = 0.25f;
     public float Decay { get; set; } = 0.99f;
     /// <summary>Steps between dead-code restarts (0 disables).</summary>
@@ -69,12 +79,10 @@ public sealed class MvqConfig
 /// </summary>
 public sealed class ModelConfig
 {
-    /// <summary>"vq" or "mvq".</summary>
-    public string Kind { get; set; } = "vq";
+    public ModelKind Kind { get; set; } = ModelKind.Vq;
     public ImageShape Image { get; set; } = new();
     public EncoderConfig Encoder { get; set; } = new();
-    /// <summary>"grid" (one token per latent position) or "global" (a few tokens per image).</summary>
-    public string Head { get; set; } = "grid";
+    public HeadKind Head { get; set; } = HeadKind.Grid;
     /// <summary>L1 for global heads (grid heads use H'W').</summary>
     public int Tokens { get; set; } = 5;
     public int CodeDim { get; set; } = 16;
@@ -82,34 +90,33 @@ public sealed class ModelConfig
     public QuantizerConfig Quantizer { get; set; } = new();
     public SecondaryConfig? Secondary { get; set; }
     public MvqConfig? Mvq { get; set; }
-    /// <summary>"mse" or "l1".</summary>
-    public string Loss { get; set; } = "mse";
+    public LossKind Loss { get; set; } = LossKind.Mse;
 
-    public bool IsMvq => Kind == "mvq";
+    public bool IsMvq => Kind == ModelKind.Mvq;
     public int LatentHeight => Image.Height / 4;
     public int LatentWidth => Image.Width / 4;
     /// <summary>Primary tokens per instance.</summary>
-    public int PrimaryTokens => Head == "grid" ? LatentHeight * LatentWidth : Tokens;
+    public int PrimaryTokens => Head == HeadKind.Grid ? LatentHeight * LatentWidth : Tokens;
     /// <summary>Secondary tokens per instance (0 for VQ).</summary>
-    public int SecondaryTokens => !IsMvq ? 0 : Head == "grid" ? LatentHeight * LatentWidth : Secondary!.Tokens;
+    public int SecondaryTokens => !IsMvq ? 0 : Head == HeadKind.Grid ? LatentHeight * LatentWidth : Secondary!.Tokens;
     /// <summary>Length of the sequence a prior samples: L1 for VQ, L1 + L2 + 1 for MVQ.</summary>
     public int TokensPerInstance => IsMvq ? PrimaryTokens + SecondaryTokens + 1 : PrimaryTokens;
 
-    /// <summary>Throws a one-line <see cref="ArgumentException"/> for an inconsistent config.</summary>
-    public void Validate()
+    /// <summary>Throws a one-line <see cref="MvqConfigException"/> for an inconsistent config.</summary>
+    public void Validate(string source = "config")
     {
-        static void Check(bool ok, string msg) { if (!ok) throw new ArgumentException("config: " + msg); }
-        ConfigChecks.CheckBounds(this); // null sections and out-of-range values first
-        Check(Kind is "vq" or "mvq", $"kind must be vq or mvq, not '{Kind}'");
-        Check(Head is "grid" or "global", $"head must be grid or global, not '{Head}'");
+        void Check(bool ok, string msg) { if (!ok) throw new MvqConfigException(source, msg); }
+        ConfigChecks.CheckBounds(this, source); // null sections and out-of-range values first
+        Check(Enum.IsDefined(Kind), $"kind must be vq or mvq, not '{Kind}'");
+        Check(Enum.IsDefined(Head), $"head must be grid or global, not '{Head}'");
         Check(Image.Channels is 1 or 3, "image.channels must be 1 or 3");
         Check(Image.Height % 4 == 0 && Image.Width % 4 == 0 && Image.Height >= 4 && Image.Width >= 4, "image height and width must be positive multiples of 4");
         Check(Encoder.Channels.Length == 2 && Encoder.Channels.All(c => c > 0), "encoder.channels must be two positive widths");
         Check(Encoder.ResBlocks >= 0 && Encoder.ResHidden > 0, "encoder.resBlocks >= 0 and encoder.resHidden > 0");
         Check(Codes >= 2 && CodeDim >= 1, "codes >= 2 and codeDim >= 1");
-        Check(Head == "grid" || Tokens >= 1, "tokens >= 1 for a global head");
-        Check(Quantizer.Mode is "ema" or "gradient", $"quantizer.mode must be ema or gradient, not '{Quantizer.Mode}'");
-        Check(Loss is "mse" or "l1", $"loss must be mse or l1, not '{Loss}'");
+        Check(Head == HeadKind.Grid || Tokens >= 1, "tokens >= 1 for a global head");
+        Check(Enum.IsDefined(Quantizer.Mode), $"quantizer.mode must be ema or gradient, not '{Quantizer.Mode}'");
+        Check(Enum.IsDefined(Loss), $"loss must be mse or l1, not '{Loss}'");
         if (IsMvq)
         {
             Check(Secondary != null && Mvq != null, "an mvq model needs 'secondary' and 'mvq' sections");
@@ -122,13 +129,11 @@ public sealed class ModelConfig
 
     public string ToJson() => JsonSerializer.Serialize(this, ModelJson.Default.ModelConfig);
 
+    /// <summary>Reads and validates a model section; a bad value or an unknown key throws <see cref="MvqConfigException"/> naming it.</summary>
     public static ModelConfig FromJson(string json, string source = "config")
     {
-        ModelConfig? c;
-        try { c = JsonSerializer.Deserialize(json, ModelJson.Default.ModelConfig); }
-        catch (JsonException e) { throw new ArgumentException($"{source}: invalid model config JSON ({IO.JsonErrors.Describe(e)})"); }
-        if (c == null) throw new ArgumentException($"{source}: empty model config");
-        c.Validate();
+        var c = ConfigJson.Read(json, ModelJson.Default.ModelConfig, source, "model") ?? throw new MvqConfigException(source, "empty model config");
+        c.Validate(source);
         return c;
     }
 
@@ -136,6 +141,16 @@ public sealed class ModelConfig
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(ModelConfig))]
 internal sealed partial class ModelJson : JsonSerializerContext { }
+
+/// <summary>The JSON names of the config enums (what logs and codes.json print).</summary>
+public static class ConfigNames
+{
+    public static string Name(this ModelKind k) => k == ModelKind.Mvq ? "mvq" : "vq";
+    public static string Name(this HeadKind h) => h == HeadKind.Global ? "global" : "grid";
+    public static string Name(this VqMode m) => m == VqMode.Ema ? "ema" : "gradient";
+    public static string Name(this LossKind l) => l == LossKind.L1 ? "l1" : "mse";
+}

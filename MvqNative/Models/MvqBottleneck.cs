@@ -63,7 +63,7 @@ public sealed class MvqBottleneck : Bottleneck
         _f3 = new Linear(backend, _hidden, _d1, rng);
         _f = AddChild("f", new Sequential(backend, _f0, _bn, new Activation(backend, ActivationKind.LeakyRelu, _slope), _f3));
         // U is the identity (no parameters) when both token grids coincide.
-        if (c.Head != "grid") _mix = AddChild("mix", new TokenMix(backend, _l1, _l2, _d1, rng));
+        if (c.Head != HeadKind.Grid) _mix = AddChild("mix", new TokenMix(backend, _l1, _l2, _d1, rng));
         _out = AddChild("out", TokenHeads.Decode(backend, c, _l1, _d1, rng));
         MaskSeed = rng.Next();
         _wta = backend.Zeros(1);
@@ -401,6 +401,6 @@ public sealed class MvqBottleneck : Bottleneck
 
 #pragma warning disable CA2255 // module initializers are how bottleneck kinds register themselves
     [ModuleInitializer]
-    internal static void Register() => Autoencoder.BottleneckFactories["mvq"] = (b, c, rng) => new MvqBottleneck(b, c, rng);
+    internal static void Register() => Autoencoder.BottleneckFactories[ModelKind.Mvq] = (b, c, rng) => new MvqBottleneck(b, c, rng);
 #pragma warning restore CA2255
 }

@@ -1,3 +1,6 @@
+// The built-in presets: one JSON file each under Models/Presets/ (embedded in the assembly), in the
+// same format as `mvq train --config` files. The PyTorch reference (tools/reference) reads the same files.
+using System.Reflection;
 using MvqNative.Training;
 
 namespace MvqNative.Models;
@@ -8,28 +11,26 @@ public sealed record Preset(string Name, string Description, ModelConfig Model, 
 /// <summary>The built-in presets. Each call returns fresh, mutable copies.</summary>
 public static class Presets
 {
-    public static IReadOnlyList<string> Names => ["fmnist-vq", "fmnist-vq-global", "fmnist-mvq", "fmnist-mvq-global"];
+    private const string Prefix = "presets/";
+    private static readonly Assembly Self = typeof(Presets).Assembly;
 
-    public static Preset Get(string name) => name switch
+    /// <summary>Preset names, sorted.</summary>
+    public static IReadOnlyList<string> Names { get; } =
+        [.. Self.GetManifestResourceNames().Where(n => n.StartsWith(Prefix, StringComparison.Ordinal))
+            .Select(n => n[Prefix.Length..^".json".Length]).Order(StringComparer.Ordinal)];
+
+    /// <summary>The preset's JSON text (the file under MvqNative/Models/Presets/).</summary>
+    public static string Json(string name)
     {
-        "fmnist-vq" => new(name, "VQ-VAE, FashionMNIST 28x28, 7x7 grid of tokens, K=128, D=16, EMA codebook",
-            new ModelConfig { Kind = "vq", Head = "grid", Codes = 128, CodeDim = 16 }, new TrainConfig()),
-        "fmnist-vq-global" => new(name, "VQ-VAE, FashionMNIST 28x28, 5 global tokens, K=128, D=16, EMA codebook",
-            new ModelConfig { Kind = "vq", Head = "global", Tokens = 5, Codes = 128, CodeDim = 16 }, new TrainConfig()),
-        "fmnist-mvq" => new(name, "MVQ, FashionMNIST 28x28, 7x7 grid primary and secondary tokens, K1=K2=64, D1=16, D2=16, J=64",
-            new ModelConfig
-            {
-                Kind = "mvq", Head = "grid", Codes = 64, CodeDim = 16,
-                Secondary = new SecondaryConfig { Tokens = 49, CodeDim = 16, Codes = 64 },
-                Mvq = new MvqConfig { Hypotheses = 64, EvalHypotheses = 256, FHidden = 32, Chunk = 64 },
-            }, new TrainConfig()),
-        "fmnist-mvq-global" => new(name, "MVQ, FashionMNIST 28x28, L1=2 + L2=2 global tokens (+1 winner index), K1=K2=64, D=16, J=256",
-            new ModelConfig
-            {
-                Kind = "mvq", Head = "global", Tokens = 2, Codes = 64, CodeDim = 16,
-                Secondary = new SecondaryConfig { Tokens = 2, CodeDim = 16, Codes = 64 },
-                Mvq = new MvqConfig { Hypotheses = 256, EvalHypotheses = 256, FHidden = 64, Chunk = 256 },
-            }, new TrainConfig()),
-        _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
-    };
+        using var s = Self.GetManifestResourceStream(Prefix + name + ".json")
+            ?? throw new MvqUsageException($"unknown preset '{name}' (known: {string.Join(", ", Names)})");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+
+    public static Preset Get(string name)
+    {
+        var f = RunConfig.Parse(Json(name), $"preset {name}", new ModelConfig(), new TrainConfig());
+        return new Preset(name, f.Description ?? "", f.Model, f.Train);
+    }
 }

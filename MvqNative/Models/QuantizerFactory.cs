@@ -9,7 +9,7 @@ public static class QuantizerFactory
     {
         Codes = codes,
         Dim = dim,
-        Mode = q.Mode == "ema" ? VqMode.Ema : VqMode.Gradient,
+        Mode = q.Mode,
         Beta = q.Beta,
         Decay = q.Decay,
         RestartEvery = q.RestartEvery,

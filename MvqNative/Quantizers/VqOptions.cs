@@ -1,13 +1,16 @@
 // Configuration of a vector quantizer (codebook size, mode, commitment, EMA, restarts, k-means).
+using System.Text.Json.Serialization;
+
 namespace MvqNative.Quantizers;
 
-/// <summary>How the codebook learns.</summary>
+/// <summary>How the codebook learns (config JSON: "gradient" | "ema").</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<VqMode>))]
 public enum VqMode
 {
     /// <summary>Codebook trained by the optimiser: loss ||sg(z) - q||^2 + beta ||z - sg(q)||^2.</summary>
-    Gradient,
+    [JsonStringEnumMemberName("gradient")] Gradient,
     /// <summary>Codebook updated by exponential moving averages in training; loss beta ||z - sg(q)||^2 only.</summary>
-    Ema,
+    [JsonStringEnumMemberName("ema")] Ema,
 }
 
 /// <summary>Options of a <see cref="VectorQuantizer"/>.</summary>

@@ -24,9 +24,12 @@ public sealed class TrainConfig
     public float CheckpointMinutes { get; set; } = 10f;
 
     public string ToJson() => JsonSerializer.Serialize(this, TrainJson.Default.TrainConfig);
-    public static TrainConfig FromJson(string json) => JsonSerializer.Deserialize(json, TrainJson.Default.TrainConfig) ?? new TrainConfig();
+    /// <summary>Reads a train section; a bad value or an unknown key throws <see cref="MvqConfigException"/> naming it.</summary>
+    public static TrainConfig FromJson(string json, string source = "config") =>
+        Models.ConfigJson.Read(json, TrainJson.Default.TrainConfig, source, "train") ?? new TrainConfig();
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(TrainConfig))]
 internal sealed partial class TrainJson : JsonSerializerContext { }

@@ -57,7 +57,7 @@ public sealed class Trainer : IDisposable
         Optimizer = new AdamW(model.Parameters(), config.Lr, config.Beta1, config.Beta2, 1e-8f, config.WeightDecay, config.ClipNorm);
         _host = new float[config.Batch * im.Channels * im.Height * im.Width];
         _x = backend.Empty(config.Batch, im.Channels, im.Height, im.Width);
-        _rec = new ReconstructionLoss(backend, model.Config.Loss == "l1" ? LossKind.L1 : LossKind.Mse);
+        _rec = new ReconstructionLoss(backend, model.Config.Loss);
         _health = backend.Zeros(1);
         model.SetTraining(true);
     }

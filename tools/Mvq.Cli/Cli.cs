@@ -23,8 +23,8 @@ public static class Cli
         null => false,
         "gray" when channels == 1 => true,
         "rgb" when channels == 3 => true,
-        "gray" or "rgb" => throw new ArgumentException($"--convert {value} does not fit this model, which takes {channels} channel{(channels == 1 ? "" : "s")} (use --convert {(channels == 1 ? "gray" : "rgb")})"),
-        _ => throw new ArgumentException($"--convert takes gray or rgb, not '{value}'"),
+        "gray" or "rgb" => throw new MvqUsageException($"--convert {value} does not fit this model, which takes {channels} channel{(channels == 1 ? "" : "s")} (use --convert {(channels == 1 ? "gray" : "rgb")})"),
+        _ => throw new MvqUsageException($"--convert takes gray or rgb, not '{value}'"),
     };
 
     /// <summary>Full path with a final symlink resolved, to compare outputs with inputs.</summary>
@@ -51,7 +51,14 @@ public static class Cli
     /// <summary>Opens a device by name with a one-line error when it is unavailable.</summary>
     public static Backend OpenDevice(string name) => name == "cpu" ? CpuBackend.Instance : Devices.Open(name);
 
-    /// <summary>Runs the parsed command; every expected failure becomes "error: ..." and exit code 1.</summary>
+    /// <summary>Exit code of an internal error (a bug), distinct from bad input (1): BSD's EX_SOFTWARE.</summary>
+    public const int InternalErrorExit = 70;
+
+    /// <summary>
+    /// Runs the parsed command: the one error boundary. Bad input (files, options, config,
+    /// devices, divergence) prints one "error: ..." line and exits 1. Any other exception is a
+    /// bug: one line names the exception and a file holding its full stack trace; exit code 70.
+    /// </summary>
     public static int Run(RootCommand root, string[] args)
     {
         try
@@ -71,11 +78,20 @@ public static class Cli
             Console.Error.WriteLine("error: " + OneLine(e));
             return 1;
         }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine("error: " + InternalError(e, args));
+            return InternalErrorExit;
+        }
     }
 
-    internal static bool IsUserError(Exception e) => e is MvqInputException or ArgumentException or IOException or UnauthorizedAccessException
-        or NotSupportedException or InvalidOperationException or OutOfMemoryException or KeyNotFoundException or FormatException
-        or Training.TrainingDivergedException || e.GetType().Namespace?.StartsWith("MvqNative.Bindings", StringComparison.Ordinal) == true;
+    /// <summary>
+    /// Expected failures: bad input files, bad options or config values, the file system,
+    /// memory, the CUDA driver/NVRTC/cuBLAS (MvqNative.Bindings), and divergence. Not
+    /// ArgumentException, InvalidOperationException and the like: from inside the library those are bugs.
+    /// </summary>
+    internal static bool IsUserError(Exception e) => e is MvqInputException or MvqUsageException or IOException or UnauthorizedAccessException
+        or OutOfMemoryException or Training.TrainingDivergedException || e.GetType().Namespace?.StartsWith("MvqNative.Bindings", StringComparison.Ordinal) == true;
 
     private static readonly System.Text.RegularExpressions.Regex CannotParse =
         new(@"^Cannot parse argument '(?<v>.*)' for option '(?<o>[^']*)' as expected type '(?<t>[^']*)'", System.Text.RegularExpressions.RegexOptions.Singleline);
@@ -94,6 +110,22 @@ public static class Cli
     }
 
     internal static string OneLine(Exception e) => e.Message.Replace('\n', ' ').Replace('\r', ' ');
+
+    /// <summary>Writes the exception's full text (with the command line) to a file in the temp folder; returns the one line naming it.</summary>
+    internal static string InternalError(Exception e, string[] args)
+    {
+        string head = $"internal error (a bug in mvq): {e.GetType().FullName}: {OneLine(e)}";
+        try
+        {
+            string path = Path.Combine(Path.GetTempPath(), $"mvq-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.txt");
+            File.WriteAllText(path, $"mvq {string.Join(' ', args)}\n{DateTime.UtcNow:O}\n\n{e}\n");
+            return $"{head} (stack trace in {path})";
+        }
+        catch (Exception io) when (io is IOException or UnauthorizedAccessException)
+        {
+            return $"{head} (stack trace could not be written: {OneLine(io)}) {e.StackTrace?.ReplaceLineEndings(" | ")}";
+        }
+    }
 
     /// <summary>Writes the peak resident set (VmHWM from /proc/self/status, in bytes) to <paramref name="path"/>.</summary>
     internal static void WritePeakMemory(string path)

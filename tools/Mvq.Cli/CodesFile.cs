@@ -35,7 +35,7 @@ public static class CodesFile
             ["format"] = Format,
             ["model"] = new JsonObject
             {
-                ["kind"] = model.Config.Kind,
+                ["kind"] = model.Config.Kind.Name(),
                 ["config_hash"] = ConfigHash(model),
                 ["image"] = new JsonArray(im.Channels, im.Height, im.Width),
                 ["tokens_per_instance"] = model.Config.TokensPerInstance,
@@ -71,7 +71,7 @@ public static class CodesFile
             if (o["format"]?.GetValue<string>() != Format) throw Bad($"not a codes file (format must be '{Format}')");
             var hash = o["model"]?["config_hash"]?.GetValue<string>() ?? throw Bad("missing model.config_hash");
             var mine = ConfigHash(model);
-            if (hash != mine) throw Bad($"codes were made by a different model (config hash {Short(hash)}, this model {Short(mine)}, kind {model.Config.Kind})");
+            if (hash != mine) throw Bad($"codes were made by a different model (config hash {Short(hash)}, this model {Short(mine)}, kind {model.Config.Kind.Name()})");
             var segs = model.Bottleneck.Segments;
             var fileSegs = o["segments"] as JsonArray ?? throw Bad("missing segments");
             if (fileSegs.Count != segs.Count) throw Bad($"{fileSegs.Count} segments, the model has {segs.Count}");

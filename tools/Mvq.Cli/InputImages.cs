@@ -15,7 +15,7 @@ public static class InputImages
     /// </summary>
     public static (ImageDataset Data, string[] Names) Load(string input, ImageShape im, int? limit, bool convert = false)
     {
-        if (limit is < 1) throw new ArgumentException($"--limit must be >= 1, got {limit}");
+        if (limit is < 1) throw new MvqUsageException($"--limit must be >= 1, got {limit}");
         ImageDataset ds;
         string[] names;
         if (File.Exists(input))

@@ -84,7 +84,40 @@ class ModelConfig:
     @staticmethod
     def load(path):
         with open(path) as f:
-            return ModelConfig.from_dict(json.load(f))
+            d = json.load(f)
+        # A preset or `mvq train --config` file ({"model": {...camelCase...}, "train": ...}), or a plain
+        # snake_case model config (the format of the reference state files).
+        return ModelConfig.from_dict(from_ours(d["model"]) if "model" in d else d)
 
     def to_json(self):
         return json.dumps(self.raw, sort_keys=True) if self.raw is not None else json.dumps(asdict(self))
+
+
+# Defaults of the C# ModelConfig that a preset file may leave out (MvqNative/Models/ModelConfig.cs).
+_OURS_DEFAULTS = {"kind": "vq", "image": {"channels": 1, "height": 28, "width": 28},
+                  "encoder": {"channels": [32, 64], "resBlocks": 2, "resHidden": 32, "slope": 0.2},
+                  "head": "grid", "tokens": 5, "codeDim": 16, "codes": 128,
+                  "quantizer": {"mode": "ema", "beta": 0.25, "decay": 0.99}}
+_OURS_MVQ_DEFAULTS = {"secondary": {"tokens": 2, "codeDim": 16, "codes": 64},
+                      "mvq": {"hypotheses": 256, "dropRate": 0.5, "fHidden": 64, "chunk": 256}}
+
+
+def from_ours(m):
+    """The C# model config (camelCase, defaults omitted) as the reference's snake_case dict."""
+    def get(section, key):
+        return m.get(section, {}).get(key, defaults[section][key])
+    defaults = dict(_OURS_DEFAULTS, **(_OURS_MVQ_DEFAULTS if m.get("kind") == "mvq" else {}))
+    d = {"kind": m.get("kind", "vq"),
+         "image": {k: m.get("image", {}).get(k, v) for k, v in defaults["image"].items()},
+         "encoder": {"channels": get("encoder", "channels"), "res_blocks": get("encoder", "resBlocks"),
+                     "res_hidden": get("encoder", "resHidden")},
+         "activation": get("encoder", "slope"), "head": m.get("head", "grid"),
+         "code_dim": m.get("codeDim", 16), "codes": m.get("codes", 128),
+         "quantizer": {"mode": get("quantizer", "mode"), "beta": get("quantizer", "beta"), "decay": get("quantizer", "decay")}}
+    if d["head"] == "global":
+        d["tokens"] = m.get("tokens", 5)
+    if d["kind"] == "mvq":
+        d["secondary"] = {"tokens": get("secondary", "tokens"), "code_dim": get("secondary", "codeDim"), "codes": get("secondary", "codes")}
+        d["mvq"] = {"hypotheses": get("mvq", "hypotheses"), "drop_rate": get("mvq", "dropRate"),
+                    "f_hidden": get("mvq", "fHidden"), "chunk": get("mvq", "chunk")}
+    return d

@@ -157,7 +157,8 @@ def cmd_verify(args):
 
 
 def load_preset(name):
-    path = name if name.endswith(".json") else os.path.join(HERE, "presets", f"{name}.json")
+    # The presets are the library's own files (MvqNative/Models/Presets), read here too: one definition.
+    path = name if name.endswith(".json") else os.path.join(HERE, "..", "..", "MvqNative", "Models", "Presets", f"{name}.json")
     return ModelConfig.load(path)
 
 
@@ -269,7 +270,7 @@ def main(argv=None):
     v.add_argument("file")
     v.add_argument("--atol", type=float, default=1e-5)
     b = sub.add_parser("bench", help="time training steps on synthetic data")
-    b.add_argument("--preset", required=True, help="name in tools/reference/presets/ or a JSON path")
+    b.add_argument("--preset", required=True, help="name in MvqNative/Models/Presets/ or a JSON path")
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--steps", type=int, default=10)

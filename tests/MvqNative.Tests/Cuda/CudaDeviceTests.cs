@@ -181,7 +181,7 @@ public sealed class CudaDeviceTests(ITestOutputHelper output)
     [Fact]
     public void OpeningAnUnknownDeviceNamesTheChoices()
     {
-        var e = Assert.Throws<ArgumentException>(() => MvqNative.Backends.Devices.Open("tpu"));
+        var e = Assert.Throws<MvqUsageException>(() => MvqNative.Backends.Devices.Open("tpu"));
         Assert.Contains("cuda-emu", e.Message);
     }
 

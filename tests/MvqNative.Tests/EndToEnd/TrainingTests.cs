@@ -2,6 +2,7 @@ using MvqNative.Backends.Cpu;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
 using MvqNative.Models;
+using MvqNative.Quantizers;
 using MvqNative.Training;
 using Xunit;
 using Xunit.Abstractions;
@@ -11,19 +12,19 @@ namespace MvqNative.Tests.EndToEnd;
 /// <summary>Short real training runs on a FashionMNIST subset: the loss falls below a bound, and resume is exact.</summary>
 public class TrainingTests(ITestOutputHelper log)
 {
-    internal static ModelConfig SmallVq(string head = "grid") => new()
+    internal static ModelConfig SmallVq(HeadKind head = HeadKind.Grid) => new()
     {
-        Kind = "vq", Head = head, Tokens = 4, Codes = 32, CodeDim = 8,
+        Kind = ModelKind.Vq, Head = head, Tokens = 4, Codes = 32, CodeDim = 8,
         Encoder = new EncoderConfig { Channels = [8, 16], ResBlocks = 1, ResHidden = 8 },
-        Quantizer = new QuantizerConfig { Mode = "ema", RestartEvery = 3, KMeansInit = true },
+        Quantizer = new QuantizerConfig { Mode = VqMode.Ema, RestartEvery = 3, KMeansInit = true },
     };
 
     /// <summary>A small MVQ: global heads (L1 = L2 = 2), J = 32 scored in chunks of 12 (a running argmin over three calls).</summary>
     internal static ModelConfig SmallMvq(string head = "global") => new()
     {
-        Kind = "mvq", Head = head, Tokens = 2, Codes = 32, CodeDim = 8,
+        Kind = ModelKind.Mvq, Head = head == "grid" ? HeadKind.Grid : HeadKind.Global, Tokens = 2, Codes = 32, CodeDim = 8,
         Encoder = new EncoderConfig { Channels = [8, 16], ResBlocks = 1, ResHidden = 8 },
-        Quantizer = new QuantizerConfig { Mode = "ema", RestartEvery = 3, KMeansInit = true },
+        Quantizer = new QuantizerConfig { Mode = VqMode.Ema, RestartEvery = 3, KMeansInit = true },
         Secondary = new SecondaryConfig { Tokens = head == "grid" ? 49 : 2, CodeDim = 8, Codes = 32 },
         Mvq = new MvqConfig { Hypotheses = 32, EvalHypotheses = 64, FHidden = 16, Chunk = 12 },
     };
@@ -126,7 +127,7 @@ public class TrainingTests(ITestOutputHelper log)
         using var cpu = new CpuBackend();   // a private backend: its counter sees only this test
         var data = Subset(32);
         var tc = new TrainConfig { Steps = 2, Batch = 8, LogEvery = 1 };
-        using (var model = new Autoencoder(cpu, SmallVq("global"), 1))
+        using (var model = new Autoencoder(cpu, SmallVq(HeadKind.Global), 1))
         using (var trainer = new Trainer(cpu, model, tc, data))
         {
             trainer.TrainStep();

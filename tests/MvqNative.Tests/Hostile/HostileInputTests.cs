@@ -537,7 +537,7 @@ public sealed class HostileInputTests : IClassFixture<HostileModel>, IDisposable
     {
         { "model_config", """{"codes":"x"}""", "codes" },
         { "model_config", """{"encoder":null}""", "encoder" },
-        { "model_config", "[]", "model config" },
+        { "model_config", "[]", "model_config" },
         { "train_config", """{"lr":"fast"}""", "train_config" },
         { "train_config", """{"logEvery":0}""", "train.logEvery" },
     };

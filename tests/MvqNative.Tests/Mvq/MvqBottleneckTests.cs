@@ -5,6 +5,7 @@ using MvqNative.Backends.Cpu;
 using MvqNative.Checkpoints;
 using MvqNative.Layers;
 using MvqNative.Models;
+using MvqNative.Quantizers;
 using MvqNative.Mvq;
 using MvqNative.Tensors;
 using Xunit;
@@ -19,11 +20,11 @@ public class MvqBottleneckTests
 
     internal static ModelConfig Tiny(string head = "global", int j = 8, int chunk = 3, float beta = 0.25f, string mode = "ema") => new()
     {
-        Kind = "mvq",
+        Kind = ModelKind.Mvq,
         Image = new ImageShape { Channels = 1, Height = 8, Width = 8 },
         Encoder = new EncoderConfig { Channels = [4, 8], ResBlocks = 1, ResHidden = 4 },
-        Head = head, Tokens = 2, CodeDim = 4, Codes = 8,
-        Quantizer = new QuantizerConfig { Mode = mode, Beta = beta, KMeansInit = false, RestartEvery = 0 },
+        Head = head == "grid" ? HeadKind.Grid : HeadKind.Global, Tokens = 2, CodeDim = 4, Codes = 8,
+        Quantizer = new QuantizerConfig { Mode = mode == "ema" ? VqMode.Ema : VqMode.Gradient, Beta = beta, KMeansInit = false, RestartEvery = 0 },
         Secondary = new SecondaryConfig { Tokens = 1, CodeDim = 5, Codes = 8 },
         Mvq = new MvqConfig { Hypotheses = j, EvalHypotheses = 16, FHidden = 6, Chunk = chunk, DropRate = 0.5f, BankSeed = 3 },
     };

@@ -2,6 +2,8 @@
 // tools/reference/mvq_reference.py): the tensors by key, the metadata, the reference's JSON
 // config converted to our ModelConfig, and the relative-error comparison the tests use.
 using System.Text.Json;
+using MvqNative.Layers;
+using MvqNative.Quantizers;
 using MvqNative.Checkpoints;
 using MvqNative.Models;
 using Xunit;
@@ -63,8 +65,6 @@ internal sealed class ReferenceState
         }
     }
 
-    /// <summary>Directory tools/reference/presets (next to tests/ in the repository).</summary>
-    public static string PresetDirectory => System.IO.Path.GetFullPath(System.IO.Path.Combine(DataDirectory, "..", "..", "..", "tools", "reference", "presets"));
 
     /// <summary>Reads tests/data/reference/<paramref name="name"/>.safetensors.</summary>
     public static ReferenceState Load(string name)
@@ -103,7 +103,7 @@ internal sealed class ReferenceState
         var q = r.GetProperty("quantizer");
         var c = new ModelConfig
         {
-            Kind = r.GetProperty("kind").GetString()!,
+            Kind = r.GetProperty("kind").GetString() == "mvq" ? ModelKind.Mvq : ModelKind.Vq,
             Image = new ImageShape { Channels = img.GetProperty("channels").GetInt32(), Height = img.GetProperty("height").GetInt32(), Width = img.GetProperty("width").GetInt32() },
             Encoder = new EncoderConfig
             {
@@ -112,22 +112,22 @@ internal sealed class ReferenceState
                 ResHidden = enc.GetProperty("res_hidden").GetInt32(),
                 Slope = r.GetProperty("activation").GetSingle(),
             },
-            Head = r.GetProperty("head").GetString()!,
+            Head = r.GetProperty("head").GetString() == "global" ? HeadKind.Global : HeadKind.Grid,
             CodeDim = r.GetProperty("code_dim").GetInt32(),
             Codes = r.GetProperty("codes").GetInt32(),
             Quantizer = new QuantizerConfig
             {
-                Mode = q.GetProperty("mode").GetString()!,
+                Mode = q.GetProperty("mode").GetString() == "ema" ? VqMode.Ema : VqMode.Gradient,
                 Beta = q.GetProperty("beta").GetSingle(),
                 Decay = q.GetProperty("decay").GetSingle(),
                 RestartEvery = 0,
                 KMeansInit = false,
             },
-            Loss = "mse",
+            Loss = LossKind.Mse,
         };
         // Grid heads take L from the latent grid; our Tokens is unused then, so keep its default.
         if (r.TryGetProperty("tokens", out var tokens)) c.Tokens = tokens.GetInt32();
-        if (c.Kind == "mvq")
+        if (c.Kind == ModelKind.Mvq)
         {
             var s = r.GetProperty("secondary");
             var m = r.GetProperty("mvq");

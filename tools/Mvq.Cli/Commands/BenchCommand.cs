@@ -99,7 +99,7 @@ public static class BenchCommand
             var all = KernelBenchConfig.Defaults(r.GetValue(batch));
             var names = r.GetValue(configs) ?? [];
             var chosen = names.Length == 0 ? all : all.Where(c => names.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
-            if (chosen.Count == 0) throw new ArgumentException($"--config: unknown ({string.Join(", ", names)}); known: {string.Join(", ", all.Select(c => c.Name))}");
+            if (chosen.Count == 0) throw new MvqUsageException($"--config: unknown ({string.Join(", ", names)}); known: {string.Join(", ", all.Select(c => c.Name))}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var res = KernelBench.Run(backend, chosen, Math.Max(1, r.GetValue(repeats)), Math.Max(0, r.GetValue(warmup)));
             if (r.GetValue(json)) Cli.PrintJson(KernelsJson(res, chosen));
@@ -162,9 +162,9 @@ public static class BenchCommand
             if (warm.Model.Mvq is not null) { warm.Model.Mvq.Hypotheses = 16; warm.Model.Mvq.Chunk = 16; TrainBench.Run(backend, warm, 2, 3); }
             foreach (int j in r.GetValue(hyps)!)
             {
-                if (j < 1) throw new ArgumentException($"--hypotheses values must be >= 1, got {j}");
+                if (j < 1) throw new MvqUsageException($"--hypotheses values must be >= 1, got {j}");
                 var p = Presets.Get(r.GetValue(preset)!);
-                if (p.Model.Mvq is null) throw new ArgumentException($"preset '{p.Name}' is not an MVQ model");
+                if (p.Model.Mvq is null) throw new MvqUsageException($"preset '{p.Name}' is not an MVQ model");
                 if (r.GetValue(batch) is int b) p.Train.Batch = b;
                 p.Model.Mvq.Hypotheses = j;
                 p.Model.Mvq.Chunk = Math.Min(p.Model.Mvq.Chunk, j);

@@ -22,7 +22,7 @@ public static class EncodeCommand
             var outPath = r.GetValue(output)!;
             Cli.RefuseInputAsOutput(outPath, r.GetValue(input)!, r.GetValue(model)!.FullName);
             int bs = r.GetValue(batch);
-            if (bs < 1) throw new ArgumentException($"--batch must be >= 1, got {bs}");
+            if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var (ds, names) = InputImages.Load(r.GetValue(input)!, m.Config.Image, r.GetValue(limit), Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));

@@ -23,8 +23,8 @@ public static class EvalCommand
         cmd.SetAction(r =>
         {
             int bs = r.GetValue(batch);
-            if (bs < 1) throw new ArgumentException($"--batch must be >= 1, got {bs}");
-            if (r.GetValue(limit) is < 1) throw new ArgumentException($"--limit must be >= 1, got {r.GetValue(limit)}");
+            if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
+            if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var im = m.Config.Image;

@@ -28,7 +28,7 @@ public static class SelftestCommand
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var report = ConformanceRunner.Run(backend,
                 names.Length == 0 ? null : op => names.Any(n => op.Name.Contains(n, StringComparison.OrdinalIgnoreCase)));
-            if (report.Ops == 0) throw new ArgumentException($"--filter {string.Join(' ', names)} matches no op");
+            if (report.Ops == 0) throw new MvqUsageException($"--filter {string.Join(' ', names)} matches no op");
             // CUDA backends describe their card; the CPU backend's ToString is only its type name.
             string description = backend is Backends.Cuda.CudaBackend cb ? cb.ToString() : $"{backend.Name} ({Environment.ProcessorCount} threads)";
             if (r.GetValue(json)) Cli.PrintJson(ToJson(report, description));

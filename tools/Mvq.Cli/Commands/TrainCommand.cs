@@ -61,13 +61,13 @@ public static class TrainCommand
                     throw new MvqInputException(resumePath!, $"the checkpoint's model config differs from the one given ({changed}); resume without --preset/--config to use the checkpoint's, or train a new model");
             }
             // Flags are named in their own messages; the config's values by their keys (ConfigChecks).
-            if (r.GetValue(steps) is int s) train.Steps = s >= 1 ? s : throw new ArgumentException($"--steps must be >= 1, got {s}");
-            if (r.GetValue(batch) is int b) train.Batch = b is >= 1 and <= ConfigChecks.MaxBatch ? b : throw new ArgumentException($"--batch must be from 1 to {ConfigChecks.MaxBatch}, got {b}");
-            if (r.GetValue(lr) is float l) train.Lr = float.IsFinite(l) && l > 0 ? l : throw new ArgumentException($"--lr must be a finite number > 0, got {l}");
+            if (r.GetValue(steps) is int s) train.Steps = s >= 1 ? s : throw new MvqUsageException($"--steps must be >= 1, got {s}");
+            if (r.GetValue(batch) is int b) train.Batch = b is >= 1 and <= ConfigChecks.MaxBatch ? b : throw new MvqUsageException($"--batch must be from 1 to {ConfigChecks.MaxBatch}, got {b}");
+            if (r.GetValue(lr) is float l) train.Lr = float.IsFinite(l) && l > 0 ? l : throw new MvqUsageException($"--lr must be a finite number > 0, got {l}");
             if (r.GetValue(seed) is int sd) train.Seed = sd;
             ConfigChecks.Check(train);
             string? trainChanges = resumeTrain is null ? null : ConfigDiff.Describe(resumeTrain.ToJson(), train.ToJson());
-            if (r.GetValue(limit) is < 1) throw new ArgumentException($"--limit must be >= 1, got {r.GetValue(limit)}");
+            if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
             bool conv = Cli.ConvertFlag(r.GetValue(convert), model.Image.Channels);
             string source = r.GetValue(config)?.FullName ?? resumePath ?? "--preset " + (r.GetValue(preset) ?? "fmnist-vq");
             return Run(model, train, source, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
@@ -83,26 +83,10 @@ public static class TrainCommand
         var train = p?.Train ?? new TrainConfig();
         if (config is not null)
         {
-            JsonNode? node;
             var text = MvqNative.IO.InputFile.ReadAllText(config.FullName, MvqNative.IO.Limits.JsonBytes, "config file");
-            try { node = JsonNode.Parse(text); }
-            catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, "invalid JSON: " + e.Message); }
-            if (node is not JsonObject root) throw new MvqInputException(config.FullName, "must be a JSON object {\"model\": {...}, \"train\": {...}}");
-            try
-            {
-                foreach (var (key, value) in root)
-                    if (key is "model" or "train" && value is not JsonObject)
-                        throw new MvqInputException(config.FullName, $"'{key}' must be an object, not {(value is null ? "null" : value.GetValueKind().ToString().ToLowerInvariant())}");
-                if (root["model"] is JsonObject m) model = ModelConfig.FromJson(m.ToJsonString(), "model");
-                if (root["train"] is JsonObject t) train = TrainConfig.FromJson(t.ToJsonString());
-                model.Validate();
-                ConfigChecks.Check(train);
-            }
-            catch (System.Text.Json.JsonException e) { throw new MvqInputException(config.FullName, JsonErrors.Describe(e)); }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
-            {
-                throw new MvqInputException(config.FullName, e.Message);
-            }
+            var f = RunConfig.Parse(text, config.FullName, model, train);
+            (model, train) = (f.Model, f.Train);
+            ConfigChecks.Check(train, config.FullName);
         }
         model.Validate();
         return (model, train);
@@ -140,7 +124,7 @@ public static class TrainCommand
             if (st.Step >= tc.Steps)
                 throw new MvqInputException(resume, $"the checkpoint is at step {st.Step}, which already reaches --steps {tc.Steps}; pass a larger --steps to train further");
         }
-        Log(json, $"training {mc.Kind} ({mc.Head} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
+        Log(json, $"training {mc.Kind.Name()} ({mc.Head.Name()} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
 
         var history = new List<StepStats>();
         var started = DateTime.UtcNow;
@@ -200,7 +184,7 @@ public static class TrainCommand
             ? DataSpec.Parse("fashion-mnist:test").Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
         var report = Evaluator.Run(model, evalData, 256, limit: 2000);
         WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
-        LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind} {mc.Head}: training loss");
+        LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind.Name()} {mc.Head.Name()}: training loss");
         var metrics = new JsonObject
         {
             ["model"] = JsonNode.Parse(mc.ToJson()),
@@ -243,7 +227,7 @@ public static class TrainCommand
         if (spec is null) return (-1, -1);
         var parts = spec.Split(':');
         if (parts.Length == 2 && int.TryParse(parts[0], out int a) && int.TryParse(parts[1], out int b) && a >= 0 && b > a) return (a, b);
-        throw new ArgumentException($"--profile-steps expects A:B with 0 <= A < B, got '{spec}'");
+        throw new MvqUsageException($"--profile-steps expects A:B with 0 <= A < B, got '{spec}'");
     }
 
     /// <summary>Originals on the top row, reconstructions below, 16 test images.</summary>

@@ -29,15 +29,15 @@ public static class TraverseCommand
         cmd.SetAction(r =>
         {
             int nRandom = r.GetValue(random);
-            if (nRandom is < 0 or > MaxRandom) throw new ArgumentException($"--random must be from 0 to {MaxRandom}, got {nRandom}");
+            if (nRandom is < 0 or > MaxRandom) throw new MvqUsageException($"--random must be from 0 to {MaxRandom}, got {nRandom}");
             int sc = r.GetValue(scale);
-            if (sc is < 1 or > 16) throw new ArgumentException($"--scale must be from 1 to 16, got {sc}");
+            if (sc is < 1 or > 16) throw new MvqUsageException($"--scale must be from 1 to 16, got {sc}");
             Cli.RefuseInputAsOutput(r.GetValue(output)!, r.GetValue(input)!, r.GetValue(model)!.FullName);
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var modelPath = r.GetValue(model)!.FullName;
             using var m = ModelCheckpoint.Load(modelPath, backend);
             if (m.Bottleneck is not MvqBottleneck mvq)
-                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind}: its code has no mask to traverse)");
+                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind.Name()}: its code has no mask to traverse)");
             var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1, Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width, len = mvq.CodeLength, d2 = mvq.Sizes.D2;
