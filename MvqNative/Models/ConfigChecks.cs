@@ -38,6 +38,16 @@ public static class ConfigChecks
     private static void Finite(float v, float lo, float hi, bool hiOpen, string key) =>
         Check(float.IsFinite(v) && v >= lo && (hiOpen ? v < hi : v <= hi), $"{key} must be a number in [{lo}, {hi}{(hiOpen ? ")" : "]")}, got {v}");
 
+    /// <summary>The sections a model config must have (JSON null in place of an object is refused, naming the key).</summary>
+    public static void CheckSections(ModelConfig c, string source = "config")
+    {
+        _source = source;
+        Check(c.Image is not null, "image must be an object {channels, height, width}, not null");
+        Check(c.Encoder is not null, "encoder must be an object, not null");
+        Check(c.Quantizer is not null, "quantizer must be an object, not null");
+        Check(c.Encoder!.Channels is not null, "encoder.channels must be two positive widths, not null");
+    }
+
     /// <summary>Bounds of every model config value (sections present, widths and counts within limits).</summary>
     /// <exception cref="MvqConfigException">A value out of bounds, named by its key, with <paramref name="source"/>.</exception>
     public static void CheckBounds(ModelConfig c, string source = "config")
