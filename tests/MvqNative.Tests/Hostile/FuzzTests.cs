@@ -93,7 +93,7 @@ public sealed class FuzzTests : IDisposable
             }
             case "codes":
             {
-                var model = new Autoencoder(CpuBackend.Instance, EndToEnd.TrainingTests.SmallVq("global"), 1);
+                var model = new Autoencoder(CpuBackend.Instance, EndToEnd.TrainingTests.SmallVq(HeadKind.Global), 1);
                 var p = _tmp.File("seed-codes.json");
                 int len = model.Bottleneck.CodeLength, k = model.Bottleneck.Segments[0].Vocabulary;
                 CodesFile.Write(p, model, ["a.png", "b.png", "c.png"], Enumerable.Range(0, 3 * len).Select(i => (i * 7) % k).ToArray());

@@ -91,7 +91,7 @@ public sealed class HostileInputTests : IClassFixture<HostileModel>, IDisposable
         Backend backend = TestDevices.Get(device);
         var data = FashionMnist.Load("train").Subset(16);
         var tc = new TrainConfig { Steps = 4, Batch = 4, Lr = 1e30f, WarmupSteps = 0, LogEvery = 1000 };
-        using var model = new Autoencoder(backend, EndToEnd.TrainingTests.SmallVq("global"), 1);
+        using var model = new Autoencoder(backend, EndToEnd.TrainingTests.SmallVq(HeadKind.Global), 1);
         using var trainer = new Trainer(backend, model, tc, data);
         var path = F($"ckpt-{device}.safetensors");
         File.WriteAllBytes(path, [1, 2, 3]);
