@@ -49,8 +49,14 @@ public sealed class Autoencoder : Module
     public ModelConfig Config { get; }
     public Bottleneck Bottleneck { get; }
 
-    /// <summary>When set, each section's time is recorded (benchmarks only: it synchronises).</summary>
-    public Training.SectionTimer? Timer { get; set; }
+    /// <summary>When set, each section's time is recorded (benchmarks only: it synchronises); the bottleneck times its own parts with it.</summary>
+    public Training.SectionTimer? Timer
+    {
+        get => _timer;
+        set { _timer = value; Bottleneck.Timer = value; }
+    }
+
+    private Training.SectionTimer? _timer;
 
     public override Tensor Forward(Tensor x)
     {

@@ -14,6 +14,9 @@ public abstract class Bottleneck : Module
 {
     protected Bottleneck(Backend backend) : base(backend) { }
 
+    /// <summary>Section timer of the owning model (set with <see cref="Autoencoder.Timer"/>): bottlenecks may time their parts.</summary>
+    public Training.SectionTimer? Timer { get; internal set; }
+
     /// <summary>Named auxiliary loss terms of the last Forward, as device scalars [1].</summary>
     public abstract IReadOnlyList<(string Name, Tensor Value)> LossTerms { get; }
 

@@ -10,6 +10,7 @@ using MvqNative.Mvq;
 using MvqNative.Ops;
 using MvqNative.Quantizers;
 using MvqNative.Tensors;
+using MvqNative.Training;
 
 namespace MvqNative.Models;
 
@@ -134,6 +135,9 @@ public sealed class MvqBottleneck : Bottleneck
     internal Tensor? Z1 { get; private set; }
     internal Tensor? YW { get; private set; }
 
+    /// <summary>e = (q1 - z1) + U(f(m_w ⊙ g)) [B*L1, D1] of the last Forward: the winner's residual as mvq_score sums it (tests).</summary>
+    internal Tensor? EW { get; private set; }
+
     /// <summary>The WTA loss d_w of the last Forward, a device scalar [1].</summary>
     public Tensor WtaLoss => _wta;
 
@@ -154,10 +158,13 @@ public sealed class MvqBottleneck : Bottleneck
         var q2 = _vq2.Forward(z2);
         var g = Normalise(q2, b);
 
-        var words = UploadWords(ChooseWords(b), b);
+        Tensor words;
+        using (new Section(Backend, Timer, "mvq_masks")) words = UploadWords(ChooseWords(b), b);
         _codesFromEvalBank = !Training && _override is null;
         int j = words.Dim(1);
-        if (Training) BatchStatistics(g, words, b, j); else RunningStatistics();
+        using (new Section(Backend, Timer, "mvq_stats"))
+            if (Training) BatchStatistics(g, words, b, j); else RunningStatistics();
+        var scoring = new Section(Backend, Timer, "mvq_score");
 
         // Pass 2: score every hypothesis chunk by chunk; running argmin in bestIdx / bestDist.
         var resid = Arena.Get("resid", b, _l1, _d1);
@@ -178,14 +185,24 @@ public sealed class MvqBottleneck : Bottleneck
                 w2: _f3.Weight.Value, b2: _f3.Bias.Value, mix: _mix?.Weight.Value, mixBias: _mix?.Bias.Value, resid: resid,
                 bestIndex: bestIdx, bestDist: bestDist, dist: dist);
         _bestIdx = bestIdx;
+        scoring.Dispose();
 
         // The winner, with ordinary differentiable ops.
+        using var winner = new Section(Backend, Timer, "mvq_winner");
         var wordsW = Arena.GetInt("words_w", b);
         MvqOps.SelectWords.Run(Backend, [words, bestIdx], [wordsW]);
         _wordsW = wordsW;
-        var y = WinnerPath(g, wordsW, q1, b);
+        var y = WinnerPath(g, wordsW, q1, b, out var diff);
+        // d_w from e = resid + diff, the sum mvq_score formed (not y - z1, which rounds differently):
+        // the winner's distance is computed from the numbers it was chosen on. Its gradient 2e/n
+        // goes into the diff path only (docs/model.md), as 2(Y_w - z1)/n would.
+        var e = Arena.Get("e_w", b * _l1, _d1);
+        ElementwiseOps.Add.Run(Backend, [resid.Reshape(b * _l1, _d1), diff], [e]);
+        var zeros = Arena.Get("zeros_w", b * _l1, _d1);
+        zeros.Zero();
         var dwta = Arena.Get("dwta", b * _l1, _d1);
-        LossOps.Mse.Run(Backend, [y, z1], [_wta, dwta], _lossAttrs);
+        LossOps.Mse.Run(Backend, [e, zeros], [_wta, dwta], _lossAttrs);
+        EW = e;
         _dwta = dwta;
         Z1 = z1; YW = y;
         return _out.Forward(y);
@@ -271,7 +288,7 @@ public sealed class MvqBottleneck : Bottleneck
         var wordsW = Arena.GetInt("words_w", b);
         wordsW.CopyFrom(wordsHost);
         _wordsW = wordsW;
-        return _out.Forward(WinnerPath(g, wordsW, q1, b));
+        return _out.Forward(WinnerPath(g, wordsW, q1, b, out _));
     }
 
     public override IReadOnlyDictionary<string, string> Metadata => new Dictionary<string, string>
@@ -382,12 +399,12 @@ public sealed class MvqBottleneck : Bottleneck
     }
 
     /// <summary>Y_w = q1 + U(f(m_w ⊙ g)) [B*L1, D1].</summary>
-    private Tensor WinnerPath(Tensor g, Tensor wordsW, Tensor q1, int b)
+    private Tensor WinnerPath(Tensor g, Tensor wordsW, Tensor q1, int b, out Tensor diff)
     {
         var xm = Arena.Get("xm", b * _l2, _d2);
         MvqOps.MaskApply.Run(Backend, [g.Reshape(b, _l2, _d2), wordsW], [xm.Reshape(b, _l2, _d2)]);
         var fo = _f.Forward(xm);
-        var diff = _mix is null ? fo : _mix.Forward(fo);
+        diff = _mix is null ? fo : _mix.Forward(fo);
         var y = Arena.Get("y_w", b * _l1, _d1);
         ElementwiseOps.Add.Run(Backend, [q1, diff], [y]);
         return y;

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using MvqNative.Backends.Cpu;
 using MvqNative.Conformance;
+using MvqNative.Tensors;
 using static MvqNative.Conformance.TensorSpec;
 
 namespace MvqNative.Ops;
@@ -68,6 +69,10 @@ public static class CrossEntropyOps
             BwdCase("many rows", 300, 37),
         ],
     };
+
+    /// <summary>cross_entropy_backward by name: dlogits written (0 outside each row's [lo, hi)).</summary>
+    public static void RunBackward(Backends.Backend backend, Tensor logits, Tensor targets, Tensor bounds, Tensor lse, Tensor dloss, Tensor dlogits) =>
+        BackwardOp.Run(backend, [logits, targets, bounds, lse, dloss], [dlogits]);
 
     /// <summary>Turns random ints into valid [lo, hi) bounds per row and a target inside them.</summary>
     /// <summary>N of logits [N, V], targets [N] and bounds [N, 2].</summary>

@@ -79,12 +79,16 @@ public static class LayerNormOps
     };
 
     /// <summary>Rows and width of x [..., C] (normalised over the last dimension).</summary>
-    private static (int N, int C) Rows(Tensor x)
+    internal static (int N, int C) Rows(Tensor x)
     {
         if (x.Rank < 1) throw new ArgumentException($"x must be [..., C], got {ShapeText.Of(x)}");
         int c = x.Dim(-1);
         return (c == 0 ? 0 : x.Length / c, c);
     }
+
+    /// <summary>layer_norm_backward by name: dx written, dgamma and dbeta accumulated.</summary>
+    public static void RunBackward(Backends.Backend backend, LayerNormAttrs attrs, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) =>
+        BackwardOp.Run(backend, [x, gamma, mean, rstd, dy], [dx, dgamma, dbeta], attrs);
 
     private static OpCase FwdCase(string label, int n, int c) =>
         new(label, [F(n, c), F(c), F(c)], [Out(n, c), Out(n), Out(n)], new LayerNormAttrs());

@@ -529,7 +529,7 @@ internal static class RefMvq
         int F = c.In[1].Length, N = c.In[0].Length / F;
         for (int r = 0; r < N; r++)
             for (int k = 0; k < F; k++)
-                c.Out[0][r * F + k] = (c.In[0][r * F + k] - c.In[1][k]) * c.In[2][k] * c.In[3][k] + c.In[4][k];
+                c.Out[0][r * F + k] = c.In[0][r * F + k] * (c.In[3][k] * c.In[2][k]) + (c.In[4][k] - c.In[1][k] * (c.In[3][k] * c.In[2][k]));
     }
 
     public static void BnFrozenBackward(RefCall c)

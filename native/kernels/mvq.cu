@@ -3,7 +3,9 @@
 //   mvq_select_words_forward: masks[B,J] (int), index[B] -> words[B] = masks[b, index[b]]
 //     (an index outside [0, J) gives word 0: nothing can throw on the device).
 //   mask_apply_forward: g[B,L,D2], words[B] -> y = bit i of words[b] ? g[b,l,i] : 0 (D2 <= 32).
-//   batchnorm_frozen_forward: a[N,F], mean, rstd, gamma, beta [F] -> y = (a - mean) rstd gamma + beta.
+//   batchnorm_frozen_forward: a[N,F], mean, rstd, gamma, beta [F] -> y = a scale + shift with
+//     scale = gamma rstd, shift = beta - mean scale rounded as batchnorm_fold does: the formula of
+//     mvq_score, so the winner path computes f the way its hypothesis was scored.
 //   batchnorm_frozen_backward: da = dy rstd gamma (=); dgamma[k] += sum_r dy (a - mean) rstd,
 //     dbeta[k] += sum_r dy: a block of 256 threads owns 32 columns (8 row phases added in phase
 //     order, double), like column_sum_accumulate: no atomics, fixed order.
@@ -36,7 +38,9 @@ extern "C" __global__ void batchnorm_frozen_forward(const float* a, const float*
     for (long long t = mvq_global_index(); t < total; t += mvq_grid_stride())
     {
         const int k = (int)(t % f);
-        y[t] = (a[t] - mean[k]) * rstd[k] * gamma[k] + beta[k];
+        const float scale = __fmul_rn(gamma[k], rstd[k]);
+        const float shift = __fadd_rn(beta[k], -__fmul_rn(mean[k], scale));
+        y[t] = a[t] * scale + shift;
     }
 }
 
@@ -78,9 +82,9 @@ extern "C" __global__ void batchnorm_fold(const float* mean, const float* var, c
     {
         const float r = (float)(1.0 / sqrt((double)var[k] + (double)eps));
         rstd[k] = r;
-        const float s = gamma[k] * r;
+        const float s = __fmul_rn(gamma[k], r);
         scale[k] = s;
-        shift[k] = beta[k] - mean[k] * s;
+        shift[k] = __fadd_rn(beta[k], -__fmul_rn(mean[k], s)); // as batchnorm_frozen_forward rounds it
     }
 }
 

@@ -28,8 +28,6 @@
 #define MVQ_STATS_HYPS 32
 
 // File-local helpers are named hyp_* so that they never collide with common.cuh's mvq_* ones.
-// Two device pointers in one 16-byte kernel argument (the launcher has 10 argument slots).
-struct hyp_ptr2 { float* a; float* b; };
 
 static __device__ __forceinline__ bool hyp_bit(unsigned w, int i) { return ((w >> i) & 1u) != 0u; }
 static __device__ __forceinline__ float hyp_leaky(float u, float slope) { return u > 0.0f ? u : slope * u; }
@@ -100,12 +98,12 @@ extern "C" __global__ void mvq_hidden_stats_finalize(const double* partial, int 
 
 // ---------------------------------------------------------------- scoring
 
-// Arguments shared by both variants:
-//   gr = (g [B, L2, D2], resid [B, L1, D1]), l1w = (w1 [F, D2], b1 [F]), bn = (scale [F], shift [F]),
-//   l2w = (w2 [D1, F], b2 [D1]), mx = (mix [L1, L2], mixBias [L1, D1]), masks [B, J] (unsigned words),
-//   out = (dist [B, J], workspace: float bestDist[B * gridDim.x] then int bestJ[B * gridDim.x]),
-//   d0 = (B, L2, D2, J), d1 = (F, D1, L1, offset), d2 = (count, identity, tp, slope bits), jpb = d1 / gridDim.
-//   Grid (ceil(count / jpb), B).
+// Arguments shared by both variants (plain parameters, in this order):
+//   g [B, L2, D2], resid [B, L1, D1], w1 [F, D2], b1 [F], bn_scale [F], bn_shift [F], w2 [D1, F], b2 [D1],
+//   mix [L1, L2] and mix_bias [L1, D1] (null with identity), masks [B, J] (unsigned words), dist [B, J],
+//   ws (workspace: float bestDist[B * gridDim.x] then int bestJ[B * gridDim.x]), L2, D2, J, F, D1, L1,
+//   offset, count, identity, tp (tokens per layer-2 pass), slope. Grid (ceil(count / jpb), B),
+//   jpb = ceil(count / gridDim.x).
 
 // Thread 0: first smallest distance among the block's hypotheses, written to the workspace.
 static __device__ void hyp_block_best(const float* dist_row, int jfirst, int jc, float* ws, int b)
@@ -121,12 +119,11 @@ static __device__ void hyp_block_best(const float* dist_row, int jfirst, int jc,
     ((int*)ws)[total + slot] = bj;
 }
 
-extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
+extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(const float* g_all, const float* resid_all, const float* w1, const float* b1,
+    const float* bn_scale, const float* bn_shift, const float* w2, const float* b2, const float* mix, const float* mix_bias, const int* masks,
+    float* dist, float* ws, int L2, int D2, int J, int F, int D1, int L1, int offset, int count, int identity, int tp, float slope)
 {
     extern __shared__ float sm[];
-    const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
-    const int count = d2.x, identity = d2.y, tp = d2.z;
-    const float slope = __int_as_float(d2.w);
     const int b = blockIdx.y;
     const int jpb = (count + gridDim.x - 1) / gridDim.x;
     const int jfirst = offset + blockIdx.x * jpb;
@@ -149,23 +146,23 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
     float* hw = mbs + (identity ? 0 : L1 * D1) + warp * (tp * F + (identity ? 0 : L2 * D1)); // per warp: h [tp][F] (+ f [L2][D1])
     float* fw = hw + tp * F;
 
-    const float* g = gr.a + (long long)b * L2 * D2;
-    const float* resid = gr.b + (long long)b * L1 * D1;
+    const float* g = g_all + (long long)b * L2 * D2;
+    const float* resid = resid_all + (long long)b * L1 * D1;
     const float* gsrc = identity ? g : gs; // layer 1 reads g[b] from shared (mixed) or global (streamed)
-    for (int t = threadIdx.x; t < F * D2; t += blockDim.x) { const int k = t / D2, i = t - k * D2; w1s[k * D2p + i] = l1w.a[t]; }
-    for (int t = threadIdx.x; t < F; t += blockDim.x) { b1s[t] = l1w.b[t]; scs[t] = bn.a[t]; shs[t] = bn.b[t]; }
-    for (int t = threadIdx.x; t < D1 * F; t += blockDim.x) { const int d = t / F, k = t - d * F; w2s[d * Fp + k] = l2w.a[t]; }
-    for (int t = threadIdx.x; t < D1; t += blockDim.x) b2s[t] = l2w.b[t];
+    for (int t = threadIdx.x; t < F * D2; t += blockDim.x) { const int k = t / D2, i = t - k * D2; w1s[k * D2p + i] = w1[t]; }
+    for (int t = threadIdx.x; t < F; t += blockDim.x) { b1s[t] = b1[t]; scs[t] = bn_scale[t]; shs[t] = bn_shift[t]; }
+    for (int t = threadIdx.x; t < D1 * F; t += blockDim.x) { const int d = t / F, k = t - d * F; w2s[d * Fp + k] = w2[t]; }
+    for (int t = threadIdx.x; t < D1; t += blockDim.x) b2s[t] = b2[t];
     if (!identity)
     {
         for (int t = threadIdx.x; t < L2 * D2; t += blockDim.x) gs[t] = g[t];
         for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) rs[t] = resid[t];
-        for (int t = threadIdx.x; t < L1 * L2; t += blockDim.x) mixs[t] = mx.a[t];
-        for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) mbs[t] = mx.b[t];
+        for (int t = threadIdx.x; t < L1 * L2; t += blockDim.x) mixs[t] = mix[t];
+        for (int t = threadIdx.x; t < L1 * D1; t += blockDim.x) mbs[t] = mix_bias[t];
     }
     __syncthreads();
 
-    float* dist_row = out.a + (long long)b * J;
+    float* dist_row = dist + (long long)b * J;
     const double inv_n = 1.0 / ((double)L1 * D1);
     for (int jj = warp; jj < jc; jj += warps)
     {
@@ -220,38 +217,40 @@ extern "C" __global__ void __launch_bounds__(128) mvq_score_fused(hyp_ptr2 gr, h
         __syncwarp(); // fw is rewritten by the next hypothesis
     }
     __syncthreads(); // every distance of the block is in global memory
-    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, ws, b);
 }
 
 // Reference variant helpers: one hidden unit / one output of f, straight from global memory.
-static __device__ float hyp_ref_hidden(const float* g, unsigned word, int l, int k, int D2, hyp_ptr2 l1w, hyp_ptr2 bn, float slope)
+static __device__ float hyp_ref_hidden(const float* g, unsigned word, int l, int k, int D2, const float* w1, const float* b1,
+    const float* bn_scale, const float* bn_shift, float slope)
 {
     float acc = 0.0f;
     for (int i = 0; i < D2; i++)
-        if (hyp_bit(word, i)) acc += g[l * D2 + i] * l1w.a[(long long)k * D2 + i];
-    const float a = acc + l1w.b[k];
-    return hyp_leaky(a * bn.a[k] + bn.b[k], slope);
+        if (hyp_bit(word, i)) acc += g[l * D2 + i] * w1[(long long)k * D2 + i];
+    const float a = acc + b1[k];
+    return hyp_leaky(a * bn_scale[k] + bn_shift[k], slope);
 }
 
-static __device__ float hyp_ref_f(const float* g, unsigned word, int l, int d, int D2, int F, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, float slope)
+static __device__ float hyp_ref_f(const float* g, unsigned word, int l, int d, int D2, int F, const float* w1, const float* b1,
+    const float* bn_scale, const float* bn_shift, const float* w2, const float* b2, float slope)
 {
     float acc = 0.0f;
-    for (int k = 0; k < F; k++) acc += hyp_ref_hidden(g, word, l, k, D2, l1w, bn, slope) * l2w.a[(long long)d * F + k];
-    return acc + l2w.b[d];
+    for (int k = 0; k < F; k++) acc += hyp_ref_hidden(g, word, l, k, D2, w1, b1, bn_scale, bn_shift, slope) * w2[(long long)d * F + k];
+    return acc + b2[d];
 }
 
-extern "C" __global__ void mvq_score_simple(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 bn, hyp_ptr2 l2w, hyp_ptr2 mx, const int* masks, hyp_ptr2 out, int4 d0, int4 d1, int4 d2)
+extern "C" __global__ void mvq_score_simple(const float* g_all, const float* resid_all, const float* w1, const float* b1,
+    const float* bn_scale, const float* bn_shift, const float* w2, const float* b2, const float* mix, const float* mix_bias, const int* masks,
+    float* dist, float* ws, int L2, int D2, int J, int F, int D1, int L1, int offset, int count, int identity, int tp, float slope)
 {
-    const int L2 = d0.y, D2 = d0.z, J = d0.w, F = d1.x, D1 = d1.y, L1 = d1.z, offset = d1.w;
-    const int count = d2.x, identity = d2.y;
-    const float slope = __int_as_float(d2.w);
+    (void)tp;
     const int b = blockIdx.y;
     const int jpb = (count + gridDim.x - 1) / gridDim.x;
     const int jfirst = offset + blockIdx.x * jpb;
     const int jc = mvq_min(jpb, offset + count - jfirst);
-    const float* g = gr.a + (long long)b * L2 * D2;
-    const float* resid = gr.b + (long long)b * L1 * D1;
-    float* dist_row = out.a + (long long)b * J;
+    const float* g = g_all + (long long)b * L2 * D2;
+    const float* resid = resid_all + (long long)b * L1 * D1;
+    float* dist_row = dist + (long long)b * J;
     for (int jj = threadIdx.x; jj < jc; jj += blockDim.x)
     {
         const unsigned word = (unsigned)masks[(long long)b * J + jfirst + jj];
@@ -260,11 +259,11 @@ extern "C" __global__ void mvq_score_simple(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 
             for (int d = 0; d < D1; d++)
             {
                 float e;
-                if (identity) e = resid[l * D1 + d] + hyp_ref_f(g, word, l, d, D2, F, l1w, bn, l2w, slope);
+                if (identity) e = resid[l * D1 + d] + hyp_ref_f(g, word, l, d, D2, F, w1, b1, bn_scale, bn_shift, w2, b2, slope);
                 else
                 {
-                    float m = mx.b[l * D1 + d];
-                    for (int k = 0; k < L2; k++) m += mx.a[l * L2 + k] * hyp_ref_f(g, word, k, d, D2, F, l1w, bn, l2w, slope);
+                    float m = mix_bias[l * D1 + d];
+                    for (int k = 0; k < L2; k++) m += mix[l * L2 + k] * hyp_ref_f(g, word, k, d, D2, F, w1, b1, bn_scale, bn_shift, w2, b2, slope);
                     e = resid[l * D1 + d] + m;
                 }
                 s += (double)e * e;
@@ -272,7 +271,7 @@ extern "C" __global__ void mvq_score_simple(hyp_ptr2 gr, hyp_ptr2 l1w, hyp_ptr2 
         dist_row[jfirst + jj] = (float)(s / ((double)L1 * D1));
     }
     __syncthreads();
-    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, out.b, b);
+    if (threadIdx.x == 0) hyp_block_best(dist_row, jfirst, jc, ws, b);
 }
 
 extern "C" __global__ void mvq_score_finalize(const float* ws, int blocks, int n, int* best_index, float* best_dist)

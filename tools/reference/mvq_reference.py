@@ -186,7 +186,7 @@ def _sync(dev):
 
 
 def _time_steps(step, dev, warmup, steps):
-    """Median and mean of per-step wall times (device synchronised around each step), in ms."""
+    """Median and mean of per-step wall times (device synchronised around each step), in ms, and the times."""
     for _ in range(warmup):
         step()
     _sync(dev)
@@ -196,7 +196,7 @@ def _time_steps(step, dev, warmup, steps):
         step()
         _sync(dev)
         times.append(1000 * (time.perf_counter() - t0))
-    return float(np.median(times)), float(np.mean(times))
+    return float(np.median(times)), float(np.mean(times)), times
 
 
 def cmd_bench(args):
@@ -241,7 +241,7 @@ def cmd_bench(args):
     step()
     _sync(dev)
     first_ms = 1000 * (time.perf_counter() - t0)
-    median_ms, mean_ms = _time_steps(step, dev, max(0, args.warmup - 1), args.steps)
+    median_ms, mean_ms, times = _time_steps(step, dev, max(0, args.warmup - 1), args.steps)
     res = {"preset": os.path.basename(args.preset).replace(".json", ""), "batch": args.batch,
            "threads": args.threads, "device": str(dev),
            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
@@ -249,7 +249,8 @@ def cmd_bench(args):
            "hypotheses": cfg.hypotheses if cfg.kind == "mvq" else None, "steps": args.steps,
            "images_per_s": round(args.batch * 1000 / median_ms, 2), "ms_per_step": round(median_ms, 4),
            "ms_per_step_mean": round(mean_ms, 4), "first_step_ms": round(first_ms, 1),
-           "setup_s": round(time.perf_counter() - t_build, 2), "torch_version": torch.__version__}
+           "setup_s": round(time.perf_counter() - t_build, 2), "torch_version": torch.__version__,
+           "step_ms": [round(t, 4) for t in times]}
     if args.json:
         print(json.dumps(res))
     else:

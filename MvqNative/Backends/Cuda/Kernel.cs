@@ -43,7 +43,7 @@ public sealed class KernelRef
 public sealed unsafe class Kernel : IDisposable
 {
     /// <summary>Most arguments a kernel may take.</summary>
-    public const int MaxArgs = 16;
+    public const int MaxArgs = 32;
     private const int SlotBytes = 16;
 
     private readonly CudaBackend _backend;
@@ -138,6 +138,48 @@ public sealed unsafe class Kernel : IDisposable
     public void Launch<T0, T1, T2, T3, T4, T5, T6, T7, T8, T9>(Dim3 grid, Dim3 block, uint shared, T0 a0, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9)
         where T0 : unmanaged where T1 : unmanaged where T2 : unmanaged where T3 : unmanaged where T4 : unmanaged where T5 : unmanaged where T6 : unmanaged where T7 : unmanaged where T8 : unmanaged where T9 : unmanaged
     { lock (_gate) { Set(0, a0); Set(1, a1); Set(2, a2); Set(3, a3); Set(4, a4); Set(5, a5); Set(6, a6); Set(7, a7); Set(8, a8); Set(9, a9); Go(grid, block, shared); } }
+
+    /// <summary>
+    /// A launch with any number of arguments up to <see cref="MaxArgs"/>, for kernels past the ten of
+    /// <c>Launch&lt;T0..T9&gt;</c>: <c>k.Args().Add(a0).Add(a1)...Launch(grid, block, shared)</c>. The same
+    /// preallocated slots, nothing allocated; the kernel's lock is held from Args() to Launch, so compute
+    /// the argument values before the chain.
+    /// </summary>
+    public ArgList Args()
+    {
+        if (_slots == null) throw new ObjectDisposedException($"kernel {Name}");
+        _gate.Enter();
+        return new ArgList(this, 0);
+    }
+
+    /// <summary>The arguments written so far of a launch started by <see cref="Args"/>.</summary>
+    public readonly ref struct ArgList
+    {
+        private readonly Kernel _k;
+        private readonly int _n;
+
+        internal ArgList(Kernel k, int n) { _k = k; _n = n; }
+
+        /// <summary>Writes the next argument (an unmanaged value of at most 16 bytes; device pointers are ulong).</summary>
+        public ArgList Add<T>(T value) where T : unmanaged
+        {
+            if (_n >= MaxArgs || sizeof(T) > SlotBytes)
+            {
+                _k._gate.Exit();
+                if (_n >= MaxArgs) throw new ArgumentException($"kernel {_k.Name}: more than {MaxArgs} arguments");
+                ThrowTooLarge(typeof(T));
+            }
+            _k.Set(_n, value);
+            return new ArgList(_k, _n + 1);
+        }
+
+        /// <summary>Launches with the arguments written so far and releases the kernel.</summary>
+        public void Launch(Dim3 grid, Dim3 block, uint shared)
+        {
+            try { _k.Go(grid, block, shared); }
+            finally { _k._gate.Exit(); }
+        }
+    }
 
     public void Dispose()
     {

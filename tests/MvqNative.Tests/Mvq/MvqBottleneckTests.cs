@@ -208,6 +208,39 @@ public class MvqBottleneckTests
         Assert.True(checkedCount > 15);
     }
 
+    /// <summary>
+    /// One formula on the CPU: the winner path (f.0, BatchNorm, LeakyReLU, f.3, U as layers) reproduces the
+    /// scored distance of the winner bit for bit, in training (batch statistics) and evaluation (running ones),
+    /// so the winner is chosen on the numbers that train. Per instance: d = float(sum over (l1, d1) of e^2 in
+    /// double / (L1 D1)), e = (q1 - z1) + U f, summed in mvq_score's order.
+    /// </summary>
+    [Theory]
+    [InlineData("global", true)]
+    [InlineData("global", false)]
+    [InlineData("grid", true)]
+    [InlineData("grid", false)]
+    public void TheWinnersDistanceIsItsScoredDistanceExactly(string head, bool training)
+    {
+        const int j = 21;
+        using var m = Build(Tiny(head, j, chunk: 8));
+        using var h = H();
+        m.Forward(h); // a training step moves the running statistics away from (0, 1)
+        m.SetTraining(training);
+        m.Forward(h);
+        var e = m.EW!.ToArray(); var dist = m.Distances.ToArray(); var win = m.Winners.ToIntArray();
+        var (l1, d1, _, _, _) = m.Sizes;
+        int n = l1 * d1, jn = dist.Length / B; // J in training, J_eval (the bank) in evaluation
+        Assert.Equal(training ? j : 16, jn);
+        for (int b = 0; b < B; b++)
+        {
+            double acc = 0;
+            for (int i = 0; i < n; i++) acc += (double)e[b * n + i] * e[b * n + i];
+            float d = (float)(acc / n);
+            Assert.True(BitConverter.SingleToInt32Bits(dist[b * jn + win[b]]) == BitConverter.SingleToInt32Bits(d),
+                $"{head} training={training} instance {b}: scored {dist[b * jn + win[b]]:R}, winner path {d:R}");
+        }
+    }
+
     [Fact]
     public void WtaSendsNothingIntoZ1AndTheWinnerGradientIsTheHandFormula()
     {

@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels|mvq`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -18,6 +18,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Train());
         cmd.Subcommands.Add(Kernels());
         cmd.Subcommands.Add(Mvq());
+        cmd.Subcommands.Add(PriorOps());
         return cmd;
     }
 
@@ -74,6 +75,12 @@ public static class BenchCommand
                 ["device"] = backend.Name, ["preset"] = p.Name, ["batch"] = p.Train.Batch, ["threads"] = CpuParallel.Threads,
                 ["steps"] = res.Steps, ["ms_per_step"] = res.MedianMs, ["images_per_s"] = res.ImagesPerSecond,
                 ["step_ms"] = new JsonArray(res.StepMs.Select(x => (JsonNode)x).ToArray()),
+                ["ms_per_step_mean"] = res.MeanMs,
+                ["gc_collections_gen0_1_2"] = new JsonArray((res.Collections ?? []).Select(x => (JsonNode)x).ToArray()),
+                ["gc_pause_ms"] = res.GcPauseMs, ["allocated_bytes_per_step"] = res.AllocatedBytesPerStep,
+                ["steps_with_gc"] = new JsonArray((res.StepsWithGc ?? []).Select(x => (JsonNode)x).ToArray()),
+                ["gc"] = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation",
+                ["tiered_pgo"] = AppContext.GetData("System.Runtime.TieredPGO")?.ToString(),
             };
             foreach (var (k, v) in res.Sections) o["share_" + k] = v;
             if (r.GetValue(json)) Cli.PrintJson(o);
@@ -149,13 +156,13 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps per J (median reported)", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
         var device = Cli.Device(); var json = Cli.Json();
-        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward).\nExample: mvq bench mvq --json")
+        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward) and in its parts: mask generation, hidden statistics, scoring, winner path (forward), backward.\nExample: mvq bench mvq --json")
         { preset, hyps, batch, steps, warmup, device, json };
         cmd.SetAction(r =>
         {
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var rows = new JsonArray();
-            var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "bottleneck bwd");
+            var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "masks", "statistics", "scoring", "winner path", "bottleneck bwd");
             string name = ""; int b0 = 0;
             // An untimed throwaway model first: the first model built in a process would otherwise pay for JIT warm-up.
             var warm = Presets.Get(r.GetValue(preset)!);
@@ -179,7 +186,9 @@ public static class BenchCommand
                 };
                 foreach (var (k, v) in res.Sections) row["share_" + k] = v;
                 rows.Add(row);
-                table.AddRow(j.ToString(), res.MedianMs.ToString("F1"), res.ImagesPerSecond.ToString("F0"), (fwd + bwd).ToString("P0"), fwd.ToString("P0"), bwd.ToString("P0"));
+                string Share(string k) => res.Sections.GetValueOrDefault(k).ToString("P1");
+                table.AddRow(j.ToString(), res.MedianMs.ToString("F1"), res.ImagesPerSecond.ToString("F0"), (fwd + bwd).ToString("P0"), fwd.ToString("P0"),
+                    Share("mvq_masks"), Share("mvq_stats"), Share("mvq_score"), Share("mvq_winner"), bwd.ToString("P0"));
                 if (!r.GetValue(json)) Console.Error.WriteLine($"J={j}: {res.MedianMs:F1} ms/step");
             }
             var o = new JsonObject
@@ -192,6 +201,43 @@ public static class BenchCommand
             {
                 Console.WriteLine($"{name} on {backend.Name}, batch {b0}, {CpuParallel.Threads} threads, median of {Math.Max(1, r.GetValue(steps))} steps; shares from 3 extra synchronised steps");
                 AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command PriorOps()
+    {
+        var b = new Option<int>("--batch") { Description = "sequences", DefaultValueFactory = _ => 32 };
+        var t = new Option<int>("--tokens") { Description = "sequence length T", DefaultValueFactory = _ => 49 };
+        var c = new Option<int>("--width") { Description = "model width C", DefaultValueFactory = _ => 128 };
+        var h = new Option<int>("--heads") { Description = "heads H", DefaultValueFactory = _ => 4 };
+        var v = new Option<int>("--vocab") { Description = "logit columns V", DefaultValueFactory = _ => 128 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed calls per op first", DefaultValueFactory = _ => 50 };
+        var runs = new Option<int>("--runs") { Description = "timed calls per op (median reported)", DefaultValueFactory = _ => 50 };
+        var clock = new Option<string>("--clock") { Description = "wall (default) or process (CPU time of the process: use with MVQ_THREADS=1 on a loaded machine)", DefaultValueFactory = _ => "wall" };
+        clock.AcceptOnlyFromAmong("wall", "process");
+        var device = Cli.Device(); var json = Cli.Json();
+        var cmd = new Command("prior-ops", "Median ms of the prior's ops (forward + backward pairs, the decode step) at a prior's shapes.\nExample: mvq bench prior-ops --batch 32 --tokens 49 --json")
+        { b, t, c, h, v, warmup, runs, clock, device, json };
+        cmd.SetAction(r =>
+        {
+            var shape = new PriorOpsShape(r.GetValue(b), r.GetValue(t), r.GetValue(c), r.GetValue(h), r.GetValue(v));
+            using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var rows = PriorOpsBench.Run(backend, shape, Math.Max(0, r.GetValue(warmup)), Math.Max(1, r.GetValue(runs)), r.GetValue(clock) == "process");
+            var o = new JsonObject
+            {
+                ["device"] = backend.Name, ["threads"] = CpuParallel.Threads, ["clock"] = r.GetValue(clock),
+                ["batch"] = shape.B, ["tokens"] = shape.T, ["width"] = shape.C, ["heads"] = shape.H, ["vocab"] = shape.V,
+                ["ms"] = new JsonObject(rows.Select(x => KeyValuePair.Create(x.Op, (JsonNode?)Math.Round(x.MedianMs, 4)))),
+            };
+            if (r.GetValue(json)) Cli.PrintJson(o);
+            else
+            {
+                var tab = new Table().AddColumns("op (fwd+bwd)", "median ms");
+                foreach (var x in rows) tab.AddRow(x.Op, x.MedianMs.ToString("F3"));
+                AnsiConsole.Write(tab);
             }
             return 0;
         });

@@ -1,5 +1,4 @@
 // CPU softmax cross-entropy with per-row valid column ranges: forward and backward, parallel over rows.
-using System.Numerics.Tensors;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 using Tensor = MvqNative.Tensors.Tensor;
@@ -11,34 +10,11 @@ internal static class CpuCrossEntropy
 {
     private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
 
-    /// <summary>Checks the shapes (shared with the CUDA launcher).</summary>
-    internal static (int N, int V) Check(in OpCall call, bool backward)
-    {
-        string op = backward ? "cross_entropy_backward" : "cross_entropy_forward";
-        var logits = call.In[0];
-        if (logits.Rank != 2) throw new ArgumentException($"{op}: logits must be [N, V], got {logits}");
-        int n = logits.Dim(0), v = logits.Dim(1);
-        if (call.In[1].DType != DType.I32 || call.In[1].Length != n) throw new ArgumentException($"{op}: targets must be I32 [{n}], got {call.In[1]}");
-        if (call.In[2].DType != DType.I32 || call.In[2].Length != 2 * n) throw new ArgumentException($"{op}: bounds must be I32 [{n}, 2], got {call.In[2]}");
-        if (!backward)
-        {
-            CpuAttention.Expect(call.Out[0], n, "loss", op);
-            CpuAttention.Expect(call.Out[1], n, "lse", op);
-        }
-        else
-        {
-            CpuAttention.Expect(call.In[3], n, "lse", op);
-            CpuAttention.Expect(call.In[4], n, "dloss", op);
-            CpuAttention.Expect(call.Out[0], (long)n * v, "dlogits", op);
-        }
-        return (n, v);
-    }
-
-    /// <summary>Checks shapes, then every row's bounds and target (host memory).</summary>
+    /// <summary>Checks every row's bounds and target (data, not shapes: those are checked by OpDef.Run) before anything is written.</summary>
     internal static (int N, int V) CheckRows(in OpCall call, bool backward)
     {
         string op = backward ? "cross_entropy_backward" : "cross_entropy_forward";
-        var (n, v) = Check(call, backward);
+        int n = call.In[0].Dim(0), v = call.In[0].Dim(1);
         var t = call.In[1].IntSpan; var b = call.In[2].IntSpan;
         for (int r = 0; r < n; r++)
         {
@@ -65,11 +41,8 @@ internal static class CpuCrossEntropy
                 int a = BitConverter.SingleToInt32Bits(bd[bo + 2 * r]), b = BitConverter.SingleToInt32Bits(bd[bo + 2 * r + 1]);
                 int t = BitConverter.SingleToInt32Bits(tg[to + r]);
                 var row = x.AsSpan(xo + r * v + a, b - a);
-                float max = TensorPrimitives.Max(row);
-                var ex = tmp.AsSpan(0, b - a);
-                TensorPrimitives.Subtract(row, max, ex);
-                TensorPrimitives.Exp(ex, ex);
-                float l = max + MathF.Log(TensorPrimitives.Sum(ex));
+                float max = CpuMath.Max(row);
+                float l = max + MathF.Log(CpuMath.ExpShiftSum(row, max, tmp.AsSpan(0, b - a)));
                 lse[so + r] = l;
                 loss[lo + r] = l - x[xo + r * v + t];
             }
@@ -95,10 +68,8 @@ internal static class CpuCrossEntropy
                 drow[..a].Clear();
                 drow[b..].Clear();
                 var seg = drow[a..b];
-                TensorPrimitives.Subtract(x.AsSpan(xo + r * v + a, b - a), lse[so + r], seg);
-                TensorPrimitives.Exp(seg, seg);
                 float g = dl[dlo + r];
-                TensorPrimitives.Multiply(seg, g, seg);
+                CpuMath.ExpShiftScale(x.AsSpan(xo + r * v + a, b - a), lse[so + r], g, seg);
                 drow[t] -= g;
             }
         });

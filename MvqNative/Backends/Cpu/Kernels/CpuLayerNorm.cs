@@ -18,30 +18,9 @@ internal static class CpuLayerNorm
 
     private static float[] D(Tensor t) => ((CpuBuffer)t.Buffer).Data;
 
-    internal static (int N, int C) Check(in OpCall call, bool backward)
-    {
-        string op = backward ? "layer_norm_backward" : "layer_norm_forward";
-        var x = call.In[0];
-        if (x.Rank < 1) throw new ArgumentException($"{op}: x must have rank >= 1, got {x}");
-        int c = x.Dim(-1), n = c == 0 ? 0 : x.Length / c;
-        void Expect(Tensor t, int len, string what) { if (t.Length != len) throw new ArgumentException($"{op}: {what} has {t.Length} elements, expected {len} ({t})"); }
-        Expect(call.In[1], c, "gamma");
-        if (!backward)
-        {
-            Expect(call.In[2], c, "beta");
-            Expect(call.Out[0], x.Length, "y"); Expect(call.Out[1], n, "mean"); Expect(call.Out[2], n, "rstd");
-        }
-        else
-        {
-            Expect(call.In[2], n, "mean"); Expect(call.In[3], n, "rstd"); Expect(call.In[4], x.Length, "dy");
-            Expect(call.Out[0], x.Length, "dx"); Expect(call.Out[1], c, "dgamma"); Expect(call.Out[2], c, "dbeta");
-        }
-        return (n, c);
-    }
-
     public static void Forward(in OpCall call)
     {
-        var (n, c) = Check(call, false);
+        var (n, c) = LayerNormOps.Rows(call.In[0]);
         float eps = call.A<LayerNormAttrs>().Eps;
         var x = D(call.In[0]); int xo = (int)call.In[0].Offset;
         var gamma = D(call.In[1]); int go = (int)call.In[1].Offset;
@@ -82,7 +61,7 @@ internal static class CpuLayerNorm
 
     public static void Backward(in OpCall call)
     {
-        var (n, c) = Check(call, true);
+        var (n, c) = LayerNormOps.Rows(call.In[0]);
         var x = D(call.In[0]); int xo = (int)call.In[0].Offset;
         var gamma = D(call.In[1]); int go = (int)call.In[1].Offset;
         var mean = D(call.In[2]); int mo = (int)call.In[2].Offset;

@@ -60,7 +60,7 @@ internal static unsafe class CpuMvq
         var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
         int B = s.B, L2 = s.L2, D2 = s.D2, J = s.J, F = s.F;
         float[] g = D(c.In[0]), w1 = D(c.In[2]), b1 = D(c.In[3]);
-        int[] masks = c.In[1].IntSpan.ToArray();
+        float[] maskBuf = D(c.In[1]); long mko = c.In[1].Offset; // I32 words in the float store, pinned in place (no per-call copy)
         long go = c.In[0].Offset, wo = c.In[2].Offset, bo = c.In[3].Offset;
         var part = new double[B * 2 * F];
         CpuParallel.For(B, 1, (b0, b1e) =>
@@ -72,7 +72,7 @@ internal static unsafe class CpuMvq
             try
             {
                 fixed (float* pg = g, pw = w1, pb = b1, px = x, pa = a)
-                fixed (int* pm = masks)
+                fixed (float* pmk = maskBuf)
                 fixed (double* pp = part)
                     for (int b = b0; b < b1e; b++)
                     {
@@ -80,7 +80,7 @@ internal static unsafe class CpuMvq
                         for (int j0 = 0; j0 < J; j0 += jb)
                         {
                             int jc = Math.Min(jb, J - j0);
-                            Hidden(pg + go + (long)b * L2 * D2, pm + (long)b * J + j0, jc, L2, D2, pw + wo, pb + bo, F, px, pa);
+                            Hidden(pg + go + (long)b * L2 * D2, (int*)(pmk + mko) + (long)b * J + j0, jc, L2, D2, pw + wo, pb + bo, F, px, pa);
                             for (long r = 0; r < (long)jc * L2; r++)
                             {
                                 float* ar = pa + r * F;
@@ -118,7 +118,7 @@ internal static unsafe class CpuMvq
         float[] mix = identity ? [] : D(c.In[8]), mb = identity ? [] : D(c.In[9]), resid = D(c.In[10]);
         long go = c.In[0].Offset, w1o = c.In[2].Offset, b1o = c.In[3].Offset, sco = c.In[4].Offset, sho = c.In[5].Offset,
              w2o = c.In[6].Offset, b2o = c.In[7].Offset, mo = identity ? 0 : c.In[8].Offset, mbo = identity ? 0 : c.In[9].Offset, ro = c.In[10].Offset;
-        int[] masks = c.In[1].IntSpan.ToArray();
+        float[] maskBuf = D(c.In[1]); long mko = c.In[1].Offset; // I32 words in the float store, pinned in place (no per-call copy)
         var bestIdx = c.Out[0]; var bestDist = c.Out[1]; var dist = c.Out[2];
         float[] bi = D(bestIdx), bd = D(bestDist), dd = D(dist);
         long bio = bestIdx.Offset, bdo = bestDist.Offset, ddo = dist.Offset;
@@ -133,12 +133,12 @@ internal static unsafe class CpuMvq
             {
                 fixed (float* pg = g, pw1 = w1, pb1 = b1, psc = sc, psh = sh, pw2 = w2, pb2 = b2, pmix = mix, pmb = mb, pr = resid)
                 fixed (float* px = x, pa = a, pf = fo, pbd = bd, pdd = dd, pbi = bi)
-                fixed (int* pm = masks)
+                fixed (float* pmk = maskBuf)
                     for (int b = bs; b < be; b++)
                     for (int k0 = 0; k0 < jc; k0 += jb)
                     {
                         int kc = Math.Min(jb, jc - k0), rows = kc * L2;
-                        Hidden(pg + go + (long)b * L2 * D2, pm + (long)b * J + j0 + k0, kc, L2, D2, pw1 + w1o, pb1 + b1o, F, px, pa);
+                        Hidden(pg + go + (long)b * L2 * D2, (int*)(pmk + mko) + (long)b * J + j0 + k0, kc, L2, D2, pw1 + w1o, pb1 + b1o, F, px, pa);
                         float* scale = psc + sco, shift = psh + sho;
                         for (long r = 0; r < rows; r++)
                         {
@@ -215,8 +215,11 @@ internal static unsafe class CpuMvq
     {
         int F = c.In[1].Length, N = MvqOps.Rows(c.In[0], F);
         var a = c.In[0].Span; var mean = c.In[1].Span; var rstd = c.In[2].Span; var gamma = c.In[3].Span; var beta = c.In[4].Span; var y = c.Out[0].Span;
+        // One formula with mvq_score: scale and shift exactly as batchnorm_fold rounds them, then a*scale + shift.
+        Span<float> scale = F <= 1024 ? stackalloc float[F] : new float[F], shift = F <= 1024 ? stackalloc float[F] : new float[F];
+        for (int k = 0; k < F; k++) { scale[k] = gamma[k] * rstd[k]; shift[k] = beta[k] - mean[k] * scale[k]; }
         for (int r = 0; r < N; r++)
-            for (int k = 0; k < F; k++) y[r * F + k] = (a[r * F + k] - mean[k]) * rstd[k] * gamma[k] + beta[k];
+            for (int k = 0; k < F; k++) y[r * F + k] = a[r * F + k] * scale[k] + shift[k];
     }
 
     public static void BnFrozenBackward(in OpCall c)

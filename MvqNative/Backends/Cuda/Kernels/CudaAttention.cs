@@ -1,5 +1,4 @@
 // CUDA launchers of attention_forward / attention_backward / kv_cache_append / attention_decode (native/kernels/attention.cu).
-using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
@@ -25,14 +24,9 @@ internal static class CudaAttention
 
     private static int HeadWidth(Tensor qkv, int rows, int heads, string op)
     {
-        var (c, hd) = CpuAttention.Check(qkv, rows, heads, op);
+        int c = qkv.Dim(1) / 3, hd = c / heads;
         if (hd > MaxHeadWidth) throw new ArgumentException($"{op}: head width {hd} exceeds {MaxHeadWidth} on CUDA");
         return c;
-    }
-
-    private static void CheckPos(Tensor pos, string op)
-    {
-        if (pos.DType != DType.I32 || pos.Length != 1) throw new ArgumentException($"{op}: pos must be I32 [1], got {pos}");
     }
 
     public static void Forward(in OpCall c)
@@ -41,8 +35,6 @@ internal static class CudaAttention
         var b = (CudaBackend)c.Backend;
         var a = c.A<AttentionAttrs>();
         int C = HeadWidth(c.In[0], a.B * a.T, a.H, op);
-        CpuAttention.Expect(c.Out[0], (long)a.B * a.T * C, "y", op);
-        CpuAttention.Expect(c.Out[1], (long)a.B * a.H * a.T, "lse", op);
         long warps = (long)a.B * a.H * a.T;
         if (warps == 0 || C == 0) return;
         b.Kernel(ForwardK).Launch(BlocksFor(warps), CudaBackend.Threads, 0,
@@ -55,10 +47,6 @@ internal static class CudaAttention
         var b = (CudaBackend)c.Backend;
         var a = c.A<AttentionAttrs>();
         int C = HeadWidth(c.In[0], a.B * a.T, a.H, op);
-        CpuAttention.Expect(c.In[1], (long)a.B * a.T * C, "y", op);
-        CpuAttention.Expect(c.In[2], (long)a.B * a.H * a.T, "lse", op);
-        CpuAttention.Expect(c.In[3], (long)a.B * a.T * C, "dy", op);
-        CpuAttention.Expect(c.Out[0], (long)a.B * a.T * 3 * C, "dqkv", op);
         long warps = (long)a.B * a.H * a.T;
         if (warps == 0 || C == 0) return;
         using var ws = b.LockWorkspace(warps * 4, out ulong dsum);
@@ -72,13 +60,9 @@ internal static class CudaAttention
 
     public static void KvCacheAppend(in OpCall c)
     {
-        const string op = "kv_cache_append";
         var b = (CudaBackend)c.Backend;
         var a = c.A<AttentionAttrs>();
-        var (C, _) = CpuAttention.Check(c.In[0], a.B, a.H, op);
-        CheckPos(c.In[1], op);
-        CpuAttention.Expect(c.Out[0], (long)a.B * a.T * C, "kcache", op);
-        CpuAttention.Expect(c.Out[1], (long)a.B * a.T * C, "vcache", op);
+        int C = c.In[0].Dim(1) / 3;
         if ((long)a.B * C == 0) return;
         b.Kernel(AppendK).Launch(b.Blocks((long)a.B * C), CudaBackend.Threads, 0,
             CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.Out[0]), CudaBackend.Ptr(c.Out[1]), a.B, a.T, C);
@@ -90,10 +74,6 @@ internal static class CudaAttention
         var b = (CudaBackend)c.Backend;
         var a = c.A<AttentionAttrs>();
         int C = HeadWidth(c.In[0], a.B, a.H, op);
-        CpuAttention.Expect(c.In[1], (long)a.B * a.T * C, "kcache", op);
-        CpuAttention.Expect(c.In[2], (long)a.B * a.T * C, "vcache", op);
-        CheckPos(c.In[3], op);
-        CpuAttention.Expect(c.Out[0], (long)a.B * C, "y", op);
         long warps = (long)a.B * a.H;
         if (warps == 0 || C == 0) return;
         b.Kernel(DecodeK).Launch(BlocksFor(warps), CudaBackend.Threads, 0,

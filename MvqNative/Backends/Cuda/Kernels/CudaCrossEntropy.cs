@@ -1,5 +1,4 @@
 // CUDA launchers of cross_entropy_forward / cross_entropy_backward (native/kernels/xent.cu).
-using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -14,7 +13,7 @@ internal static class CudaCrossEntropy
     public static void Forward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        var (n, v) = CpuCrossEntropy.Check(c, false);
+        int n = c.In[0].Dim(0), v = c.In[0].Dim(1);
         if ((long)n * v == 0) return;
         b.Kernel(ForwardK).Launch((uint)((n + RowsPerBlock - 1) / RowsPerBlock), CudaBackend.Threads, 0,
             CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.In[2]), CudaBackend.Ptr(c.Out[0]), CudaBackend.Ptr(c.Out[1]), n, v);
@@ -23,7 +22,7 @@ internal static class CudaCrossEntropy
     public static void Backward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        var (n, v) = CpuCrossEntropy.Check(c, true);
+        int n = c.In[0].Dim(0), v = c.In[0].Dim(1);
         if ((long)n * v == 0) return;
         b.Kernel(BackwardK).Launch((uint)((n + RowsPerBlock - 1) / RowsPerBlock), CudaBackend.Threads, 0,
             CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.In[2]), CudaBackend.Ptr(c.In[3]), CudaBackend.Ptr(c.In[4]),

@@ -1,5 +1,4 @@
 // CUDA launchers of embedding_forward / embedding_backward (native/kernels/embedding.cu).
-using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -13,7 +12,6 @@ internal static class CudaEmbedding
     public static void Forward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        CpuEmbedding.Check(c.In[0], c.Out[0], c.In[1], "embedding_forward", "y");
         int n = c.In[0].Length, v = c.In[1].Dim(0), d = c.In[1].Dim(1);
         if ((long)n * d == 0) return;
         b.Kernel(ForwardK).Launch(b.Blocks((long)n * d), CudaBackend.Threads, 0,
@@ -23,7 +21,6 @@ internal static class CudaEmbedding
     public static void Backward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        CpuEmbedding.Check(c.In[0], c.In[1], c.Out[0], "embedding_backward", "dy");
         int n = c.In[0].Length, v = c.Out[0].Dim(0), d = c.Out[0].Dim(1);
         if ((long)n * d * v == 0) return;
         // Threads over columns: up to 256, a multiple of 32.

@@ -1,5 +1,4 @@
 // CUDA launchers of layer_norm_forward / layer_norm_backward (native/kernels/layernorm.cu).
-using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -17,7 +16,7 @@ internal static class CudaLayerNorm
     public static void Forward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        var (n, d) = CpuLayerNorm.Check(c, false);
+        var (n, d) = LayerNormOps.Rows(c.In[0]);
         if ((long)n * d == 0) return;
         b.Kernel(ForwardK).Launch((uint)((n + RowsPerBlock - 1) / RowsPerBlock), CudaBackend.Threads, 0,
             CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.In[2]), CudaBackend.Ptr(c.Out[0]),
@@ -27,7 +26,7 @@ internal static class CudaLayerNorm
     public static void Backward(in OpCall c)
     {
         var b = (CudaBackend)c.Backend;
-        var (n, d) = CpuLayerNorm.Check(c, true);
+        var (n, d) = LayerNormOps.Rows(c.In[0]);
         if ((long)n * d == 0) return;
         using var ws = b.LockWorkspace((long)n * d * 4, out ulong part);
         b.Kernel(BackwardK).Launch((uint)((n + RowsPerBlock - 1) / RowsPerBlock), CudaBackend.Threads, 0,

@@ -7,10 +7,6 @@ using MvqNative.Tensors;
 
 namespace MvqNative.Backends.Cuda.Kernels;
 
-/// <summary>Two device pointers in one kernel argument (hyp_ptr2 in mvq_score.cu).</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal readonly record struct Ptr2(ulong A, ulong B);
-
 /// <summary>Four ints in one kernel argument (int4).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal readonly record struct Int4(int X, int Y, int Z, int W);
@@ -124,21 +120,17 @@ public static class CudaMvqScore
             if (Interlocked.Exchange(ref _fallbackLogged, 1) == 0) Warn($"warning: mvq_score runs {why}");
         }
         else LastVariant = fused ? Fused : Simple;
-        var args = (gr: new Ptr2(P(c.In[0]), P(c.In[10])), l1w: new Ptr2(P(c.In[2]), P(c.In[3])), bn: new Ptr2(P(c.In[4]), P(c.In[5])),
-            l2w: new Ptr2(P(c.In[6]), P(c.In[7])), mx: at.IdentityMix ? new Ptr2(0, 0) : new Ptr2(P(c.In[8]), P(c.In[9])), masks: P(c.In[1]),
-            output: new Ptr2(P(c.Out[2]), ws));
-        var d0 = new Int4(s.B, s.L2, s.D2, s.J);
-        var dd1 = new Int4(s.F, d1, l1, at.Offset);
-        var dd2 = new Int4(at.Count, at.IdentityMix ? 1 : 0, tp, BitConverter.SingleToInt32Bits(at.Slope));
+        // Plain kernel parameters (24), values computed before the launch chain holds the kernel's lock.
+        ulong g = P(c.In[0]), masks = P(c.In[1]), w1 = P(c.In[2]), b1 = P(c.In[3]), scale = P(c.In[4]), shift = P(c.In[5]),
+              w2 = P(c.In[6]), b2 = P(c.In[7]), mix = at.IdentityMix ? 0 : P(c.In[8]), mixBias = at.IdentityMix ? 0 : P(c.In[9]),
+              resid = P(c.In[10]), dist = P(c.Out[2]);
+        int identity = at.IdentityMix ? 1 : 0;
         var grid = new Dim3((uint)blocks, (uint)s.B);
-        if (fused)
-        {
-            var k = be.Kernel(FusedK);
-            if (shared > 48 * 1024) k.SetMaxDynamicSharedMemory((int)shared);
-            k.Launch(grid, FusedThreads, (uint)shared, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
-        }
-        else
-            be.Kernel(SimpleK).Launch(grid, ScoreHyps, 0, args.gr, args.l1w, args.bn, args.l2w, args.mx, args.masks, args.output, d0, dd1, dd2);
+        var k = be.Kernel(fused ? FusedK : SimpleK);
+        if (fused && shared > 48 * 1024) k.SetMaxDynamicSharedMemory((int)shared);
+        k.Args().Add(g).Add(resid).Add(w1).Add(b1).Add(scale).Add(shift).Add(w2).Add(b2).Add(mix).Add(mixBias).Add(masks).Add(dist).Add(ws)
+            .Add(s.L2).Add(s.D2).Add(s.J).Add(s.F).Add(d1).Add(l1).Add(at.Offset).Add(at.Count).Add(identity).Add(tp).Add(at.Slope)
+            .Launch(grid, fused ? FusedThreads : ScoreHyps, fused ? (uint)shared : 0u);
         be.Kernel(ScoreFinalizeK).Launch(Blocks(s.B), CudaBackend.Threads, 0, ws, blocks, s.B, P(c.Out[0]), P(c.Out[1]));
     }
 
