@@ -10,6 +10,8 @@ public enum DataSourceKind
     Folder,
     /// <summary>An IDX ubyte images file, optionally with an IDX labels file.</summary>
     Idx,
+    /// <summary>Downsampled ImageNet .npz batch files (see <see cref="ImageNet64"/>).</summary>
+    ImageNet64,
 }
 
 /// <summary>
@@ -19,6 +21,7 @@ public enum DataSourceKind
 /// <item><c>folder:PATH</c>: every image in the directory PATH</item>
 /// <item><c>idx:IMAGES</c> or <c>idx:IMAGES,LABELS</c>: IDX files, raw or .gz (a path that exists as given is taken
 /// whole, and the split is made at the first comma whose left part is an existing file, so commas in names work)</item>
+/// <item><c>imagenet64:PATH</c>: a downsampled-ImageNet .npz batch file or a folder of them (RGB)</item>
 /// </list>
 /// </summary>
 public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, string? Path, string? LabelsPath)
@@ -65,7 +68,14 @@ public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, s
             if (!File.Exists(images)) throw new MvqInputException(images, "IDX images file not found");
             return new DataSpec(DataSourceKind.Idx, s, null, images, labels);
         }
-        throw new MvqInputException(spec, "unknown data spec (use fashion-mnist[:train|:test], folder:PATH or idx:IMAGES[,LABELS])");
+        if (s.StartsWith("imagenet64:", StringComparison.Ordinal))
+        {
+            var p = s["imagenet64:".Length..];
+            if (p.Length == 0) throw new MvqInputException(spec, "imagenet64: needs a path (imagenet64:FILE.npz or imagenet64:FOLDER)");
+            if (!File.Exists(p) && !Directory.Exists(p)) throw new MvqInputException(p, "imagenet64 path not found");
+            return new DataSpec(DataSourceKind.ImageNet64, s, null, p, null);
+        }
+        throw new MvqInputException(spec, "unknown data spec (use fashion-mnist[:train|:test], folder:PATH, idx:IMAGES[,LABELS] or imagenet64:PATH)");
     }
 
     /// <summary>
@@ -83,6 +93,8 @@ public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, s
                 return ImageFolder.Load(Path!, channels, height, width, convert);
             case DataSourceKind.FashionMnist:
                 return Fit(FashionMnist.Load(Split!), Text, channels, height, width, convert);
+            case DataSourceKind.ImageNet64:
+                return Fit(ImageNet64.Load(Path!), Path!, channels, height, width, convert);
             default:
                 return Fit(IdxDataset.Load(Text, Path!, LabelsPath), Path!, channels, height, width, convert);
         }

@@ -40,8 +40,17 @@ public sealed class InferenceSession : IDisposable
     }
 
     /// <summary>Reconstructions [n, C, H, W] from codes [n, CodeLength].</summary>
-    public float[] Decode(int[] codes)
+    public float[] Decode(int[] codes) => Decode(codes, null);
+
+    /// <summary>
+    /// Reconstructions [n, C, H, W] from codes [n, CodeLength]; for MVQ, <paramref name="maskWords"/> [n] (or null)
+    /// replaces each instance's evaluation-bank mask EvalBank[w] by the given word (a random mask).
+    /// </summary>
+    public float[] Decode(int[] codes, uint[]? maskWords)
     {
+        var mvq = _model.Bottleneck as MvqBottleneck;
+        if (maskWords is not null && mvq is null) throw new ArgumentException("mask words need an MVQ model");
+        if (maskWords is not null && maskWords.Length != codes.Length / CodeLength) throw new ArgumentException($"{maskWords.Length} mask words for {codes.Length / CodeLength} codes");
         int n = codes.Length / CodeLength;
         var segs = _model.Bottleneck.Segments;
         for (int i = 0; i < n; i++)
@@ -56,7 +65,9 @@ public sealed class InferenceSession : IDisposable
         {
             int b = Math.Min(_batch, n - start);
             using var c = _model.Backend.FromArray(codes.AsSpan(start * CodeLength, b * CodeLength), b, CodeLength);
-            _model.Decode(c).ToArray().CopyTo(output, start * _per);
+            if (maskWords is not null) mvq!.OverrideDecodeWords(maskWords[start..(start + b)]);
+            try { _model.Decode(c).ToArray().CopyTo(output, start * _per); }
+            finally { if (maskWords is not null) mvq!.OverrideDecodeWords(null); }
         }
         return output;
     }

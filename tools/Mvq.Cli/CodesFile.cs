@@ -1,6 +1,4 @@
 // CodesFile.cs: codes.json, the discrete codes of `mvq encode` that `mvq decode` turns back into images.
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MvqNative.Models;
@@ -16,16 +14,17 @@ public static class CodesFile
 {
     public const string Format = "mvqnative-codes/1";
 
-    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights: the model config and the evaluation bank.</summary>
-    public static string ConfigHash(Autoencoder model)
-    {
-        var text = model.Config.ToJson();
-        if (model.Bottleneck is MvqBottleneck m) text += $"|bank_seed={m.BankSeed}|eval_hypotheses={m.EvalHypotheses}";
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
-    }
+    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights (see <see cref="ModelIdentity.ConfigHash"/>).</summary>
+    public static string ConfigHash(Autoencoder model) => ModelIdentity.ConfigHash(model);
 
     /// <summary>Writes codes [n, CodeLength] with their source names, atomically.</summary>
-    public static void Write(string path, Autoencoder model, IReadOnlyList<string> names, int[] codes)
+    public static void Write(string path, Autoencoder model, IReadOnlyList<string> names, int[] codes) => Write(path, model, names, codes, null);
+
+    /// <summary>
+    /// As above; <paramref name="maskWords"/> (MVQ, one per instance, or null) are written as each instance's "mask"
+    /// (the D2-bit word decoding uses instead of the bank's word EvalBank[w]: a random mask).
+    /// </summary>
+    public static void Write(string path, Autoencoder model, IReadOnlyList<string> names, int[] codes, uint[]? maskWords)
     {
         var segs = model.Bottleneck.Segments;
         int len = model.Bottleneck.CodeLength;
@@ -51,6 +50,8 @@ public static class CodesFile
                 ["code"] = new JsonArray(codes.AsSpan(i * len, len).ToArray().Select(c => (JsonNode)c).ToArray()),
             }).ToArray()),
         };
+        if (maskWords is not null)
+            for (int i = 0; i < names.Count; i++) o["instances"]![i]!["mask"] = maskWords[i];
         var text = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         MvqNative.IO.AtomicFile.WriteText(path, text);
     }
@@ -60,6 +61,13 @@ public static class CodesFile
     /// and ranges. Every problem is an <see cref="MvqInputException"/> naming the file.
     /// </summary>
     public static (string[] Names, int[] Codes) Read(string path, Autoencoder model)
+    {
+        var (names, codes, _) = ReadWithMasks(path, model);
+        return (names, codes);
+    }
+
+    /// <summary>As <see cref="Read"/>, plus the instances' random mask words (null when no instance has one; all or none must).</summary>
+    public static (string[] Names, int[] Codes, uint[]? Masks) ReadWithMasks(string path, Autoencoder model)
     {
         JsonNode? root;
         var text = MvqNative.IO.InputFile.ReadAllText(path, MvqNative.IO.Limits.JsonBytes, "codes file");
@@ -99,7 +107,21 @@ public static class CodesFile
                         if ((uint)v >= (uint)s.Vocabulary) throw Bad($"instance {i} ({names[i]}): {s.Name}[{t}] = {v} is outside [0, {s.Vocabulary})");
                     }
             }
-            return (names, codes);
+            uint[]? masks = null;
+            int withMask = inst.Count(x => x?["mask"] is not null);
+            if (withMask > 0)
+            {
+                if (withMask != inst.Count) throw Bad($"{withMask} of {inst.Count} instances have a mask (all or none must)");
+                if (model.Bottleneck is not MvqBottleneck mb) throw Bad("instances have masks, but the model is not MVQ");
+                masks = new uint[inst.Count];
+                uint limit = mb.Sizes.D2 >= 32 ? uint.MaxValue : (1u << mb.Sizes.D2) - 1;
+                for (int i = 0; i < inst.Count; i++)
+                {
+                    masks[i] = inst[i]!["mask"]!.GetValue<uint>();
+                    if (masks[i] > limit) throw Bad($"instance {i} ({names[i]}): mask {masks[i]} has more than {mb.Sizes.D2} bits");
+                }
+            }
+            return (names, codes, masks);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
         {

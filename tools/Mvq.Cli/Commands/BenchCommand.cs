@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops`: figures printed as JSON or a table; never a pass/fail.</summary>
+/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops|sample|prior`: figures printed as JSON or a table; never a pass/fail.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -19,6 +19,8 @@ public static class BenchCommand
         cmd.Subcommands.Add(Kernels());
         cmd.Subcommands.Add(Mvq());
         cmd.Subcommands.Add(PriorOps());
+        cmd.Subcommands.Add(BenchSampleCommand.Create());
+        cmd.Subcommands.Add(BenchPriorCommand.Create());
         return cmd;
     }
 

@@ -25,11 +25,11 @@ public static class DecodeCommand
             using var folder = MvqNative.IO.OutputFolder.Acquire(dir, "mvq decode");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
-            var (names, c) = CodesFile.Read(r.GetValue(codes)!, m);
+            var (names, c, masks) = CodesFile.ReadWithMasks(r.GetValue(codes)!, m);
             foreach (var f in Enumerable.Range(0, names.Length).Select(FileName).Append("grid.png"))
                 Cli.RefuseInputAsOutput(Path.Combine(dir, f), r.GetValue(codes)!, r.GetValue(model)!.FullName);
             using var session = new InferenceSession(m, 64);
-            var images = session.Decode(c);
+            var images = session.Decode(c, masks);
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width;
             for (int i = 0; i < names.Length; i++)

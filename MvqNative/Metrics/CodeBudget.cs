@@ -1,0 +1,14 @@
+// Tokens and bits per instance of a model's code (MVQ.md: every comparison states bits, w included).
+using MvqNative.Models;
+
+namespace MvqNative.Metrics;
+
+/// <summary>Tokens per instance and bits per instance = sum over the code's integers of log2(vocabulary).</summary>
+public sealed record CodeBudget(int Tokens, double Bits, IReadOnlyDictionary<string, double> BitsPerSegment)
+{
+    public static CodeBudget Of(IReadOnlyList<CodeSegment> segments)
+    {
+        var per = segments.ToDictionary(s => s.Name, s => s.Length * Math.Log2(s.Vocabulary));
+        return new CodeBudget(segments.Sum(s => s.Length), per.Values.Sum(), per);
+    }
+}

@@ -1,0 +1,33 @@
+// ImageGenerator.cs: codes from the prior, then images from the autoencoder's decoder, timed apart.
+using MvqNative.Models;
+using MvqNative.Mvq;
+
+namespace MvqNative.Prior;
+
+/// <summary>How an MVQ sample gets its mask: the prior's w (an index into the evaluation bank) or a fresh random mask.</summary>
+public enum MaskSource { Prior, Random }
+
+/// <summary>Generated images with their codes and the time of each half.</summary>
+public sealed record Generated(int[] Codes, uint[]? MaskWords, float[] Images, double PriorMs, double DecodeMs);
+
+public static class ImageGenerator
+{
+    /// <summary>
+    /// Samples <paramref name="count"/> codes from the prior, <paramref name="batch"/> sequences at a time, and decodes
+    /// them. With <see cref="MaskSource.Random"/> (MVQ only) image i decodes with the mask word
+    /// MaskHash.Bank(seed, 0, count, D2, p)[i] (each bit kept with probability 1 - p) instead of EvalBank[w].
+    /// </summary>
+    public static Generated Run(Autoencoder ae, TransformerPrior prior, int count, int batch, SamplingOptions opt, MaskSource mask = MaskSource.Prior)
+    {
+        var mvq = ae.Bottleneck as MvqBottleneck;
+        if (mask == MaskSource.Random && mvq is null) throw new MvqUsageException("--mask random needs an MVQ model (a VQ code has no mask)");
+        using var sampler = new PriorSampler(prior);
+        var codes = sampler.Sample(count, batch, opt);
+        double priorMs = sampler.LastMilliseconds;
+        uint[]? words = mask == MaskSource.Random ? MaskHash.Bank(opt.Seed, 0, count, mvq!.Sizes.D2, ae.Config.Mvq!.DropRate) : null;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var session = new InferenceSession(ae, batch);
+        var images = session.Decode(codes, words);
+        return new Generated(codes, words, images, priorMs, sw.Elapsed.TotalMilliseconds);
+    }
+}

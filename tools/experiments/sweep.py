@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Resumable VQ-vs-MVQ sweep on FashionMNIST (issue 11): trains each cell with `mvq train`, scores it
+with `mvq eval`, and writes OUT/cells.json (one record per cell and seed) for tools/experiments/report.py.
+
+A cell is reused only when its recorded budget, seed and config (cell.json) match exactly; anything else
+is trained again from scratch. Cells run in the order listed (most important first), so a sweep stopped
+early still has complete groups.
+
+Usage:
+  tools/experiments/sweep.py train  [--out runs/sweep] [--steps 600] [--seeds 1,2,3] [--only GROUP,...]
+  tools/experiments/sweep.py eval   [--out runs/sweep] [--features PATH] [--limit N]
+  tools/experiments/sweep.py list                         # the cells, their bits per instance
+env: MVQ (command prefix, default "dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll"), MVQ_THREADS (set it to 1).
+"""
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+
+def vq(k, l):
+    return {"kind": "vq", "head": "global", "tokens": l, "codes": k, "codeDim": 16}
+
+
+def mvq(k1, l1, k2, l2, j=256, j_eval=None):
+    return {"kind": "mvq", "head": "global", "tokens": l1, "codes": k1, "codeDim": 16,
+            "secondary": {"tokens": l2, "codeDim": 16, "codes": k2},
+            "mvq": {"hypotheses": j, "evalHypotheses": j_eval or j, "fHidden": 64, "chunk": min(j, 256)}}
+
+
+def bits(m):
+    """Bits per instance: sum over tokens of log2(vocabulary), the winner index w included."""
+    b = m["tokens"] * math.log2(m["codes"])
+    if m["kind"] == "mvq":
+        b += m["secondary"]["tokens"] * math.log2(m["secondary"]["codes"]) + math.log2(m["mvq"]["evalHypotheses"])
+    return b
+
+
+# (group, name, model config), most important first. Paper framing: L primary tokens, VQ with K entries
+# against MVQ with K/2 primary and K/2 secondary entries, L2 = 1 (L = 2) or 2 (L = 5).
+CELLS = [
+    ("paper-L2", "vq-L2-K16", vq(16, 2)),
+    ("paper-L2", "mvq-L2-K8+8", mvq(8, 2, 8, 1)),
+    # Equal bits: a VQ cell spending about as many bits as mvq-L2-K8+8 (16 against 17).
+    ("equal-bits", "vq-L2-K256", vq(256, 2)),
+    # J sweep at mvq-L2-K8+8 (J_eval = J: w costs log2 J bits; J = 1 is plain dropout, no selection).
+    ("j-sweep", "mvq-L2-K8+8-J1", mvq(8, 2, 8, 1, j=1)),
+    ("paper-L5", "vq-L5-K16", vq(16, 5)),
+    ("paper-L5", "mvq-L5-K8+8", mvq(8, 5, 8, 2)),
+    ("equal-bits", "vq-L5-K64", vq(64, 5)),       # 30 bits against mvq-L5-K8+8's 29
+    ("j-sweep", "mvq-L2-K8+8-J32", mvq(8, 2, 8, 1, j=32)),
+    ("paper-L2-K64", "vq-L2-K64", vq(64, 2)),
+    ("paper-L2-K64", "mvq-L2-K32+32", mvq(32, 2, 32, 1)),
+    ("j-sweep", "mvq-L2-K8+8-J2048", mvq(8, 2, 8, 1, j=2048)),
+    ("j-sweep", "mvq-L2-K8+8-J2", mvq(8, 2, 8, 1, j=2)),
+    ("j-sweep", "mvq-L2-K8+8-J8", mvq(8, 2, 8, 1, j=8)),
+]
+
+
+def mvq_cmd():
+    return shlex.split(os.environ.get("MVQ", "dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll"))
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cells(args):
+    only = set(args.only.split(",")) if args.only else None
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for group, name, model in CELLS:
+        if only and group not in only and name not in only:
+            continue
+        for seed in seeds:
+            yield group, name, model, seed
+
+
+def train(args):
+    os.makedirs(args.out, exist_ok=True)
+    for group, name, model, seed in cells(args):
+        d = os.path.join(args.out, f"{name}-s{seed}")
+        record = {"name": name, "group": group, "seed": seed, "steps": args.steps, "batch": args.batch,
+                  "model": model, "bits_per_instance": bits(model), "data": "fashion-mnist:train"}
+        old = load(os.path.join(d, "cell.json"))
+        if old and {k: old.get(k) for k in record} == record and load(os.path.join(d, "metrics.json")):
+            print(f"{name} seed {seed}: reused", flush=True)
+            continue
+        os.makedirs(d, exist_ok=True)
+        lock = os.path.join(d, ".lock")  # several workers may share one OUT: a cell is trained by one of them
+        if not take_lock(lock):
+            print(f"{name} seed {seed}: busy (another worker holds {lock})", flush=True)
+            continue
+        try:
+            train_cell(args, d, name, seed, record)
+        finally:
+            os.remove(lock)
+
+
+def take_lock(lock):
+    """Creates the lock file holding our pid; a lock left by a dead process is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return True
+        except FileExistsError:
+            try:
+                pid = int(open(lock).read().strip() or "0")
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, OSError):
+                os.remove(lock)
+    return False
+
+
+def train_cell(args, d, name, seed, record):
+    for f in ("metrics.json", "eval.json", "model.safetensors"):
+        if os.path.exists(os.path.join(d, f)):
+            os.remove(os.path.join(d, f))
+    write_json(os.path.join(d, "config.json"), {"model": record["model"]})
+    t0 = time.time()
+    with open(os.path.join(d, "train.log"), "w") as log:
+        rc = subprocess.call(mvq_cmd() + ["train", "--config", os.path.join(d, "config.json"), "--data", record["data"],
+                                          "--steps", str(args.steps), "--batch", str(args.batch), "--seed", str(seed),
+                                          "--out", d], stdout=log, stderr=subprocess.STDOUT)
+    if rc != 0:
+        print(f"{name} seed {seed}: mvq train failed (rc {rc}), see {d}/train.log", file=sys.stderr, flush=True)
+        return
+    record["wall_s"] = round(time.time() - t0, 1)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record["threads"] = os.environ.get("MVQ_THREADS", "")
+    write_json(os.path.join(d, "cell.json"), record)
+    print(f"{name} seed {seed}: trained in {record['wall_s']} s", flush=True)
+
+
+def evaluate(args):
+    out = []
+    for group, name, model, seed in cells(args):
+        d = os.path.join(args.out, f"{name}-s{seed}")
+        rec = load(os.path.join(d, "cell.json"))
+        if not rec or not os.path.exists(os.path.join(d, "model.safetensors")):
+            continue
+        key = {"features": os.path.abspath(args.features) if args.features else None, "limit": args.limit,
+               "model_mtime": os.path.getmtime(os.path.join(d, "model.safetensors"))}
+        ev = load(os.path.join(d, "eval.json"))
+        if not ev or ev.get("key") != key:
+            cmd = mvq_cmd() + ["eval", "--model", os.path.join(d, "model.safetensors"), "--data", "fashion-mnist:test", "--json"]
+            if args.features:
+                cmd += ["--features", args.features]
+            if args.limit:
+                cmd += ["--limit", str(args.limit)]
+            t0 = time.time()
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                print(f"{name} seed {seed}: mvq eval failed: {p.stderr.strip()[-300:]}", file=sys.stderr, flush=True)
+                continue
+            ev = {"key": key, "eval": json.loads(p.stdout), "eval_s": round(time.time() - t0, 1)}
+            write_json(os.path.join(d, "eval.json"), ev)
+            print(f"{name} seed {seed}: evaluated in {ev['eval_s']} s", flush=True)
+        m = load(os.path.join(d, "metrics.json")) or {}
+        out.append({**rec, "eval": ev["eval"], "history": [{"step": h["step"], "loss": h["loss"], "rec": h["rec"], "ms": h.get("ms")} for h in m.get("history", [])],
+                    "train_seconds": m.get("seconds")})
+    write_json(os.path.join(args.out, "cells.json"), out)
+    print(f"wrote {os.path.join(args.out, 'cells.json')} ({len(out)} cells)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=["train", "eval", "list"])
+    ap.add_argument("--out", default="runs/sweep")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--only", default="", help="comma-separated groups or cell names")
+    ap.add_argument("--features", default=None, help="feature network for mvq eval (default: the committed one)")
+    ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    args = ap.parse_args()
+    if args.stage == "list":
+        for group, name, model in CELLS:
+            print(f"{group:14s} {name:22s} {bits(model):6.2f} bits")
+    elif args.stage == "train":
+        train(args)
+    else:
+        evaluate(args)
+
+
+if __name__ == "__main__":
+    main()
