@@ -230,9 +230,14 @@ public static class SafeTensorsFile
     /// = end - begin, and the tensors tiling the data section exactly (in bounds, no overlap, no hole, no trailing bytes).
     /// </summary>
     /// <exception cref="MvqInputException">Any violation, or the file cannot be read; the message names the file.</exception>
-    public static SafeTensorsContent Read(string path)
+    public static SafeTensorsContent Read(string path) => Read(path, Limits.CheckpointBytes);
+
+    /// <summary>As <see cref="Read(string)"/>, refusing a file over <paramref name="maxBytes"/> before reading it.</summary>
+    public static SafeTensorsContent Read(string path, long maxBytes)
     {
-        if (!File.Exists(path)) throw new MvqInputException(path, "file not found");
+        // Regular files only (a FIFO or /dev/zero would block or never end), and within the size limit.
+        long size = InputFile.RequireRegular(path, "safetensors file");
+        if (size > maxBytes) throw new MvqInputException(path, $"file is {Limits.Size(size)}, over the {Limits.Size(maxBytes)} limit for a checkpoint (raise it with {Limits.CheckpointVar})");
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
@@ -264,7 +269,7 @@ public static class SafeTensorsFile
         }
         catch (MvqInputException) { throw; }
         catch (EndOfStreamException e) { throw Bad(path, "file ended early (truncated)", e); }
-        catch (IOException e) { throw Bad(path, $"cannot read ({e.Message})", e); }
+        catch (IOException e) { throw Bad(path, $"cannot read ({InputFile.Reason(e, path)})", e); }
         catch (UnauthorizedAccessException e) { throw Bad(path, "permission denied", e); }
     }
 

@@ -31,6 +31,9 @@ public sealed class Batcher
         _perm = new int[data.Count];
     }
 
+    /// <summary>Images in the dataset.</summary>
+    public int DatasetCount => _data.Count;
+
     /// <summary>B, images per batch.</summary>
     public int BatchSize { get; }
     /// <summary>The current epoch (0-based): the epoch the next image comes from.</summary>

@@ -117,6 +117,6 @@ public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, s
             return new ImageDataset(d.Name, d.Count, 3, height, width, px, d.Labels);
         }
         throw new MvqInputException(file, $"images have {d.Channels} channel(s) but the model takes {channels}" +
-            (d.Channels == 1 && channels == 3 ? "; pass convert to repeat gray into R, G, B" : ""));
+            (d.Channels == 1 && channels == 3 ? "; pass --convert rgb to repeat gray into R, G, B" : ""));
     }
 }

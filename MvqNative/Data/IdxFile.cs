@@ -48,8 +48,7 @@ public sealed class IdxFile
     /// <exception cref="MvqInputException">The file is missing, unreadable, truncated, corrupt or not ubyte IDX.</exception>
     public static IdxFile Read(string path)
     {
-        byte[] bytes = ReadAllDecompressed(path);
-        return Parse(path, bytes);
+        return ReadAllDecompressed(path);
     }
 
     /// <summary>Writes an IDX ubyte file atomically; gzip-compressed when <paramref name="gzip"/> is true.</summary>
@@ -71,9 +70,12 @@ public sealed class IdxFile
         });
     }
 
-    private static byte[] ReadAllDecompressed(string path)
+    /// <summary>Largest dataset an IDX file may declare, in pixels (bytes): a quarter of the dataset limit, which holds floats.</summary>
+    private static long MaxElements => Math.Min(MaxBytes, IO.Limits.DatasetBytes / 4);
+
+    private static IdxFile ReadAllDecompressed(string path)
     {
-        if (!File.Exists(path)) throw new MvqInputException(path, "file not found");
+        long size = IO.InputFile.RequireRegular(path, "IDX file");
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
@@ -81,27 +83,72 @@ public sealed class IdxFile
             int got = fs.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
             fs.Position = 0;
             bool gz = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+            using var z = gz ? new GZipStream(fs, CompressionMode.Decompress) : null;
+            Stream s = (Stream?)z ?? fs;
+            // Header first (magic and up to 255 dimensions), so the data's size is known, checked against the limit
+            // and allocated exactly once: a gzip bomb is refused from its header, never inflated into memory.
+            var head = new byte[4];
+            int h = s.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+            if (h < 4) throw new MvqInputException(path, $"only {h} bytes; an IDX file starts with a 4-byte magic (truncated or not IDX)");
+            if (head[0] != 0 || head[1] != 0)
+                throw new MvqInputException(path, $"bad IDX magic {head[0]:x2} {head[1]:x2} {head[2]:x2} {head[3]:x2} (expected 00 00 08 NDIM)");
+            if (head[2] != UByte)
+                throw new MvqInputException(path, $"IDX element type 0x{head[2]:x2} is not supported (only unsigned byte, 0x08)");
+            int ndim = head[3];
+            if (ndim == 0) throw new MvqInputException(path, "IDX header has 0 dimensions");
+            var dimBytes = new byte[4 * ndim];
+            int d = s.ReadAtLeast(dimBytes, dimBytes.Length, throwOnEndOfStream: false);
+            if (d < dimBytes.Length)
+                throw new MvqInputException(path, $"truncated header: {ndim} dimensions need {4 + 4 * ndim} bytes, file has {4 + d}");
+            long count = 1;
+            for (int i = 0; i < ndim; i++)
+            {
+                int v = BinaryPrimitives.ReadInt32BigEndian(dimBytes.AsSpan(4 * i));
+                if (v < 0) throw new MvqInputException(path, $"dimension {i} is negative ({v})");
+                count *= v;
+                if (count > MaxElements)
+                    throw new MvqInputException(path, $"too large: header declares {(count > MaxBytes ? "more than " + MaxBytes : count.ToString())} data bytes, over the limit of {MaxElements} ({IO.Limits.Size(MaxElements * 4)} as float pixels; raise it with {IO.Limits.DatasetVar})");
+            }
+            if (!gz && 4 + dimBytes.Length + count > size)
+                throw new MvqInputException(path, $"truncated: header needs {count} data bytes, file has {size - 4 - dimBytes.Length}");
+            var dims = new int[ndim];
+            for (int i = 0; i < ndim; i++) dims[i] = BinaryPrimitives.ReadInt32BigEndian(dimBytes.AsSpan(4 * i));
+            // Raw files were checked against their length above, so their data is allocated at once. Compressed data
+            // is collected as it inflates (growing by doubling up to the declared size): a small file that declares a
+            // large dataset costs what it really holds, not what it claims.
+            byte[] data;
+            int have;
             if (!gz)
             {
-                if (fs.Length > MaxBytes) throw new MvqInputException(path, $"file is {fs.Length} bytes, too large for an IDX dataset");
-                var raw = new byte[fs.Length];
-                fs.ReadExactly(raw);
-                return raw;
+                data = new byte[count];
+                have = s.ReadAtLeast(data, (int)count, throwOnEndOfStream: false);
             }
-            using var z = new GZipStream(fs, CompressionMode.Decompress);
-            using var ms = new MemoryStream();
-            var buf = new byte[1 << 16];
-            int n;
-            while ((n = z.Read(buf)) > 0)
+            else
             {
-                if (ms.Length + n > MaxBytes) throw new MvqInputException(path, "gzip data decompresses to more than 2 GiB");
-                ms.Write(buf, 0, n);
+                data = new byte[Math.Min(count, 1 << 20)];
+                have = 0;
+                while (true)
+                {
+                    if (have == data.Length)
+                    {
+                        if (have == count) break;
+                        Array.Resize(ref data, (int)Math.Min(count, (long)data.Length * 2));
+                    }
+                    int got2 = s.Read(data, have, data.Length - have);
+                    if (got2 == 0) break;
+                    have += got2;
+                }
             }
-            return ms.ToArray();
+            if (have < count)
+                throw new MvqInputException(path, $"truncated: header [{string.Join(", ", dims)}] needs {count} data bytes, file has {have}");
+            // One byte more than declared means trailing data; nothing past that byte is ever read.
+            if (s.Read(new byte[1]) > 0)
+                throw new MvqInputException(path, $"unexpected bytes after the data of [{string.Join(", ", dims)}] (corrupt header?)");
+            return new IdxFile(dims, data);
         }
         catch (InvalidDataException e)
         {
-            throw new MvqInputException(path, $"corrupt gzip data ({e.Message})", e);
+            throw new MvqInputException(path, $"corrupt gzip data ({IO.InputFile.Reason(e, path)})", e);
         }
         catch (EndOfStreamException e)
         {
@@ -109,42 +156,11 @@ public sealed class IdxFile
         }
         catch (IOException e) when (e is not FileNotFoundException)
         {
-            throw new MvqInputException(path, $"cannot read ({e.Message})", e);
+            throw new MvqInputException(path, $"cannot read ({IO.InputFile.Reason(e, path)})", e);
         }
         catch (UnauthorizedAccessException e)
         {
             throw new MvqInputException(path, "permission denied", e);
         }
-    }
-
-    private static IdxFile Parse(string path, byte[] b)
-    {
-        if (b.Length < 4) throw new MvqInputException(path, $"only {b.Length} bytes; an IDX file starts with a 4-byte magic (truncated or not IDX)");
-        if (b[0] != 0 || b[1] != 0)
-            throw new MvqInputException(path, $"bad IDX magic {b[0]:x2} {b[1]:x2} {b[2]:x2} {b[3]:x2} (expected 00 00 08 NDIM)");
-        if (b[2] != UByte)
-            throw new MvqInputException(path, $"IDX element type 0x{b[2]:x2} is not supported (only unsigned byte, 0x08)");
-        int ndim = b[3];
-        if (ndim == 0) throw new MvqInputException(path, "IDX header has 0 dimensions");
-        long headerLen = 4 + 4L * ndim;
-        if (b.Length < headerLen)
-            throw new MvqInputException(path, $"truncated header: {ndim} dimensions need {headerLen} bytes, file has {b.Length}");
-        var dims = new int[ndim];
-        long count = 1;
-        for (int i = 0; i < ndim; i++)
-        {
-            int d = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4 + 4 * i));
-            if (d < 0) throw new MvqInputException(path, $"dimension {i} is negative ({d})");
-            dims[i] = d;
-            count *= d;
-            if (count > MaxBytes) throw new MvqInputException(path, $"header dimensions [{string.Join(", ", dims[..(i + 1)])}...] are too large");
-        }
-        long have = b.Length - headerLen;
-        if (have < count)
-            throw new MvqInputException(path, $"truncated: header [{string.Join(", ", dims)}] needs {count} data bytes, file has {have}");
-        if (have > count)
-            throw new MvqInputException(path, $"{have - count} unexpected bytes after the data of [{string.Join(", ", dims)}] (corrupt header?)");
-        var data = b.AsSpan((int)headerLen).ToArray();
-        return new IdxFile(dims, data);
     }
 }

@@ -2,6 +2,8 @@
 using MvqNative.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Advanced;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Metadata;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -26,11 +28,11 @@ namespace MvqNative.Data;
 /// </summary>
 public static class ImageFile
 {
-    /// <summary>Largest accepted file, in bytes (256 MiB).</summary>
+    /// <summary>Default largest accepted file, in bytes (256 MiB; <see cref="IO.Limits.ImageFileBytes"/> is the one applied).</summary>
     public const long MaxFileBytes = 256L << 20;
     /// <summary>Largest accepted width or height.</summary>
     public const int MaxSide = 16384;
-    /// <summary>Largest accepted width * height (64 megapixels).</summary>
+    /// <summary>Default largest accepted width * height (<see cref="IO.Limits.ImagePixels"/> is the one applied).</summary>
     public const long MaxPixels = 64L << 20;
 
     // Only the four formats we promise; the allocator cap is a second line behind the header check.
@@ -40,7 +42,9 @@ public static class ImageFile
     {
         var cfg = new Configuration(new PngConfigurationModule(), new JpegConfigurationModule(),
             new BmpConfigurationModule(), new GifConfigurationModule());
-        cfg.MemoryAllocator = MemoryAllocator.Create(new MemoryAllocatorOptions { AllocationLimitMegabytes = 1024 });
+        // Managed arrays (no unmanaged pool): every decoder buffer is counted by the GC, so the fuzz test can bound
+        // what one image costs; the pixel limit, checked from the header, is what bounds it.
+        cfg.MemoryAllocator = new SimpleGcMemoryAllocator();
         return cfg;
     }
 
@@ -73,9 +77,9 @@ public static class ImageFile
         using var image = Decode(path);
         bool colour = IsColour(image);
         if (channels == 1 && colour && !convert)
-            throw new MvqInputException(path, "colour image (R, G, B differ) but the model takes 1 channel; pass convert to use its luminance");
+            throw new MvqInputException(path, "colour image (R, G, B differ) but the model takes 1 channel; pass --convert gray to use its luminance");
         if (channels == 3 && !colour && !convert)
-            throw new MvqInputException(path, "grayscale image but the model takes 3 channels (RGB); pass convert to copy gray into R, G, B");
+            throw new MvqInputException(path, "grayscale image but the model takes 3 channels (RGB); pass --convert rgb to copy gray into R, G, B");
 
         CropResize(image, height, width);
         int plane = height * width;
@@ -107,27 +111,39 @@ public static class ImageFile
 
     private static Image<Rgb24> Decode(string path)
     {
+        // Regular files only, within the size limit, read through a bounded stream.
+        long maxBytes = IO.Limits.ImageFileBytes;
+        long size = IO.InputFile.RequireRegular(path, "image");
+        if (size > maxBytes)
+            throw new MvqInputException(path, $"file is {IO.Limits.Size(size)}, over the {IO.Limits.Size(maxBytes)} limit for an image (raise it with {IO.Limits.ImageFileVar})");
         byte[] bytes;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new MvqInputException(path, "file not found");
-            if (info.Length > MaxFileBytes) throw new MvqInputException(path, $"file is {info.Length} bytes, over the {MaxFileBytes >> 20} MiB limit for an image");
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (IOException e) { throw new MvqInputException(path, $"cannot read ({e.Message})", e); }
-        catch (UnauthorizedAccessException e) { throw new MvqInputException(path, "permission denied", e); }
+        try { bytes = IO.InputFile.ReadAllBytes(path, maxBytes, "image"); }
+        catch (IO.MvqLimitException e) { throw new MvqInputException(e.File, e.Problem, e); }
 
+        long maxPixels = IO.Limits.ImagePixels;
         try
         {
-            var info = Image.Identify(Decoding, bytes, out var format);
-            if (info is null || format is null)
-                throw new MvqInputException(path, "not a recognised image (PNG, JPEG, BMP or GIF expected)");
+            var format = Image.DetectFormat(Decoding, bytes)
+                ?? throw new MvqInputException(path, "not a recognised image (PNG, JPEG, BMP or GIF expected)");
+            // One frame (an animated GIF's first), no metadata chunks (a zTXt or EXIF block is never inflated),
+            // for identifying as for decoding.
+            IImageDecoder decoder = format.Name.ToUpperInvariant() switch
+            {
+                "GIF" => new GifDecoder { DecodingMode = FrameDecodingMode.First, IgnoreMetadata = true },
+                "PNG" => new PngDecoder { IgnoreMetadata = true },
+                "JPEG" => new JpegDecoder { IgnoreMetadata = true },
+                _ => new BmpDecoder(),
+            };
+            IImageInfo? info;
+            using (var ms = new MemoryStream(bytes, writable: false)) info = ((IImageInfoDetector)decoder).Identify(Decoding, ms, default);
+            if (info is null) throw new MvqInputException(path, "not a recognised image (PNG, JPEG, BMP or GIF expected)");
             if (info.Width <= 0 || info.Height <= 0)
                 throw new MvqInputException(path, $"invalid image size {info.Width}x{info.Height}");
-            if (info.Width > MaxSide || info.Height > MaxSide || (long)info.Width * info.Height > MaxPixels)
-                throw new MvqInputException(path, $"{format.Name} image of {info.Width}x{info.Height} is over the size limit ({MaxSide} per side, {MaxPixels >> 20} megapixels)");
-            return Image.Load<Rgb24>(Decoding, bytes);
+            if (info.Width > MaxSide || info.Height > MaxSide || (long)info.Width * info.Height > maxPixels)
+                throw new MvqInputException(path, $"{format.Name} image of {info.Width}x{info.Height} is over the size limit ({MaxSide} per side, {maxPixels / 1_000_000} megapixels; raise the latter with {IO.Limits.ImagePixelsVar})");
+            // The decoders fill truncated or missing data silently: check the structure first.
+            ImageChecks.Validate(path, bytes, format.Name, maxPixels);
+            return Image.Load<Rgb24>(Decoding, bytes, decoder);
         }
         catch (MvqInputException) { throw; }
         catch (OutOfMemoryException) { throw; }

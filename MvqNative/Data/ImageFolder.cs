@@ -5,12 +5,11 @@ namespace MvqNative.Data;
 public static class ImageFolder
 {
     /// <summary>
-    /// Loads every file with an image extension (.png .jpg .jpeg .bmp .gif, any case) in <paramref name="dir"/>,
-    /// sorted by file name (ordinal), each through <see cref="ImageFile.Load"/> (center crop, resize, channel rule).
-    /// The result is [N, C, H, W] with no labels.
+    /// The image files of <paramref name="dir"/> (full paths) in the order <see cref="Load"/> reads them: image
+    /// extensions only, ordinal file-name order. Every command that names outputs after inputs uses this listing.
     /// </summary>
-    /// <exception cref="MvqInputException">The folder is missing or has no images, or one file is bad (named in the message).</exception>
-    public static ImageDataset Load(string dir, int channels, int height, int width, bool convert = false)
+    /// <exception cref="MvqInputException">The folder is missing, unreadable or has no images.</exception>
+    public static string[] Files(string dir)
     {
         if (!Directory.Exists(dir)) throw new MvqInputException(dir, "image folder not found");
         string[] files;
@@ -18,15 +17,31 @@ public static class ImageFolder
         {
             files = Directory.EnumerateFiles(dir)
                 .Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
+                .Select(Path.GetFullPath)
                 .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal)
                 .ToArray();
         }
-        catch (IOException e) { throw new MvqInputException(dir, $"cannot list folder ({e.Message})", e); }
+        catch (IOException e) { throw new MvqInputException(dir, $"cannot list folder ({IO.InputFile.Reason(e, dir)})", e); }
         catch (UnauthorizedAccessException e) { throw new MvqInputException(dir, "permission denied", e); }
         if (files.Length == 0)
             throw new MvqInputException(dir, "no image files (.png, .jpg, .jpeg, .bmp, .gif) in folder");
+        return files;
+    }
+
+    /// <summary>
+    /// Loads every file with an image extension (.png .jpg .jpeg .bmp .gif, any case) in <paramref name="dir"/>,
+    /// sorted by file name (ordinal), each through <see cref="ImageFile.Load"/> (center crop, resize, channel rule).
+    /// The result is [N, C, H, W] with no labels.
+    /// </summary>
+    /// <exception cref="MvqInputException">The folder is missing or has no images, or one file is bad (named in the message).</exception>
+    public static ImageDataset Load(string dir, int channels, int height, int width, bool convert = false)
+    {
+        var files = Files(dir);
 
         int size = channels * height * width;
+        long bytes = (long)files.Length * size * sizeof(float);
+        if (bytes > IO.Limits.DatasetBytes)
+            throw new MvqInputException(dir, $"{files.Length} images of {channels}x{height}x{width} take {IO.Limits.Size(bytes)} as floats, over the {IO.Limits.Size(IO.Limits.DatasetBytes)} dataset limit (raise it with {IO.Limits.DatasetVar})");
         var px = new float[(long)files.Length * size];
         // Files decode independently, each into its own slice; on errors the lowest-numbered bad file is reported.
         var errors = new Exception?[files.Length];

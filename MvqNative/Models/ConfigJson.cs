@@ -33,7 +33,7 @@ public static class ConfigJson
             if (!key.EndsWith(name, StringComparison.Ordinal)) key = key.Length == 0 ? name : $"{key}.{name}";
             return new MvqConfigException(source, $"unknown key '{key}'", e);
         }
-        string detail = e.Message.Split(". Path:", 2)[0];
+        string detail = IO.JsonErrors.Expected(e) ?? e.Message.Split(". Path:", 2)[0];
         return new MvqConfigException(source, key.Length == 0 ? $"invalid JSON ({detail})" : $"bad value for '{key}' ({detail})", e);
     }
 }

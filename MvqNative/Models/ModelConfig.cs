@@ -106,6 +106,7 @@ public sealed class ModelConfig
     public void Validate(string source = "config")
     {
         void Check(bool ok, string msg) { if (!ok) throw new MvqConfigException(source, msg); }
+        ConfigChecks.CheckSections(this, source); // null sections first: the checks below read them
         Check(Enum.IsDefined(Kind), $"kind must be vq or mvq, not '{Kind}'");
         Check(Enum.IsDefined(Head), $"head must be grid or global, not '{Head}'");
         Check(Image.Channels is 1 or 3, "image.channels must be 1 or 3");
@@ -124,6 +125,7 @@ public sealed class ModelConfig
             Check(Mvq!.Hypotheses >= 1 && Mvq.EvalHypotheses >= 1 && Mvq.Chunk >= 1, "mvq.hypotheses, evalHypotheses and chunk must be >= 1");
             Check(Mvq.DropRate is >= 0 and < 1, "mvq.dropRate must be in [0, 1)");
         }
+        ConfigChecks.CheckBounds(this, source); // then every value within its bounds
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, ModelJson.Default.ModelConfig);

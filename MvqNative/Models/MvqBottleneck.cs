@@ -306,10 +306,11 @@ public sealed class MvqBottleneck : Bottleneck
             !md.TryGetValue(key, out var s) ? null
             : long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
             : throw new ArgumentException($"checkpoint metadata '{key}' is not an integer: '{s}'");
-        if (Get(metadata, "mvq.bank_seed") is long bs) _bankSeed = checked((int)bs);
+        if (Get(metadata, "mvq.bank_seed") is long bs)
+            _bankSeed = bs is >= int.MinValue and <= int.MaxValue ? (int)bs : throw new ArgumentException($"checkpoint metadata 'mvq.bank_seed' is outside the 32-bit range: {bs}");
         if (Get(metadata, "mvq.eval_hypotheses") is long ej)
         {
-            if (ej < 1) throw new ArgumentException($"checkpoint metadata 'mvq.eval_hypotheses' must be >= 1, got {ej}");
+            if (ej is < 1 or > ConfigChecks.MaxCodes) throw new ArgumentException($"checkpoint metadata 'mvq.eval_hypotheses' must be from 1 to {ConfigChecks.MaxCodes}, got {ej}");
             _evalJ = checked((int)ej);
         }
         if (Get(metadata, "mvq.mask_seed") is long ms) MaskSeed = ms;

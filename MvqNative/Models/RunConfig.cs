@@ -22,6 +22,8 @@ public sealed record RunConfig(ModelConfig Model, TrainConfig Train, string? Des
             ModelConfig model = baseModel; TrainConfig train = baseTrain; string? description = null;
             foreach (var p in doc.RootElement.EnumerateObject())
             {
+                if (p.Name is "model" or "train" && p.Value.ValueKind != JsonValueKind.Object)
+                    throw new MvqConfigException(source, $"'{p.Name}' must be an object, not {p.Value.ValueKind.ToString().ToLowerInvariant()}");
                 switch (p.Name)
                 {
                     case "model": model = ModelConfig.FromJson(p.Value.GetRawText(), source); break;

@@ -96,6 +96,9 @@ public sealed class AdamW : IDisposable
         foreach (var p in _params) p.Grad.Zero();
     }
 
+    /// <summary>The device scalar holding the squared global gradient norm of the last step (null without parameters).</summary>
+    public Tensor? GradNormSquared => _gradNormSq;
+
     /// <summary>Global gradient norm (before clipping) of the last step. Downloads: call only when logging.</summary>
     public float LastGradNorm => _gradNormSq is null ? 0f : MathF.Sqrt(_gradNormSq.ToArray()[0]);
 

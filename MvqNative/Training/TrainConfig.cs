@@ -20,6 +20,8 @@ public sealed class TrainConfig
     public int LogEvery { get; set; } = 25;
     /// <summary>Steps between checkpoints written during training (0: only at the end).</summary>
     public int CheckpointEvery { get; set; } = 500;
+    /// <summary>Minutes of training between checkpoints, whatever the step count (0: by steps only), so a crash loses little.</summary>
+    public float CheckpointMinutes { get; set; } = 10f;
 
     public string ToJson() => JsonSerializer.Serialize(this, TrainJson.Default.TrainConfig);
     /// <summary>Reads a train section; a bad value or an unknown key throws <see cref="MvqConfigException"/> naming it.</summary>

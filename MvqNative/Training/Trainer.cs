@@ -3,6 +3,7 @@ using MvqNative.Backends;
 using MvqNative.Data;
 using MvqNative.Layers;
 using MvqNative.Models;
+using MvqNative.Ops;
 using MvqNative.Optim;
 using MvqNative.Tensors;
 
@@ -11,10 +12,17 @@ namespace MvqNative.Training;
 /// <summary>Figures of one logged step.</summary>
 public sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
 
-/// <summary>Raised when the loss stops being finite; the last good checkpoint stays on disk.</summary>
-public sealed class TrainingDivergedException(int step, string what) : Exception($"training diverged at step {step}: {what} is not finite (the last checkpoint is kept)")
+/// <summary>
+/// Raised when a loss, the gradient norm, a weight or an optimiser moment stops being finite. No checkpoint is
+/// written from that state; <paramref name="kept"/> says what stays on disk (the caller knows which step it holds).
+/// </summary>
+public sealed class TrainingDivergedException(int step, string what, string kept = "the last checkpoint is kept")
+    : Exception($"training diverged by step {step}: {what} is not finite; {kept}")
 {
+    /// <summary>The step at which the divergence was seen (it happened at this step or before).</summary>
     public int Step { get; } = step;
+    /// <summary>What was not finite.</summary>
+    public string What { get; } = what;
 }
 
 /// <summary>
@@ -31,6 +39,10 @@ public sealed class Trainer : IDisposable
     private readonly ReconstructionLoss _rec;
     private readonly Stopwatch _clock = new();
     private int _stepsSinceLog;
+    // 0 while every loss term and gradient norm since the start is finite; NaN from the first step where one was not.
+    // Updated on the device every step (health = health + 0 * x), read only when logging or saving: no extra host sync.
+    private readonly Tensor _health;
+    private static readonly AxpbyAttrs Poison = new(1f, 0f);
 
     public Trainer(Backend backend, Autoencoder model, TrainConfig config, ImageDataset data)
     {
@@ -46,6 +58,7 @@ public sealed class Trainer : IDisposable
         _host = new float[config.Batch * im.Channels * im.Height * im.Width];
         _x = backend.Empty(config.Batch, im.Channels, im.Height, im.Width);
         _rec = new ReconstructionLoss(backend, model.Config.Loss);
+        _health = backend.Zeros(1);
         model.SetTraining(true);
     }
 
@@ -67,10 +80,13 @@ public sealed class Trainer : IDisposable
         Model.SetTraining(true);
         Optimizer.ZeroGrad();
         var xhat = Model.Forward(_x);
-        _rec.Compute(xhat, _x);
+        var loss = _rec.Compute(xhat, _x);
         Model.Backward(_rec.Grad);
         float lr = LearningRate(Step);
         using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
+        Poison1(loss);
+        foreach (var (_, t) in Model.Bottleneck.LossTerms) Poison1(t);
+        if (Optimizer.GradNormSquared is Tensor gns) Poison1(gns);
         Step++;
         _stepsSinceLog++;
         if (!forceLog && Step % Config.LogEvery != 0 && Step != Config.Steps) return null;
@@ -87,11 +103,30 @@ public sealed class Trainer : IDisposable
         double gn = Optimizer.LastGradNorm;
         if (!double.IsFinite(total)) throw new TrainingDivergedException(Step, "the loss");
         if (!double.IsFinite(gn)) throw new TrainingDivergedException(Step, "the gradient norm");
+        ThrowIfDiverged();
         _backend.Synchronize();
         double ms = _clock.Elapsed.TotalMilliseconds / _stepsSinceLog;
         _clock.Restart();
         _stepsSinceLog = 0;
         return new StepStats(Step, total, rec, terms, gn, lr, ms, Config.Batch * 1000.0 / ms);
+    }
+
+    private void Poison1(Tensor x)
+    {
+        if (x.Length != 1) throw new InvalidOperationException($"loss term of {x.Length} elements, expected a scalar");
+        ElementwiseOps.Axpby.Run(_backend, [_health, x], [_health], Poison);
+    }
+
+    /// <summary>
+    /// True when some step since this trainer started had a non-finite loss term or gradient norm. Reads one device
+    /// scalar (a host synchronisation): call it when logging or saving, not every step.
+    /// </summary>
+    public bool Diverged => !float.IsFinite(_health.ToArray()[0]);
+
+    /// <summary>Throws <see cref="TrainingDivergedException"/> when <see cref="Diverged"/>.</summary>
+    public void ThrowIfDiverged()
+    {
+        if (Diverged) throw new TrainingDivergedException(Step, "a loss term or the gradient norm of a recent step");
     }
 
     /// <summary>Share of step time per section (forward/backward parts, optimiser); needs <see cref="Autoencoder.Timer"/>.</summary>
@@ -108,6 +143,7 @@ public sealed class Trainer : IDisposable
     {
         _x.Dispose();
         _rec.Dispose();
+        _health.Dispose();
         Optimizer.Dispose();
     }
 }

@@ -14,6 +14,40 @@ public static class Cli
     public static Option<bool> Json() => new("--json") { Description = "print one JSON object instead of a table" };
     public static Option<int?> Seed() => new("--seed") { Description = "random seed" };
 
+    /// <summary>--convert gray|rgb: the channel conversion of images whose channels differ from the model's.</summary>
+    public static Option<string?> Convert() => new("--convert") { Description = "gray | rgb: convert colour images to luminance for a 1-channel model (gray), or gray images to RGB for a 3-channel model (rgb)" };
+
+    /// <summary>Checks a --convert value against the model's channels; true when conversion is asked for.</summary>
+    public static bool ConvertFlag(string? value, int channels) => value switch
+    {
+        null => false,
+        "gray" when channels == 1 => true,
+        "rgb" when channels == 3 => true,
+        "gray" or "rgb" => throw new MvqUsageException($"--convert {value} does not fit this model, which takes {channels} channel{(channels == 1 ? "" : "s")} (use --convert {(channels == 1 ? "gray" : "rgb")})"),
+        _ => throw new MvqUsageException($"--convert takes gray or rgb, not '{value}'"),
+    };
+
+    /// <summary>Full path with a final symlink resolved, to compare outputs with inputs.</summary>
+    public static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        try { return new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full; }
+        catch (IOException) { return full; }
+    }
+
+    /// <summary>Refuses an output path that is one of the command's inputs (an input file, a file in an input folder, the model).</summary>
+    public static void RefuseInputAsOutput(string output, string input, string model)
+    {
+        var o = RealPath(output);
+        var ins = new List<string> { RealPath(model) };
+        if (File.Exists(input)) ins.Add(RealPath(input));
+        else if (Directory.Exists(input)) ins.AddRange(Directory.EnumerateFiles(input).Select(RealPath));
+        else if (input.StartsWith("idx:", StringComparison.Ordinal)) ins.AddRange(input[4..].Split(',').Select(RealPath));
+        else if (input.StartsWith("folder:", StringComparison.Ordinal) && Directory.Exists(input[7..])) ins.AddRange(Directory.EnumerateFiles(input[7..]).Select(RealPath));
+        if (ins.Contains(o, StringComparer.Ordinal))
+            throw new MvqInputException(output, "is an input of this command; refusing to write over it (choose another --output)");
+    }
+
     /// <summary>Opens a device by name with a one-line error when it is unavailable.</summary>
     public static Backend OpenDevice(string name) => name == "cpu" ? CpuBackend.Instance : Devices.Open(name);
 
@@ -30,7 +64,14 @@ public static class Cli
         try
         {
             // Our own boundary below turns expected failures into one line; the library's handler would print a stack trace.
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                // One line, in words (the parser's own text names .NET types and is followed by the whole usage).
+                Console.Error.WriteLine("error: " + ParseError(parsed.Errors[0].Message));
+                return 1;
+            }
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {
@@ -52,6 +93,22 @@ public static class Cli
     internal static bool IsUserError(Exception e) => e is MvqInputException or MvqUsageException or IOException or UnauthorizedAccessException
         or OutOfMemoryException or Training.TrainingDivergedException || e.GetType().Namespace?.StartsWith("MvqNative.Bindings", StringComparison.Ordinal) == true;
 
+    private static readonly System.Text.RegularExpressions.Regex CannotParse =
+        new(@"^Cannot parse argument '(?<v>.*)' for option '(?<o>[^']*)' as expected type '(?<t>[^']*)'", System.Text.RegularExpressions.RegexOptions.Singleline);
+
+    internal static string ParseError(string message)
+    {
+        var m = CannotParse.Match(message);
+        if (!m.Success) return message.ReplaceLineEndings(" ").Trim();
+        string t = m.Groups["t"].Value;
+        string kind = t.Contains("Int32") ? $"a whole number from {int.MinValue} to {int.MaxValue}"
+            : t.Contains("Int64") ? "a whole number"
+            : t.Contains("Single") || t.Contains("Double") ? "a number"
+            : t.Contains("Boolean") ? "true or false"
+            : t.Contains("FileInfo") || t.Contains("DirectoryInfo") ? "a path" : "a value of another kind";
+        return $"{m.Groups["o"].Value}: '{m.Groups["v"].Value}' is not {kind}";
+    }
+
     internal static string OneLine(Exception e) => e.Message.Replace('\n', ' ').Replace('\r', ' ');
 
     /// <summary>Writes the exception's full text (with the command line) to a file in the temp folder; returns the one line naming it.</summary>
@@ -68,6 +125,18 @@ public static class Cli
         {
             return $"{head} (stack trace could not be written: {OneLine(io)}) {e.StackTrace?.ReplaceLineEndings(" | ")}";
         }
+    }
+
+    /// <summary>Writes the peak resident set (VmHWM from /proc/self/status, in bytes) to <paramref name="path"/>.</summary>
+    internal static void WritePeakMemory(string path)
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            long kb = line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+            File.WriteAllText(path, (kb < 0 ? -1 : kb * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (IOException) { }
     }
 
     /// <summary>Writes a JSON object to stdout, indented.</summary>

@@ -53,7 +53,7 @@ public static class CodesFile
         if (maskWords is not null)
             for (int i = 0; i < names.Count; i++) o["instances"]![i]!["mask"] = maskWords[i];
         var text = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        MvqNative.IO.AtomicFile.Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
+        MvqNative.IO.AtomicFile.WriteText(path, text);
     }
 
     /// <summary>
@@ -69,9 +69,9 @@ public static class CodesFile
     /// <summary>As <see cref="Read"/>, plus the instances' random mask words (null when no instance has one; all or none must).</summary>
     public static (string[] Names, int[] Codes, uint[]? Masks) ReadWithMasks(string path, Autoencoder model)
     {
-        if (!File.Exists(path)) throw new MvqInputException(path, "codes file does not exist");
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        var text = MvqNative.IO.InputFile.ReadAllText(path, MvqNative.IO.Limits.JsonBytes, "codes file");
+        try { root = JsonNode.Parse(text); }
         catch (JsonException e) { throw new MvqInputException(path, "invalid JSON: " + e.Message); }
         try
         {

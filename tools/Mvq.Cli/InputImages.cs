@@ -13,26 +13,25 @@ public static class InputImages
     /// fashion-mnist:test) at the model's shape; the first <paramref name="limit"/> images when given.
     /// Names: the file name for files and folders, "SPEC#INDEX" for data specs.
     /// </summary>
-    public static (ImageDataset Data, string[] Names) Load(string input, ImageShape im, int? limit)
+    public static (ImageDataset Data, string[] Names) Load(string input, ImageShape im, int? limit, bool convert = false)
     {
         if (limit is < 1) throw new MvqUsageException($"--limit must be >= 1, got {limit}");
         ImageDataset ds;
         string[] names;
         if (File.Exists(input))
         {
-            ds = new ImageDataset(input, 1, im.Channels, im.Height, im.Width, ImageFile.Load(input, im.Channels, im.Height, im.Width));
+            ds = new ImageDataset(input, 1, im.Channels, im.Height, im.Width, ImageFile.Load(input, im.Channels, im.Height, im.Width, convert));
             names = [Path.GetFileName(input)];
         }
         else if (Directory.Exists(input))
         {
-            ds = ImageFolder.Load(input, im.Channels, im.Height, im.Width);
-            // Same listing rule as ImageFolder (image extensions, ordinal name order).
-            names = Directory.EnumerateFiles(input).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
-                .Select(f => Path.GetFileName(f)).OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            // The listing ImageFolder reads (image extensions, ordinal name order).
+            names = ImageFolder.Files(input).Select(f => Path.GetFileName(f)).ToArray();
+            ds = ImageFolder.Load(input, im.Channels, im.Height, im.Width, convert);
         }
         else
         {
-            ds = DataSpec.Parse(input).Load(im.Channels, im.Height, im.Width);
+            ds = DataSpec.Parse(input).Load(im.Channels, im.Height, im.Width, convert);
             names = Enumerable.Range(0, ds.Count).Select(i => $"{input}#{i}").ToArray();
         }
         if (names.Length != ds.Count) throw new MvqInputException(input, $"found {names.Length} image names for {ds.Count} images");

@@ -6,4 +6,8 @@ using MvqNative.Cli.Commands;
 
 var root = new RootCommand("mvq: train and run Masked Vector Quantization (MVQ) and VQ-VAE autoencoders on the CPU or NVIDIA GPUs.");
 foreach (var c in CommandCatalog.All()) root.Subcommands.Add(c);
-return Cli.Run(root, args);
+int code = Cli.Run(root, args);
+// Test hook: MVQ_PEAK_FILE=PATH writes the process's peak resident memory (VmHWM, bytes) to PATH at exit,
+// so the hostile-input tests can bound the memory a crafted input costs. Nothing is printed.
+if (Environment.GetEnvironmentVariable("MVQ_PEAK_FILE") is { Length: > 0 } peakFile) Cli.WritePeakMemory(peakFile);
+return code;

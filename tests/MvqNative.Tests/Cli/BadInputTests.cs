@@ -47,7 +47,8 @@ public sealed class BadInputTests : IDisposable
         Assert.True(c0 == 0, e0);
         var ckpt = Path.Combine(_dir.FullName, "model.safetensors");
         var before = File.ReadAllBytes(ckpt);
-        var (code, _, err) = CliHarness.Run("train", "--preset", "fmnist-vq-global", "--data", "folder:" + P("nope"), "--steps", "2", "--out", _dir.FullName);
+        // --force: replacing the model is asked for, and the failing run must still leave it as it was.
+        var (code, _, err) = CliHarness.Run("train", "--preset", "fmnist-vq-global", "--data", "folder:" + P("nope"), "--steps", "2", "--out", _dir.FullName, "--force");
         AssertOneLineError(code, err, "nope");
         Assert.Equal(before, File.ReadAllBytes(ckpt));
     }

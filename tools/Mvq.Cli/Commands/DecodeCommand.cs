@@ -21,15 +21,17 @@ public static class DecodeCommand
         { model, codes, output, device };
         cmd.SetAction(r =>
         {
+            var dir = r.GetValue(output)!;
+            using var folder = MvqNative.IO.OutputFolder.Acquire(dir, "mvq decode");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
             var (names, c, masks) = CodesFile.ReadWithMasks(r.GetValue(codes)!, m);
+            foreach (var f in Enumerable.Range(0, names.Length).Select(FileName).Append("grid.png"))
+                Cli.RefuseInputAsOutput(Path.Combine(dir, f), r.GetValue(codes)!, r.GetValue(model)!.FullName);
             using var session = new InferenceSession(m, 64);
             var images = session.Decode(c, masks);
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width;
-            var dir = r.GetValue(output)!;
-            Directory.CreateDirectory(dir);
             for (int i = 0; i < names.Length; i++)
                 ImageGrid.Save(Path.Combine(dir, FileName(i)), images.AsSpan(i * per, per), 1, im.Channels, im.Height, im.Width, columns: 1, scale: 1, padding: 0);
             int g = Math.Min(GridMax, names.Length);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
 using MvqNative.Metrics;
+using MvqNative.Models;
 using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
@@ -24,20 +25,28 @@ public static class EvalCommand
         var noFeatures = new Option<bool>("--no-features") { Description = "skip the feature-space metrics (rFID, KID, precision/recall, F-scores, perceptual)" };
         var prLimit = new Option<int>("--pr-limit") { Description = "images per set for precision/recall and PRD (cost ~ n^2)", DefaultValueFactory = _ => 5000 };
         var kidSubsets = new Option<int>("--kid-subsets") { Description = "KID subsets (of 1000 images each)", DefaultValueFactory = _ => 20 };
-        var device = Cli.Device(); var json = Cli.Json();
+        var device = Cli.Device(); var json = Cli.Json(); var convert = Cli.Convert();
         var cmd = new Command("eval", "Measure rFID, KID, precision, recall, F8, F1/8, perceptual distance, mse, psnr, ssim, code usage, tokens and bits per instance.\n" +
             "Example: mvq eval --model runs/vq/model.safetensors --data fashion-mnist:test --json\n         mvq eval --samples samples/ --data fashion-mnist:test --json")
-        { model, samples, data, limit, batch, features, noFeatures, prLimit, kidSubsets, device, json };
+        { model, samples, data, limit, batch, features, noFeatures, prLimit, kidSubsets, convert, device, json };
         cmd.SetAction(r =>
         {
             var modelFile = r.GetValue(model); var sampleDir = r.GetValue(samples);
             if ((modelFile is null) == (sampleDir is null)) throw new MvqUsageException("give either --model or --samples");
+            int bs = r.GetValue(batch);
+            if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
+            if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
             var opts = new DistributionOptions(KidSubsets: Math.Max(1, r.GetValue(kidSubsets)), PrLimit: Math.Max(4, r.GetValue(prLimit)), Batch: Math.Max(1, r.GetValue(batch)));
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             if (sampleDir != null) return Samples(backend, sampleDir, r.GetValue(data)!, r.GetValue(features)?.FullName, r.GetValue(limit), opts, r.GetValue(json));
             using var m = ModelCheckpoint.Load(modelFile!.FullName, backend);
             var im = m.Config.Image;
-            var ds = DataSpec.Parse(r.GetValue(data)!).Load(im.Channels, im.Height, im.Width);
+            var spec = r.GetValue(data)!;
+            var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width, Cli.ConvertFlag(r.GetValue(convert), im.Channels));
+            // No figures of nothing: an empty dataset is refused, not reported as NaN.
+            if (ds.Count < 1) throw new MvqInputException(spec, "dataset has no images to evaluate");
+            bs = Math.Min(bs, ds.Count);
+            ConfigChecks.CheckMemory(m.Config, bs, training: false, modelFile.FullName);
             string? skipped = r.GetValue(noFeatures) ? "--no-features"
                 : r.GetValue(features) is null && !FeatureNet.HasDefault ? "no feature network is embedded in this build; pass --features" : null;
             var net = skipped != null ? null : FeatureNet.Load(backend, r.GetValue(features)?.FullName);
@@ -53,7 +62,7 @@ public static class EvalCommand
                 throw new MvqUsageException($"--features: the network takes {c.Channels}x{c.Height}x{c.Width} images, the model {im.Channels}x{im.Height}x{im.Width}");
             }
             EvalReport rep;
-            try { rep = Evaluator.Run(m, ds, Math.Max(1, r.GetValue(batch)), r.GetValue(limit), features: net, options: opts); }
+            try { rep = Evaluator.Run(m, ds, bs, r.GetValue(limit), features: net, options: opts); }
             finally { net?.Dispose(); }
             if (r.GetValue(json))
             {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
+using MvqNative.IO;
 using MvqNative.Imaging;
 using MvqNative.Metrics;
 using MvqNative.Models;
@@ -23,20 +24,53 @@ public static class TrainCommand
         var batch = new Option<int?>("--batch") { Description = "images per step" };
         var lr = new Option<float?>("--lr") { Description = "peak learning rate" };
         var limit = new Option<int?>("--limit") { Description = "use only the first N images of the dataset" };
-        var resume = new Option<FileInfo?>("--resume") { Description = "continue from a checkpoint written by mvq train" };
+        var resume = new Option<FileInfo?>("--resume") { Description = "continue from a checkpoint written by mvq train (its model config is used when no --preset or --config is given)" };
+        var force = new Option<bool>("--force") { Description = "replace a model already in --out (without it, an existing model is kept and the run refused)" };
         var profile = new Option<string?>("--profile-steps") { Description = "A:B: bracket steps A..B with profiler start/stop (Nsight)" };
-        var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json();
+        var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json(); var convert = Cli.Convert();
         var cmd = new Command("train", "Train a VQ-VAE or MVQ autoencoder.\nExample: mvq train --preset fmnist-vq --data fashion-mnist:train --out runs/vq")
-        { preset, config, data, output, steps, batch, lr, limit, resume, profile, device, seed, json };
+        { preset, config, data, output, steps, batch, lr, limit, resume, force, convert, profile, device, seed, json };
         cmd.SetAction(r =>
         {
-            var (model, train) = Resolve(r.GetValue(preset), r.GetValue(config));
-            if (r.GetValue(steps) is int s) train.Steps = s;
-            if (r.GetValue(batch) is int b) train.Batch = b;
-            if (r.GetValue(lr) is float l) train.Lr = l;
+            var resumePath = r.GetValue(resume)?.FullName;
+            var outDir = r.GetValue(output)!.FullName;
+            // The output folder first: locked for this run and proven writable before any data is read.
+            using var folder = OutputFolder.Acquire(outDir, "mvq train");
+            var ckpt = folder.File("model.safetensors");
+            if (File.Exists(ckpt) && resumePath is null && !r.GetValue(force))
+                throw new MvqInputException(ckpt, "a model is already there; pass --resume with it to continue it, or --force to replace it");
+            SafeTensorsContent? resumeFile = null;
+            ModelConfig? resumeModel = null;
+            TrainConfig? resumeTrain = null;
+            if (resumePath is not null)
+            {
+                resumeFile = ModelCheckpoint.ReadFile(resumePath);
+                resumeModel = ModelCheckpoint.ReadConfig(resumeFile, resumePath);
+                resumeTrain = ModelCheckpoint.ReadTrainConfig(resumeFile, resumePath);
+                ModelCheckpoint.CheckBeforeBuilding(resumeFile, resumeModel, resumePath);
+            }
+            ModelConfig model; TrainConfig train;
+            if (resumeModel is not null && r.GetValue(preset) is null && r.GetValue(config) is null)
+                (model, train) = (resumeModel, resumeTrain ?? new TrainConfig());
+            else
+                (model, train) = Resolve(r.GetValue(preset), r.GetValue(config));
+            if (resumeModel is not null)
+            {
+                var changed = ConfigDiff.Describe(resumeModel.ToJson(), model.ToJson());
+                if (changed.Length > 0)
+                    throw new MvqInputException(resumePath!, $"the checkpoint's model config differs from the one given ({changed}); resume without --preset/--config to use the checkpoint's, or train a new model");
+            }
+            // Flags are named in their own messages; the config's values by their keys (ConfigChecks).
+            if (r.GetValue(steps) is int s) train.Steps = s >= 1 ? s : throw new MvqUsageException($"--steps must be >= 1, got {s}");
+            if (r.GetValue(batch) is int b) train.Batch = b is >= 1 and <= ConfigChecks.MaxBatch ? b : throw new MvqUsageException($"--batch must be from 1 to {ConfigChecks.MaxBatch}, got {b}");
+            if (r.GetValue(lr) is float l) train.Lr = float.IsFinite(l) && l > 0 ? l : throw new MvqUsageException($"--lr must be a finite number > 0, got {l}");
             if (r.GetValue(seed) is int sd) train.Seed = sd;
-            if (train.Steps < 1 || train.Batch < 1) throw new MvqUsageException("--steps and --batch must be >= 1");
-            return Run(model, train, r.GetValue(data)!, r.GetValue(output)!.FullName, r.GetValue(device)!, r.GetValue(limit), r.GetValue(resume)?.FullName, r.GetValue(json), r.GetValue(profile));
+            ConfigChecks.Check(train);
+            string? trainChanges = resumeTrain is null ? null : ConfigDiff.Describe(resumeTrain.ToJson(), train.ToJson());
+            if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
+            bool conv = Cli.ConvertFlag(r.GetValue(convert), model.Image.Channels);
+            string source = r.GetValue(config)?.FullName ?? resumePath ?? "--preset " + (r.GetValue(preset) ?? "fmnist-vq");
+            return Run(model, train, source, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
         });
         return cmd;
     }
@@ -49,44 +83,81 @@ public static class TrainCommand
         var train = p?.Train ?? new TrainConfig();
         if (config is not null)
         {
-            if (!config.Exists) throw new MvqInputException(config.FullName, "config file does not exist");
-            var f = RunConfig.Parse(File.ReadAllText(config.FullName), config.FullName, model, train);
+            var text = MvqNative.IO.InputFile.ReadAllText(config.FullName, MvqNative.IO.Limits.JsonBytes, "config file");
+            var f = RunConfig.Parse(text, config.FullName, model, train);
             (model, train) = (f.Model, f.Train);
+            ConfigChecks.Check(train, config.FullName);
         }
         model.Validate();
         return (model, train);
     }
 
-    private static int Run(ModelConfig mc, TrainConfig tc, string dataSpec, string outDir, string deviceName, int? limit, string? resume, bool json, string? profile)
+    private static int Run(ModelConfig mc, TrainConfig tc, string source, string dataSpec, bool convert, OutputFolder folder, string deviceName, int? limit, string? resume,
+        SafeTensorsContent? resumeFile, string? trainChanges, bool json, string? profile)
     {
         var (profFrom, profTo) = ParseProfile(profile);
-        var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width);
+        string outDir = folder.Path;
+        var dataset = DataSpec.Parse(dataSpec).Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width, convert);
         if (limit is int n) dataset = dataset.Subset(Math.Min(n, dataset.Count));
         if (dataset.Count < 1) throw new MvqInputException(dataSpec, "dataset is empty");
-        Directory.CreateDirectory(outDir);
+        if (tc.Batch > dataset.Count)
+        {
+            // A batch larger than the dataset repeats images within one step and only costs memory.
+            Log(json, $"--batch {tc.Batch} is larger than the dataset: using {dataset.Count} (every image once per step)");
+            tc.Batch = dataset.Count;
+        }
+        ConfigChecks.CheckMemory(mc, tc.Batch, training: true, source);
         using var backend = Cli.OpenDevice(deviceName);
         using var model = new Autoencoder(backend, mc, tc.Seed);
         using var trainer = new Trainer(backend, model, tc, dataset);
+        var ckpt = folder.File("model.safetensors");
+        // Which step the checkpoint on disk holds, for the divergence message (null: none, or not ours).
+        int? savedStep = null;
         if (resume != null)
         {
-            var st = ModelCheckpoint.RestoreTraining(resume, trainer);
+            var st = ModelCheckpoint.RestoreTraining(resumeFile!, resume, trainer);
+            if (Path.GetFullPath(resume) == ckpt) savedStep = st.Step;
             Log(json, $"resumed from {resume} at step {st.Step}");
+            if (st.NewDataOrder)
+                Log(json, $"the checkpoint was trained on {(st.SavedDatasetCount is long c ? c + " images" : "another dataset")}, this dataset has {dataset.Count}: continuing with a new data order");
+            if (!string.IsNullOrEmpty(trainChanges)) Log(json, $"train settings changed from the checkpoint's: {trainChanges}");
+            if (st.Step >= tc.Steps)
+                throw new MvqInputException(resume, $"the checkpoint is at step {st.Step}, which already reaches --steps {tc.Steps}; pass a larger --steps to train further");
         }
         Log(json, $"training {mc.Kind.Name()} ({mc.Head.Name()} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
 
         var history = new List<StepStats>();
-        var ckpt = Path.Combine(outDir, "model.safetensors");
         var started = DateTime.UtcNow;
+        var lastSave = System.Diagnostics.Stopwatch.StartNew();
+        TrainingDivergedException? reported = null;
+        void Save()
+        {
+            try { ModelCheckpoint.Save(ckpt, model, trainer); }
+            catch (TrainingDivergedException e) { throw reported = Diverged(e); }
+            savedStep = trainer.Step;
+            lastSave.Restart();
+        }
+        TrainingDivergedException Diverged(TrainingDivergedException e) => new(e.Step, e.What,
+            savedStep is int k ? $"{ckpt} is kept as it was (step {k})"
+            : File.Exists(ckpt) ? $"{ckpt} is kept as it was" : "no checkpoint was written");
         void Body(Action<StepStats>? onLog)
         {
-            while (trainer.Step < tc.Steps)
+            try
             {
-                if (trainer.Step == profFrom) backend.ProfilerStart();
-                var st = trainer.TrainStep();
-                if (trainer.Step == profTo) backend.ProfilerStop();
-                if (st != null) { history.Add(st); onLog?.Invoke(st); }
-                if (tc.CheckpointEvery > 0 && trainer.Step % tc.CheckpointEvery == 0 && trainer.Step < tc.Steps)
-                    ModelCheckpoint.Save(ckpt, model, trainer);
+                while (trainer.Step < tc.Steps)
+                {
+                    if (trainer.Step == profFrom) backend.ProfilerStart();
+                    var st = trainer.TrainStep();
+                    if (trainer.Step == profTo) backend.ProfilerStop();
+                    if (st != null) { history.Add(st); onLog?.Invoke(st); }
+                    bool byStep = tc.CheckpointEvery > 0 && trainer.Step % tc.CheckpointEvery == 0;
+                    bool byTime = tc.CheckpointMinutes > 0 && lastSave.Elapsed.TotalMinutes >= tc.CheckpointMinutes;
+                    if ((byStep || byTime) && trainer.Step < tc.Steps) Save();
+                }
+            }
+            catch (TrainingDivergedException e) when (!ReferenceEquals(e, reported))
+            {
+                throw Diverged(e);
             }
         }
         if (Cli.Interactive && !json)
@@ -105,7 +176,7 @@ public static class TrainCommand
         }
         else Body(st => Log(json, FormatStep(st)));
 
-        ModelCheckpoint.Save(ckpt, model, trainer);
+        Save();
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
         // Held-out figures: the test split when training on FashionMNIST, else the first images.
@@ -133,7 +204,7 @@ public static class TrainCommand
             ["eval"] = EvalCommand.ToJson(report),
         };
         var metricsText = metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
-        MvqNative.IO.AtomicFile.Write(Path.Combine(outDir, "metrics.json"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(metricsText); });
+        AtomicFile.WriteText(Path.Combine(outDir, "metrics.json"), metricsText);
         if (json) Cli.PrintJson(new JsonObject { ["out"] = outDir, ["steps"] = trainer.Step, ["seconds"] = seconds, ["eval"] = EvalCommand.ToJson(report) });
         else
         {

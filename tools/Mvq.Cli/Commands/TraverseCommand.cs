@@ -13,6 +13,9 @@ namespace MvqNative.Cli.Commands;
 /// </summary>
 public static class TraverseCommand
 {
+    /// <summary>Most random masks one grid shows (each is a decoded image held in memory and drawn).</summary>
+    public const int MaxRandom = 1024;
+
     public static Command Create()
     {
         var model = new Option<FileInfo>("--model") { Description = "MVQ checkpoint", Required = true };
@@ -20,19 +23,22 @@ public static class TraverseCommand
         var output = new Option<string>("--output") { Description = "PNG grid to write", Required = true };
         var random = new Option<int>("--random") { Description = "random masks to add (last rows)", DefaultValueFactory = _ => 8 };
         var scale = new Option<int>("--scale") { Description = "pixel scale of the grid", DefaultValueFactory = _ => 3 };
-        var device = Cli.Device(); var seed = Cli.Seed();
+        var device = Cli.Device(); var seed = Cli.Seed(); var convert = Cli.Convert();
         var cmd = new Command("traverse", "MVQ only: reconstructions of one image with each mask bit of the winning mask toggled, and with random masks.\nExample: mvq traverse --model runs/mvq/model.safetensors --input shirt.png --output traverse.png --random 16")
-        { model, input, output, random, scale, device, seed };
+        { model, input, output, random, scale, convert, device, seed };
         cmd.SetAction(r =>
         {
             int nRandom = r.GetValue(random);
-            if (nRandom < 0) throw new MvqUsageException($"--random must be >= 0, got {nRandom}");
+            if (nRandom is < 0 or > MaxRandom) throw new MvqUsageException($"--random must be from 0 to {MaxRandom}, got {nRandom}");
+            int sc = r.GetValue(scale);
+            if (sc is < 1 or > 16) throw new MvqUsageException($"--scale must be from 1 to 16, got {sc}");
+            Cli.RefuseInputAsOutput(r.GetValue(output)!, r.GetValue(input)!, r.GetValue(model)!.FullName);
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var modelPath = r.GetValue(model)!.FullName;
             using var m = ModelCheckpoint.Load(modelPath, backend);
             if (m.Bottleneck is not MvqBottleneck mvq)
                 throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind.Name()}: its code has no mask to traverse)");
-            var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1);
+            var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1, Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));
             var im = m.Config.Image;
             int per = im.Channels * im.Height * im.Width, len = mvq.CodeLength, d2 = mvq.Sizes.D2;
 
@@ -66,7 +72,7 @@ public static class TraverseCommand
             if (nRandom > 0) Row(Enumerable.Range(d2, nRandom).Select(i => decoded.AsSpan(i * per, per).ToArray()));
             var all = cells.SelectMany(x => x).ToArray();
             var outPath = r.GetValue(output)!;
-            ImageGrid.Save(outPath, all, cells.Count, im.Channels, im.Height, im.Width, columns: cols, scale: Math.Max(1, r.GetValue(scale)));
+            ImageGrid.Save(outPath, all, cells.Count, im.Channels, im.Height, im.Width, columns: cols, scale: sc);
             Console.WriteLine($"wrote {outPath}: winner w={w} (mask {Convert.ToString(word, 2).PadLeft(d2, '0')}, bit 0 rightmost), {d2} single-bit toggles, {nRandom} random masks; {cols} columns");
             return 0;
         });
