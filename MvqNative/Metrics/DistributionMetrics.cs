@@ -9,7 +9,11 @@ public sealed record DistributionOptions(int KidSubsets = 20, int KidSubsetSize 
 /// <summary>Feature-space comparison of a real and a generated (or reconstructed) image set.</summary>
 /// Precision/recall need more than K images per set and PRD at least PrdClusters; below that they are null.
 public sealed record DistributionReport(int Images, double Fid, double Kid, double KidStd, double? Precision, double? Recall,
-    double? F8, double? F1_8, double? Perceptual, int PrImages, string Network);
+    double? F8, double? F1_8, double? Perceptual, int PrImages, string Network)
+{
+    /// <summary>Wall seconds of each stage (features, fid, kid, precision_recall, prd), for profiling.</summary>
+    public IReadOnlyDictionary<string, double> Seconds { get; init; } = new Dictionary<string, double>();
+}
 
 public static class DistributionMetrics
 {
@@ -22,6 +26,9 @@ public static class DistributionMetrics
         bool paired, DistributionOptions? options = null)
     {
         var o = options ?? new DistributionOptions();
+        var seconds = new Dictionary<string, double>();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        void Lap(string stage) { seconds[stage] = sw.Elapsed.TotalSeconds; sw.Restart(); }
         FeatureSet fr, ff; double? perceptual = null;
         if (paired)
         {
@@ -34,11 +41,17 @@ public static class DistributionMetrics
             fr = FeatureExtractor.Extract(net, real, nReal, o.Batch);
             ff = FeatureExtractor.Extract(net, fake, nFake, o.Batch);
         }
+        Lap("features");
         double fid = Fid.Compute(fr, ff);
+        Lap("fid");
         var kid = Kid.Compute(fr, ff, o.KidSubsets, o.KidSubsetSize, o.Seed);
+        Lap("kid");
         int m = Math.Min(o.PrLimit, Math.Min(fr.Count, ff.Count));
         var pr = m > o.K ? PrecisionRecall.Compute(fr.Take(m), ff.Take(m), o.K) : null;
+        Lap("precision_recall");
         var prd = m >= o.PrdClusters ? Prd.Compute(fr.Take(m), ff.Take(m), o.PrdClusters, runs: o.PrdRuns) : null;
-        return new DistributionReport(Math.Min(fr.Count, ff.Count), fid, kid.Mean, kid.Std, pr?.Precision, pr?.Recall, prd?.F8, prd?.F1_8, perceptual, m, net.ToString());
+        Lap("prd");
+        return new DistributionReport(Math.Min(fr.Count, ff.Count), fid, kid.Mean, kid.Std, pr?.Precision, pr?.Recall, prd?.F8, prd?.F1_8, perceptual, m, net.ToString())
+        { Seconds = seconds };
     }
 }

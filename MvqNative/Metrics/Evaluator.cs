@@ -13,6 +13,8 @@ public sealed record EvalReport(string Dataset, int Images, double Mse, double P
     /// <summary>Tokens and bits per instance of the model's code.</summary>
     public CodeBudget? Budget { get; init; }
     public DistributionReport? Distribution { get; init; }
+    /// <summary>Wall seconds of the reconstruction pass (model, mse/psnr/ssim, code usage).</summary>
+    public double ReconstructionSeconds { get; init; }
 }
 
 /// <summary>Runs a model in evaluation mode over a dataset and measures reconstructions and code usage.</summary>
@@ -53,6 +55,7 @@ public static class Evaluator
             }
             progress?.Invoke(Math.Min(n, start + b), n);
         }
+        double reconSeconds = sw.Elapsed.TotalSeconds;
         var reports = usage.ToDictionary(kv => kv.Key, kv => new SegmentReport(kv.Value.Vocabulary, kv.Value.UsedFraction, kv.Value.Perplexity));
         var k1 = usage["k1"];
         DistributionReport? dist = null;
@@ -64,6 +67,6 @@ public static class Evaluator
             dist = DistributionMetrics.Score(features, allOrig!, n, allRec!, n, paired: true, options);
         }
         return new EvalReport(data.Name, n, mse / n, psnr / n, ssim / n, k1.UsedFraction, k1.Perplexity, reports, sw.Elapsed.TotalSeconds)
-        { Budget = CodeBudget.Of(segs), Distribution = dist };
+        { Budget = CodeBudget.Of(segs), Distribution = dist, ReconstructionSeconds = reconSeconds };
     }
 }

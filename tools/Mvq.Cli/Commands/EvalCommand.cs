@@ -139,6 +139,7 @@ public static class EvalCommand
         if (d.Perceptual is double p) o["perceptual"] = p;
         o["pr_images"] = d.PrImages;
         o["feature_network"] = d.Network;
+        o["stage_seconds"] = new JsonObject(d.Seconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 3))));
     }
 
     public static JsonObject ToJson(EvalReport r)
@@ -161,6 +162,7 @@ public static class EvalCommand
         o["codebook_usage"] = r.CodebookUsage;
         o["perplexity"] = r.Perplexity;
         o["seconds"] = r.Seconds;
+        o["reconstruction_seconds"] = Math.Round(r.ReconstructionSeconds, 3);
         var codes = new JsonObject();
         foreach (var (name, s) in r.Codes)
             codes[name] = new JsonObject { ["vocabulary"] = s.Vocabulary, ["used_fraction"] = s.UsedFraction, ["perplexity"] = s.Perplexity };
