@@ -52,24 +52,28 @@ public static class FeaturesCommand
             bool j = r.GetValue(json);
             if (!j) Console.WriteLine($"training {net} on {trainData.Name} ({trainData.Count} images), {tc.Epochs} epochs x batch {tc.Batch}, seed {tc.Seed}");
             var history = new JsonArray();
-            double acc = FeatureTrainer.Train(net, trainData, testData, tc, l =>
-            {
-                history.Add(new JsonObject { ["epoch"] = l.Epoch, ["loss"] = l.Loss, ["train_accuracy"] = l.TrainAccuracy, ["test_accuracy"] = l.TestAccuracy, ["seconds"] = l.Seconds });
-                if (!j) Console.WriteLine($"epoch {l.Epoch,3} | loss {l.Loss:F4} | train acc {l.TrainAccuracy:P2} | test acc {l.TestAccuracy:P2} | {l.Seconds:F0} s");
-            });
-            var md = new Dictionary<string, string>
+            var started = DateTime.UtcNow;
+            // Written after every epoch (atomically, over the same file), so a run stopped early leaves the weights
+            // of its last complete epoch, with that epoch's accuracy and "epochs_completed" in the metadata.
+            Dictionary<string, string> Metadata(double acc, int done) => new()
             {
                 ["command"] = "mvq " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 ["seed"] = tc.Seed.ToString(CultureInfo.InvariantCulture),
-                ["train_config"] = System.Text.Json.JsonSerializer.Serialize(new JsonObject { ["epochs"] = tc.Epochs, ["batch"] = tc.Batch, ["lr"] = tc.Lr, ["min_lr"] = tc.MinLr, ["warmup_steps"] = tc.WarmupSteps, ["weight_decay"] = tc.WeightDecay, ["max_shift"] = tc.MaxShift, ["flip"] = tc.Flip }),
+                ["train_config"] = System.Text.Json.JsonSerializer.Serialize(new JsonObject { ["epochs"] = tc.Epochs, ["batch"] = tc.Batch, ["lr"] = tc.Lr, ["min_lr"] = tc.MinLr, ["warmup_steps"] = tc.WarmupSteps, ["weight_decay"] = tc.WeightDecay, ["max_shift"] = tc.MaxShift, ["flip"] = tc.Flip, ["init"] = "he" }),
+                ["epochs_completed"] = done.ToString(CultureInfo.InvariantCulture),
                 ["train_data"] = trainData.Name,
                 ["test_data"] = testData.Name,
                 ["test_accuracy"] = acc.ToString("R", CultureInfo.InvariantCulture),
                 ["history"] = history.ToJsonString(),
                 ["threads"] = MvqNative.Backends.Cpu.CpuParallel.Threads.ToString(CultureInfo.InvariantCulture),
-                ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+                ["date"] = started.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             };
-            net.Save(r.GetValue(output)!.FullName, md);
+            double acc = FeatureTrainer.Train(net, trainData, testData, tc, l =>
+            {
+                history.Add(new JsonObject { ["epoch"] = l.Epoch, ["loss"] = l.Loss, ["train_accuracy"] = l.TrainAccuracy, ["test_accuracy"] = l.TestAccuracy, ["seconds"] = l.Seconds });
+                net.Save(r.GetValue(output)!.FullName, Metadata(l.TestAccuracy ?? double.NaN, l.Epoch));
+                if (!j) Console.WriteLine($"epoch {l.Epoch,3} | loss {l.Loss:F4} | train acc {l.TrainAccuracy:P2} | test acc {l.TestAccuracy:P2} | {l.Seconds:F0} s");
+            });
             if (j) Cli.PrintJson(new JsonObject { ["out"] = r.GetValue(output)!.FullName, ["test_accuracy"] = acc, ["history"] = history });
             else Console.WriteLine($"test accuracy {acc:P2}; wrote {r.GetValue(output)!.FullName}");
             return 0;
