@@ -47,11 +47,11 @@ CELLS = [
     ("paper-L2", "mvq-L2-K8+8", mvq(8, 2, 8, 1)),
     # Equal bits: a VQ cell spending about as many bits as mvq-L2-K8+8 (16 against 17).
     ("equal-bits", "vq-L2-K256", vq(256, 2)),
+    # J sweep at mvq-L2-K8+8 (J_eval = J: w costs log2 J bits; J = 1 is plain dropout, no selection).
+    ("j-sweep", "mvq-L2-K8+8-J1", mvq(8, 2, 8, 1, j=1)),
     ("paper-L5", "vq-L5-K16", vq(16, 5)),
     ("paper-L5", "mvq-L5-K8+8", mvq(8, 5, 8, 2)),
     ("equal-bits", "vq-L5-K64", vq(64, 5)),       # 30 bits against mvq-L5-K8+8's 29
-    # J sweep at mvq-L2-K8+8 (J_eval = J: w costs log2 J bits; J = 1 is plain dropout, no selection).
-    ("j-sweep", "mvq-L2-K8+8-J1", mvq(8, 2, 8, 1, j=1)),
     ("j-sweep", "mvq-L2-K8+8-J32", mvq(8, 2, 8, 1, j=32)),
     ("paper-L2-K64", "vq-L2-K64", vq(64, 2)),
     ("paper-L2-K64", "mvq-L2-K32+32", mvq(32, 2, 32, 1)),
