@@ -86,10 +86,10 @@ public class FeatureNetTests
         Assert.Equal((1, 28, 28), (net.Config.Channels, net.Config.Height, net.Config.Width));
         double recorded = double.Parse(net.Metadata["test_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
         double acc = FeatureTrainer.Accuracy(net, FashionMnist.Load("test"));
-        // Issue 11 asks for >= 93%. These weights (3 epochs, what the shared 2-core machine allowed: 80 min)
-        // reach 88.5%; more epochs of the same command are the open item (docs/metrics.md). The bound below is
-        // what they reach, so a regression in the network or its loading fails here.
-        Assert.True(acc >= 0.885, $"accuracy {acc}");
+        // Issue 11 asks for >= 93%. These weights (epoch 5 of an 8-epoch run, stopped for the session's deadline on the
+        // shared 2-core machine: docs/metrics.md) reach 90.95% (9095 of 10,000); the bound below is that less 5 images, room for a
+        // different float summation order (thread count) flipping a borderline prediction, so a regression in the network or its loading fails here.
+        Assert.True(acc >= 0.909, $"accuracy {acc}");
         Assert.Equal(recorded, acc, 3); // the same weights and data: the same figure up to float summation order
         Assert.Contains("features train", net.Metadata["command"]);
         Assert.Equal("1", net.Metadata["seed"]);
