@@ -77,7 +77,8 @@ public sealed class AdamW : IDisposable
         if (_multi is not null && MultiTensor)
         {
             _multi.GradNormSq(_gradNormSq!);
-            _multi.Step(_gradNormSq!, decayed);
+            if (_schedule is { } sched) _multi.StepScheduled(_gradNormSq!, decayed, sched, _scheduleState);
+            else _multi.Step(_gradNormSq!, decayed);
             return;
         }
         _gradNormSq!.Zero();
@@ -88,6 +89,31 @@ public sealed class AdamW : IDisposable
             var p = _params[i];
             OptimizerOps.AdamWStep.Run(_backend, [p.Grad, _gradNormSq], [p.Value, _m[i], _v[i]], p.Decay ? decayed : plain);
         }
+    }
+
+    private Tensor? _schedule;
+    private ulong _scheduleState;
+
+    /// <summary>
+    /// On CUDA (multi-tensor path): from now on <see cref="Step(float)"/> ignores its lr and the host step count in
+    /// the launch and reads row state[0] - state[1] of <paramref name="schedule"/> [rows, 3] (built by
+    /// <see cref="ScheduleRow"/>) on the device, so the launch is the same every step (graph-replayable).
+    /// <see cref="StepCount"/> still counts on the host. Null restores the host scalars.
+    /// </summary>
+    internal void UseDeviceSchedule(Tensor? schedule, ulong state)
+    {
+        if (schedule is not null && (_multi is null || !MultiTensor)) throw new InvalidOperationException("AdamW: a device schedule needs the multi-tensor CUDA path");
+        _schedule = schedule; _scheduleState = state;
+    }
+
+    /// <summary>True when the step scalars come from a device schedule (<see cref="UseDeviceSchedule"/>).</summary>
+    internal bool HasDeviceSchedule => _schedule is not null;
+
+    /// <summary>{step size, sqrt(bias correction 2), decay multiplier} of a step at <paramref name="lr"/> with bias-correction step <paramref name="step"/>: what the eager launch passes.</summary>
+    internal (float StepSize, float Bc2Sqrt, float DecayMul) ScheduleRow(float lr, int step)
+    {
+        var s = AdamWScalars.Of(new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, step, ClipNorm), 0);
+        return (s.StepSize, s.Bc2Sqrt, s.DecayMul);
     }
 
     /// <summary>Zeroes the gradients of the trainable parameters.</summary>

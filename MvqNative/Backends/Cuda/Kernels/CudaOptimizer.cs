@@ -97,5 +97,18 @@ internal sealed class CudaMultiTensorAdamW : IDisposable
             CudaOptimizer.Hyper(a), s.StepSize, s.Bc2Sqrt, s.DecayMul);
     }
 
+    private static readonly KernelRef SchedK = new("optim.cu", "adamw_multi_sched");
+
+    /// <summary>
+    /// One AdamW step with its scalars read on the device: row state[0] - state[1] of <paramref name="sched"/>
+    /// [rows, 3] = {step size, sqrt(bias correction 2), decay multiplier} (same launch every step: graph-replayable).
+    /// </summary>
+    public void StepScheduled(Tensor gns, AdamWAttrs hyper, Tensor sched, ulong state)
+    {
+        if (Chunks == 0) return;
+        _backend.Kernel(SchedK).Launch((uint)Chunks, CudaBackend.Threads, 0, _table, _chunks, CudaBackend.Ptr(gns),
+            CudaOptimizer.Hyper(hyper), CudaBackend.Ptr(sched), state, sched.Length / 3);
+    }
+
     public void Dispose() => _buffer.Dispose();
 }
