@@ -121,7 +121,7 @@ public static class KernelBench
             "3 N K D: a subtract and a multiply-add per (row, code, dim); the argmin compares are not counted");
 
         double rows = (double)B * J * L2;
-        yield return new Spec(MvqOps.HiddenStats, null,
+        yield return new Spec(MvqScoreOps.HiddenStats, null,
             [([B, L2, D2], false, -1, 1), ([B, J], true, 0, maskHi), ([F, D2], false, -1, 1), ([F], false, -1, 1)], [([F], false), ([F], false)],
             $"g[{B},{L2},{D2}] masks[{B},{J}] w1[{F},{D2}] -> mean,var[{F}]",
             W * ((double)B * L2 * D2 + (double)B * J + F * D2 + F + 2.0 * F), rows * F * (2.0 * D2 + 3),
@@ -129,7 +129,7 @@ public static class KernelBench
             "B J L2 F (2 D2 + 3): a = w1 (m.g) + b1 per row, then sum and sum of squares");
 
         double mixFlops = c.IdentityMix ? 0 : 2.0 * L1 * L2 * D1 + (double)L1 * D1;
-        yield return new Spec(MvqOps.Score, new MvqScoreAttrs(0, J, 0.2f, c.IdentityMix),
+        yield return new Spec(MvqScoreOps.Score, new MvqScoreAttrs(0, J, 0.2f, c.IdentityMix),
             [
                 ([B, L2, D2], false, -1, 1), ([B, J], true, 0, maskHi), ([F, D2], false, -1, 1), ([F], false, -1, 1),
                 ([F], false, 0.5f, 1.5f), ([F], false, -1, 1), ([D1, F], false, -1, 1), ([D1], false, -1, 1),
@@ -159,7 +159,7 @@ public static class KernelBench
         KernelBenchRow Row(double? ms, int samples, string? note)
         {
             // mvq_score on CUDA: which kernel ran (the fused one may fall back to the simple one).
-            string? variant = cuda is not null && s.Op == MvqOps.Score && ms is not null ? CudaMvqScore.LastVariant : null;
+            string? variant = cuda is not null && s.Op == MvqScoreOps.Score && ms is not null ? CudaMvqScore.LastVariant : null;
             double? floor = peak is null ? null : Math.Max(s.Bytes / (peak.BandwidthGBs * 1e9), s.Flops / (peak.Fp32Tflops * 1e12)) * 1e3;
             return new KernelBenchRow(cfg.Name, s.Op.Name, s.Shape, s.Bytes, s.Flops, s.BytesFormula, s.FlopsFormula, ms, samples,
                 ms is double a && a > 0 ? s.Bytes / (a * 1e-3) / 1e9 : null,
@@ -175,7 +175,7 @@ public static class KernelBench
         try
         {
             // A running argmin needs bestDist = +inf before the first chunk.
-            if (s.Op == MvqOps.Score) outs[1].CopyFrom((ReadOnlySpan<float>)Enumerable.Repeat(float.PositiveInfinity, cfg.B).ToArray());
+            if (s.Op == MvqScoreOps.Score) outs[1].CopyFrom((ReadOnlySpan<float>)Enumerable.Repeat(float.PositiveInfinity, cfg.B).ToArray());
             void Once() => s.Op.Run(backend, ins, outs, s.Attrs);
             for (int i = 0; i < warmup; i++) Once();
             backend.Synchronize();

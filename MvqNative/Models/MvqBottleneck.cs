@@ -193,7 +193,7 @@ public sealed class MvqBottleneck : Bottleneck
         var g3 = g.Reshape(b, _l2, _d2);
         int chunk = Math.Max(1, Chunk);
         for (int j0 = 0; j0 < j; j0 += chunk)
-            MvqOps.RunScore(Backend, new MvqScoreAttrs(j0, Math.Min(chunk, j - j0), _slope, IdentityMix: _mix is null),
+            MvqScoreOps.RunScore(Backend, new MvqScoreAttrs(j0, Math.Min(chunk, j - j0), _slope, IdentityMix: _mix is null),
                 g: g3, masks: words, w1: _f0.Weight.Value, b1: _f0.Bias.Value, bnScale: scale, bnShift: shift,
                 w2: _f3.Weight.Value, b2: _f3.Bias.Value, mix: _mix?.Weight.Value, mixBias: _mix?.Bias.Value, resid: resid,
                 bestIndex: bestIdx, bestDist: bestDist, dist: dist);
@@ -404,7 +404,7 @@ public sealed class MvqBottleneck : Bottleneck
     {
         var mean = Arena.Get("bn_used_mean", _hidden);
         var var_ = Arena.Get("bn_var", _hidden);
-        MvqOps.RunHiddenStats(Backend, g: g.Reshape(b, _l2, _d2), masks: words, w1: _f0.Weight.Value, b1: _f0.Bias.Value, mean: mean, var: var_);
+        MvqScoreOps.RunHiddenStats(Backend, g: g.Reshape(b, _l2, _d2), masks: words, w1: _f0.Weight.Value, b1: _f0.Bias.Value, mean: mean, var: var_);
         var attrs = new BatchNormAttrs(Count: (long)b * j * _l2);
         MvqOps.BnRunningUpdate.Run(Backend, [mean, var_], [_bn.RunningMean.Value, _bn.RunningVar.Value], attrs);
         Fold(mean, var_);

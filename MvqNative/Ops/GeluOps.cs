@@ -22,7 +22,7 @@ public static class GeluOps
         Outputs = [Arg.Write("y")],
         Shapes = (in OpCall c) => ShapeText.Length(c.Out[0], "y", c.In[0].Length),
         Cpu = CpuGelu.Forward,
-        Cuda = Backends.Cuda.Kernels.CudaActivation.GeluForward,
+        Cuda = Backends.Cuda.Kernels.CudaGelu.Forward,
         Reference = RefGelu.Forward,
         Backward = "gelu_backward",
         Doc = "y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
@@ -41,7 +41,7 @@ public static class GeluOps
         Outputs = [Arg.Write("dx")],
         Shapes = (in OpCall c) => { ShapeText.Length(c.In[1], "dy", c.In[0].Length); ShapeText.Length(c.Out[0], "dx", c.In[0].Length); },
         Cpu = CpuGelu.Backward,
-        Cuda = Backends.Cuda.Kernels.CudaActivation.GeluBackward,
+        Cuda = Backends.Cuda.Kernels.CudaGelu.Backward,
         Reference = RefGelu.Backward,
         Doc = "dx = dy * gelu'(x) (from x)",
         Cases =

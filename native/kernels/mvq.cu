@@ -1,5 +1,6 @@
-// mvq.cu: the simple MVQ bottleneck ops on CUDA (the fused scoring and hidden statistics are
-// not here yet: their ops have no CUDA implementation; token mixing is cuBLAS, see CudaMvq.cs).
+// mvq.cu: the simple MVQ bottleneck ops on CUDA (MvqNative/Ops/MvqOps.cs has the semantics and
+// shapes). The hypothesis statistics and fused scoring are in mvq_score.cu; token mixing is
+// cuBLAS (CudaMvq.cs), so it has no kernel here.
 //   mvq_select_words_forward: masks[B,J] (int), index[B] -> words[B] = masks[b, index[b]]
 //     (an index outside [0, J) gives word 0: nothing can throw on the device).
 //   mask_apply_forward: g[B,L,D2], words[B] -> y = bit i of words[b] ? g[b,l,i] : 0 (D2 <= 32).

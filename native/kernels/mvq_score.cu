@@ -1,6 +1,6 @@
-// mvq_score.cu: the hypothesis kernels of the MVQ op family (MvqNative/Ops/MvqOps.cs has the
-// semantics and shapes); the other MVQ ops (words, masks, frozen BatchNorm, token mixing) have
-// their launchers in CudaMvq.cs.
+// mvq_score.cu: the hypothesis kernels of the MVQ bottleneck (MvqNative/Ops/MvqScoreOps.cs has the
+// semantics and shapes; launchers in CudaMvqScore.cs); the other MVQ ops (words, masks, frozen
+// BatchNorm, token mixing) are in mvq.cu / CudaMvq.cs.
 //   mvq_hidden_stats_partial / _finalize: mean and biased variance of a = w1 (m ⊙ g) + b1 over all
 //     B*J*L2 rows. Pass 1: block (jb, b) sums MVQ_STATS_HYPS hypotheses of instance b per feature
 //     in double into a workspace row; pass 2 adds the rows in a fixed order. Fixed blocks, so the

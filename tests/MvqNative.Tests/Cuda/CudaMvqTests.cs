@@ -17,11 +17,11 @@ namespace MvqNative.Tests.Cuda;
 public sealed class CudaMvqTests(ITestOutputHelper output)
 {
     /// <summary>mvq_score through the reference kernel mvq_score_simple, with mvq_score's cases and reference.</summary>
-    private static readonly OpDef ScoreSimple = MvqOps.Score.WithCuda(CudaMvqScore.ScoreSimple);
+    private static readonly OpDef ScoreSimple = MvqScoreOps.Score.WithCuda(CudaMvqScore.ScoreSimple);
 
     public static IEnumerable<object[]> SimpleCases() =>
         from device in CudaDeviceTests.Devices().Select(a => (string)a[0])
-        from c in MvqOps.Score.Cases
+        from c in MvqScoreOps.Score.Cases
         select new object[] { device, c.Label };
 
     private static bool NoDevice(string device)
@@ -68,7 +68,7 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         using var mixB = be.FromArray(Rand(r, L1 * D1, -0.1f, 0.1f), L1, D1);
         using var resid = be.FromArray(Rand(r, B * L1 * D1, -0.5f, 0.5f), B, L1, D1);
         using var mean = be.Empty(F); using var var_ = be.Empty(F);
-        MvqOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
+        MvqScoreOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
         // The fold on the host (batchnorm_fold's float math), so that only the hypothesis ops run on the device.
         float[] m = mean.ToArray(), v = var_.ToArray(), sc = new float[F], sh = new float[F];
         for (int k = 0; k < F; k++)
@@ -81,7 +81,7 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         bestIdx.Zero();
         bestDist.Fill(float.PositiveInfinity);
         for (int j0 = 0; j0 < J; j0 += chunk)
-            MvqOps.RunScore(be, new MvqScoreAttrs(j0, Math.Min(chunk, J - j0), 0.2f, identity),
+            MvqScoreOps.RunScore(be, new MvqScoreAttrs(j0, Math.Min(chunk, J - j0), 0.2f, identity),
                 g: g, masks: words, w1: w1, b1: b1, bnScale: scale, bnShift: shift, w2: w2, b2: b2,
                 mix: identity ? null : mix, mixBias: identity ? null : mixB, resid: resid, bestIndex: bestIdx, bestDist: bestDist, dist: dist);
         return new Pipeline(bestIdx.ToIntArray(), dist.ToArray(), mean.ToArray(), var_.ToArray());
@@ -118,7 +118,7 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
     {
         if (NoDevice(device)) return;
         var be = TestDevices.Get(device);
-        var c = MvqOps.Score.Cases.Single(x => x.Label == "blocks offset tail");
+        var c = MvqScoreOps.Score.Cases.Single(x => x.Label == "blocks offset tail");
         var (ins, outs) = ConformanceRunner.Generate(c);
         int[] Winners(OpImpl impl, out float[] dist)
         {
@@ -154,11 +154,11 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         using var b2 = be.FromArray(Rand(r, d1, -0.2f, 0.2f), d1);
         using var resid = be.FromArray(Rand(r, b * l2 * d1, -0.5f, 0.5f), b, l2, d1);
         using var mean = be.Empty(f); using var var_ = be.Empty(f);
-        MvqOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
+        MvqScoreOps.HiddenStats.Run(be, [g, words, w1, b1], [mean, var_]);
         using var bestIdx = be.EmptyInt(b); using var bestDist = be.Empty(b); using var dist = be.Empty(b, j);
         bestIdx.Zero();
         bestDist.Fill(float.PositiveInfinity);
-        MvqOps.RunScore(be, new MvqScoreAttrs(0, j, 0.2f, true),
+        MvqScoreOps.RunScore(be, new MvqScoreAttrs(0, j, 0.2f, true),
             g: g, masks: words, w1: w1, b1: b1, bnScale: scale, bnShift: shift, w2: w2, b2: b2,
             mix: null, mixBias: null, resid: resid, bestIndex: bestIdx, bestDist: bestDist, dist: dist);
         return (mean.ToArray(), var_.ToArray(), dist.ToArray(), bestIdx.ToIntArray());

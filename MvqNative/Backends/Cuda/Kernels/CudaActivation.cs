@@ -3,31 +3,11 @@ using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
 
-/// <summary>Pointwise activations on the CUDA backend; the kind travels as an int (ActivationKind order). GELU (tanh) has its own kernels.</summary>
+/// <summary>Pointwise activations on the CUDA backend; the kind travels as an int (ActivationKind order). GELU is its own family (CudaGelu).</summary>
 internal static class CudaActivation
 {
     private static readonly KernelRef ForwardK = new("activation.cu", "activation_forward");
     private static readonly KernelRef BackwardK = new("activation.cu", "activation_backward");
-    private static readonly KernelRef GeluForwardK = new("activation.cu", "gelu_forward");
-    private static readonly KernelRef GeluBackwardK = new("activation.cu", "gelu_backward");
-
-    /// <summary>gelu_forward (tanh approximation): in [x] out [y].</summary>
-    public static void GeluForward(in OpCall c)
-    {
-        var b = (CudaBackend)c.Backend;
-        int n = c.In[0].Length;
-        if (n == 0) return;
-        b.Kernel(GeluForwardK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.Out[0]), n);
-    }
-
-    /// <summary>gelu_backward: in [x, dy] out [dx].</summary>
-    public static void GeluBackward(in OpCall c)
-    {
-        var b = (CudaBackend)c.Backend;
-        int n = c.In[0].Length;
-        if (n == 0) return;
-        b.Kernel(GeluBackwardK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(c.In[0]), CudaBackend.Ptr(c.In[1]), CudaBackend.Ptr(c.Out[0]), n);
-    }
 
     public static void Forward(in OpCall c)
     {

@@ -1,4 +1,4 @@
-// CUDA launchers of cross_entropy_forward / cross_entropy_backward (native/kernels/xent.cu).
+// CUDA launchers of cross_entropy_forward / cross_entropy_backward (native/kernels/cross_entropy.cu).
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -6,8 +6,8 @@ namespace MvqNative.Backends.Cuda.Kernels;
 /// <summary>Masked cross-entropy on CUDA, one warp per row (8 rows per block); invalid rows give NaN (no host sync to check them).</summary>
 internal static class CudaCrossEntropy
 {
-    private static readonly KernelRef ForwardK = new("xent.cu", "cross_entropy_forward");
-    private static readonly KernelRef BackwardK = new("xent.cu", "cross_entropy_backward");
+    private static readonly KernelRef ForwardK = new("cross_entropy.cu", "cross_entropy_forward");
+    private static readonly KernelRef BackwardK = new("cross_entropy.cu", "cross_entropy_backward");
     private const int RowsPerBlock = CudaBackend.Threads / 32;
 
     public static void Forward(in OpCall c)

@@ -1,4 +1,4 @@
-// CUDA launchers of group_norm_forward / group_norm_backward (native/kernels/norm.cu).
+// CUDA launchers of group_norm_forward / group_norm_backward (native/kernels/group_norm.cu).
 using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 
@@ -10,8 +10,8 @@ namespace MvqNative.Backends.Cuda.Kernels;
 /// </summary>
 internal static class CudaGroupNorm
 {
-    private static readonly KernelRef ForwardK = new("norm.cu", "group_norm_forward");
-    private static readonly KernelRef BackwardK = new("norm.cu", "group_norm_backward");
+    private static readonly KernelRef ForwardK = new("group_norm.cu", "group_norm_forward");
+    private static readonly KernelRef BackwardK = new("group_norm.cu", "group_norm_backward");
 
     public static void Forward(in OpCall c)
     {

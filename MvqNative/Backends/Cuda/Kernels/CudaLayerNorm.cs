@@ -1,4 +1,4 @@
-// CUDA launchers of layer_norm_forward / layer_norm_backward (native/kernels/layernorm.cu).
+// CUDA launchers of layer_norm_forward / layer_norm_backward (native/kernels/layer_norm.cu).
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;
@@ -9,8 +9,8 @@ namespace MvqNative.Backends.Cuda.Kernels;
 /// </summary>
 internal static class CudaLayerNorm
 {
-    private static readonly KernelRef ForwardK = new("layernorm.cu", "layer_norm_forward");
-    private static readonly KernelRef BackwardK = new("layernorm.cu", "layer_norm_backward");
+    private static readonly KernelRef ForwardK = new("layer_norm.cu", "layer_norm_forward");
+    private static readonly KernelRef BackwardK = new("layer_norm.cu", "layer_norm_backward");
     private const int RowsPerBlock = CudaBackend.Threads / 32;
 
     public static void Forward(in OpCall c)

@@ -1,6 +1,6 @@
 // CUDA launchers of the simple MVQ bottleneck ops (native/kernels/mvq.cu): word selection, mask
 // application, the frozen batch-norm family, and token mixing (strided-batched cuBLAS GEMMs,
-// deterministic column sums). mvq_hidden_stats and mvq_score have none yet.
+// deterministic column sums). mvq_hidden_stats and mvq_score are the mvq_score family (CudaMvqScore.cs).
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cuda.Kernels;

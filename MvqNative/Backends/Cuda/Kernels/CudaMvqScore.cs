@@ -47,7 +47,7 @@ public static class CudaMvqScore
     public static void HiddenStats(in OpCall c)
     {
         var be = (CudaBackend)c.Backend;
-        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
+        var s = MvqScoreOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
         int jb = Math.Max(1, (s.J + StatsHyps - 1) / StatsHyps);
         int parts = s.B * jb;
         using var wsLock = be.LockWorkspace(Math.Max(1L, (long)parts * 2 * s.F * 8), out ulong ws);
@@ -100,8 +100,8 @@ public static class CudaMvqScore
         if (kernel is not (Fused or Simple)) throw new ArgumentException($"mvq_score: unknown kernel '{kernel}' (want {Fused} or {Simple})");
         var be = (CudaBackend)c.Backend;
         var at = c.A<MvqScoreAttrs>();
-        var s = MvqOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
-        var (d1, l1) = MvqOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at);
+        var s = MvqScoreOps.Dims(c.In[0].Shape, c.In[1].Shape, c.In[2].Shape);
+        var (d1, l1) = MvqScoreOps.ScoreDims(c.In[6].Shape, c.In[10].Shape, s, at);
         if (at.Count == 0 || s.B == 0) return;
 
         int blocks = (at.Count + ScoreHyps - 1) / ScoreHyps;

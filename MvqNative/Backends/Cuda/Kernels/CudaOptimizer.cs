@@ -1,4 +1,4 @@
-// CUDA launchers of the AdamW step (native/kernels/optim.cu): the per-parameter adamw_step op,
+// CUDA launchers of the AdamW step (native/kernels/optimizer.cu): the per-parameter adamw_step op,
 // and the multi-tensor path (one grad-norm launch + one update launch over all parameters).
 using System.Numerics;
 using MvqNative.Backends.Cpu;
@@ -10,7 +10,7 @@ namespace MvqNative.Backends.Cuda.Kernels;
 /// <summary>adamw_step on CUDA: in [grad, gradNormSq(1)], out [param, m, v] (in place); the clip factor is computed on the device.</summary>
 internal static class CudaOptimizer
 {
-    private static readonly KernelRef StepK = new("optim.cu", "adamw_step");
+    private static readonly KernelRef StepK = new("optimizer.cu", "adamw_step");
 
     /// <summary>(beta1, beta2, eps, clipNorm): the kernels' float4 h.</summary>
     internal static Vector4 Hyper(AdamWAttrs a) => new(a.Beta1, a.Beta2, a.Eps, a.ClipNorm);
@@ -38,10 +38,10 @@ internal static class CudaOptimizer
 /// </summary>
 internal sealed class CudaMultiTensorAdamW : IDisposable
 {
-    private static readonly KernelRef NormK = new("optim.cu", "multi_grad_norm");
-    private static readonly KernelRef StepK = new("optim.cu", "adamw_multi");
+    private static readonly KernelRef NormK = new("optimizer.cu", "multi_grad_norm");
+    private static readonly KernelRef StepK = new("optimizer.cu", "adamw_multi");
 
-    /// <summary>Elements per block (ADAMW_CHUNK in optim.cu).</summary>
+    /// <summary>Elements per block (ADAMW_CHUNK in optimizer.cu).</summary>
     internal const int Chunk = 4096;
 
     private readonly CudaBackend _backend;

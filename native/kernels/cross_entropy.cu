@@ -1,4 +1,4 @@
-// xent.cu: softmax cross-entropy per row with a valid column range [lo, hi) per row (segment mask);
+// cross_entropy.cu: softmax cross-entropy per row with a valid column range [lo, hi) per row (segment mask);
 // columns outside it count as -inf. logits[N, V], targets[N] (int), bounds[N, 2] (int) = lo, hi.
 //   cross_entropy_forward: one warp per row; max and sum of exp over [lo, hi) (warp butterflies),
 //     lse[n] = max + log sum exp(x - max), loss[n] = lse[n] - x[n, target[n]]   (written).

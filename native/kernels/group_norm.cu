@@ -1,4 +1,4 @@
-// norm.cu: group normalisation. x[B, C, S] (S = product of the spatial dims, maybe 1),
+// group_norm.cu: group normalisation. x[B, C, S] (S = product of the spatial dims, maybe 1),
 // G groups of Cg = C/G channels; a (sample, group) slice is contiguous: n = Cg*S elements.
 //   group_norm_forward: one block per (b, g) (grid B*G). Two passes in double (sum, then the
 //     sum of squared deviations from the mean: no cancellation), block tree reductions;

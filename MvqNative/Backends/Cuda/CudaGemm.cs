@@ -2,7 +2,7 @@
 // C^T = op(B)^T op(A)^T, i.e. the same call with A and B (and m and n) swapped.
 using MvqNative.Bindings;
 
-namespace MvqNative.Backends.Cuda.Kernels;
+namespace MvqNative.Backends.Cuda;
 
 /// <summary>Row-major GEMMs for the conv and linear launchers (host-pointer alpha/beta, the backend's stream).</summary>
 internal static unsafe class CudaGemm

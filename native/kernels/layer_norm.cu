@@ -1,4 +1,4 @@
-// layernorm.cu: layer normalisation over the last dimension, x[N, C] (rows n, C columns).
+// layer_norm.cu: layer normalisation over the last dimension, x[N, C] (rows n, C columns).
 //   layer_norm_forward: one warp per row. Two passes in double (sum, then the sum of squared
 //     deviations from the mean: no cancellation), warp butterfly reductions;
 //     mean[n] = m, rstd[n] = 1/sqrt(var + eps) (biased var);

@@ -1,4 +1,4 @@
-// optim.cu: the AdamW step (PyTorch semantics, clip_grad_norm_ folded in).
+// optimizer.cu: the AdamW step (PyTorch semantics, clip_grad_norm_ folded in).
 //   Per element: g = clip grad; p *= decay_mul; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //   p -= step_size m / (sqrt(v)/bc2_sqrt + eps), with decay_mul = 1 - lr wd (1 without decay),
 //   step_size = lr/(1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) (computed on the host per step) and
