@@ -2,7 +2,7 @@
 // nothing from the host and can be captured once as a CUDA graph and replayed (docs/perf/gpu-throughput.md).
 // Every value that changes from step to step is read from `state`, a device int64[2]:
 //   state[0] = t, steps run by this device pipeline (advanced by step_advance at the end of each step);
-//   state[1] = the t of row 0 of the AdamW schedule table (optim.cu: adamw_multi_sched).
+//   state[1] = the t of row 0 of the AdamW schedule table (optimizer.cu: adamw_multi_sched).
 // Kernel arguments stay the same for every step, which is what a graph replay needs.
 //
 //   gather_batch: x[b] (=) = data[idx(g)], g = g_base + t*B + b the global image counter, epoch = g / n,

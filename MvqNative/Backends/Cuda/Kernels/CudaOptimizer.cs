@@ -97,7 +97,7 @@ internal sealed class CudaMultiTensorAdamW : IDisposable
             CudaOptimizer.Hyper(a), s.StepSize, s.Bc2Sqrt, s.DecayMul);
     }
 
-    private static readonly KernelRef SchedK = new("optim.cu", "adamw_multi_sched");
+    private static readonly KernelRef SchedK = new("optimizer.cu", "adamw_multi_sched");
 
     /// <summary>
     /// One AdamW step with its scalars read on the device: row state[0] - state[1] of <paramref name="sched"/>
