@@ -79,7 +79,6 @@ public sealed class Trainer : IDisposable
         _health = backend.Zeros(1);
         model.SetTraining(true);
         Options = options ?? TrainerOptions.Default;
-        if (Options.DeviceData) StartDevicePipeline();
     }
 
     /// <summary>How steps run (device data, CUDA graphs).</summary>
@@ -198,6 +197,8 @@ public sealed class Trainer : IDisposable
     {
         if (!_clock.IsRunning) _clock.Start();
         float lr = LearningRate(Step);
+        // Started at the first step, not in the constructor: a resume restores Step, the optimiser and the batcher in between.
+        if (Options.DeviceData && _state is null) StartDevicePipeline();
         if (_state is not null) RunDeviceStep();
         else
         {

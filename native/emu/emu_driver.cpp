@@ -937,8 +937,11 @@ CUresult cuStreamBeginCapture_v2(CUstream s, int mode) {
     if (reinterpret_cast<std::uintptr_t>(s) <= 2)
         return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: the legacy default stream cannot capture");
     if (mode < 0 || mode > 2) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamBeginCapture: invalid capture mode");
-    std::lock_guard<std::mutex> lk(st().m);
-    if (s->capture) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamBeginCapture: the stream is already capturing");
+    std::lock_guard<std::mutex> lk(st().m);  // (errors below set lastError directly: fail() takes this lock)
+    if (s->capture) {
+        st().lastError = "cuStreamBeginCapture: the stream is already capturing";
+        return CUDA_ERROR_ILLEGAL_STATE;
+    }
     s->capture = new CUgraph_st();
     s->captureMode = mode;
     s->captureInvalid = false;
@@ -953,8 +956,10 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph* phGraph) {
     if (!phGraph) return CUDA_ERROR_INVALID_VALUE;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
     std::lock_guard<std::mutex> lk(st().m);
-    if (reinterpret_cast<std::uintptr_t>(s) <= 2 || !s->capture)
-        return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamEndCapture: the stream is not capturing");
+    if (reinterpret_cast<std::uintptr_t>(s) <= 2 || !s->capture) {
+        st().lastError = "cuStreamEndCapture: the stream is not capturing";
+        return CUDA_ERROR_ILLEGAL_STATE;
+    }
     CUgraph_st* g = s->capture;
     bool invalid = s->captureInvalid;
     s->capture = nullptr;

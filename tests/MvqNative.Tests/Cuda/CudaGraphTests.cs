@@ -180,6 +180,42 @@ public sealed class CudaGraphTests(ITestOutputHelper output)
         Assert.Equal(2, g.Nodes);
     }
 
+    /// <summary>
+    /// What TF32 does to the reference-state comparison (docs/perf/gpu-throughput.md): the step-0 forward of the
+    /// PyTorch reference states on cuda-emu in FP32 and with TF32 GEMMs, as relative errors against the reference.
+    /// FP32 stays within the reference tests' 1e-5; TF32 inputs carry 2^-11 relative rounding into every GEMM
+    /// (convs are GEMMs here), measured 1.5e-4 (vq_grid) and 3.5e-4 (vq_global): the bound 2e-3 keeps that margin and still catches a wrong GEMM.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void Tf32ForwardErrorAgainstThePyTorchReference(string device)
+    {
+        using var b = Open(device);
+        if (b is null) return;
+        if (!b.IsEmulator) { output.WriteLine("the rounding model is the emulator's"); return; }
+        foreach (var name in new[] { "vq_grid", "vq_global" })
+        {
+            var st = Reference.ReferenceState.Load(name);
+            double Err(bool tf32)
+            {
+                b.Tf32 = tf32;
+                using var model = new Autoencoder(b, st.Config, seed: 0);
+                foreach (var p in model.Parameters())
+                    if (st.Has("param/" + p.Name)) p.Value.CopyFrom(st.F("param/" + p.Name));
+                using var x = b.FromArray(st.F("input/x"), st.Shape("input/x"));
+                model.SetTraining(true);
+                var xhat = model.Forward(x).ToArray();
+                return Reference.RefCompare.RelativeError(st.F("fwd/x_hat"), xhat);
+            }
+            double fp32 = Err(false), tf = Err(true);
+            b.Tf32 = false;
+            output.WriteLine($"{name}: x_hat relative error against PyTorch (FP32): cuda-emu FP32 {fp32:E2}, TF32 {tf:E2}");
+            Assert.True(fp32 <= 1e-5, $"{name}: FP32 {fp32:E2}");
+            Assert.True(tf <= 2e-3, $"{name}: TF32 {tf:E2}");
+            Assert.True(tf > fp32, $"{name}: TF32 should move the result ({tf:E2} vs {fp32:E2})");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Devices))]
     public void Tf32RoundsGemmInputsToTenMantissaBits(string device)
