@@ -43,8 +43,17 @@ public static class PriorCheckpoint
 {
     public const string Format = "mvqnative-prior/1";
 
+    /// <summary>
+    /// Writes the prior atomically. Refuses (with <see cref="TrainingDivergedException"/>, writing nothing) when the
+    /// trainer saw a non-finite loss or gradient norm, or when a weight or optimiser moment is not finite: a diverged
+    /// run never replaces the last good checkpoint.
+    /// </summary>
     public static void Save(string path, TransformerPrior prior, AutoencoderRef ae, PriorTrainer? trainer = null)
     {
+        int step = trainer?.Step ?? 0;
+        string kept = $"{path} was not written";
+        if (trainer != null && trainer.Diverged)
+            throw new TrainingDivergedException(step, "the loss or the gradient norm of a recent step", kept);
         var meta = new Dictionary<string, string>
         {
             ["format"] = Format,
@@ -54,7 +63,7 @@ public static class PriorCheckpoint
         ae.Write(meta);
         var tensors = new List<SafeTensor>();
         foreach (var p in prior.Parameters())
-            tensors.Add(SafeTensor.FromFloats(p.Name, Longs(p.Value.Shape), p.Value.ToArray()));
+            tensors.Add(SafeTensor.FromFloats(p.Name, Longs(p.Value.Shape), Finite(p.Value.ToArray(), $"tensor '{p.Name}'", step, kept)));
         if (trainer != null)
         {
             meta["train_config"] = trainer.Config.ToJson();
@@ -64,11 +73,18 @@ public static class PriorCheckpoint
             meta["optimizer_step"] = trainer.Optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
             foreach (var (name, m, v) in trainer.Optimizer.State)
             {
-                tensors.Add(SafeTensor.FromFloats("optim.m." + name, Longs(m.Shape), m.ToArray()));
-                tensors.Add(SafeTensor.FromFloats("optim.v." + name, Longs(v.Shape), v.ToArray()));
+                tensors.Add(SafeTensor.FromFloats("optim.m." + name, Longs(m.Shape), Finite(m.ToArray(), $"AdamW moment m of '{name}'", step, kept)));
+                tensors.Add(SafeTensor.FromFloats("optim.v." + name, Longs(v.Shape), Finite(v.ToArray(), $"AdamW moment v of '{name}'", step, kept)));
             }
         }
         SafeTensorsFile.Write(path, tensors, meta);
+    }
+
+    private static float[] Finite(float[] values, string what, int step, string kept)
+    {
+        foreach (var x in values)
+            if (!float.IsFinite(x)) throw new TrainingDivergedException(step, what, kept);
+        return values;
     }
 
     internal static string LayoutJson(CodeLayout layout) =>

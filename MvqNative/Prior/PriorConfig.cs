@@ -16,7 +16,10 @@ public sealed class PriorConfig
     public int Heads { get; set; } = 4;
     public int Width { get; set; } = 128;
     public int MlpRatio { get; set; } = 4;
-    /// <summary>Dropout probability (attention output and MLP output). Only 0 is implemented.</summary>
+    /// <summary>
+    /// Dropout probability on each block's attention output and MLP output (after their projections), training only;
+    /// 0 (the default) runs no dropout kernel at all.
+    /// </summary>
     public float Dropout { get; set; }
     /// <summary>Standard deviation of the initial weights (GPT-2: 0.02; residual projections get / sqrt(2 layers)).</summary>
     public float InitStd { get; set; } = 0.02f;
@@ -26,7 +29,7 @@ public sealed class PriorConfig
         static void Check(bool ok, string msg) { if (!ok) throw new MvqConfigException("prior config", msg); }
         Check(Layers >= 1 && Heads >= 1 && Width >= 1 && MlpRatio >= 1, "layers, heads, width and mlpRatio must be >= 1");
         Check(Width % Heads == 0, $"width {Width} must be a multiple of heads {Heads}");
-        Check(Dropout == 0, "dropout > 0 is not implemented (the prior trains without dropout)");
+        Check(Dropout >= 0 && Dropout < 1, $"dropout {Dropout} must be in [0, 1)");
         Check(InitStd > 0, "initStd must be positive");
     }
 

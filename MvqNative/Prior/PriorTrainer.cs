@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using MvqNative.Backends;
 using MvqNative.Data;
+using MvqNative.Ops;
 using MvqNative.Optim;
 using MvqNative.Tensors;
 using MvqNative.Training;
@@ -67,8 +68,12 @@ public sealed class PriorTrainer : IDisposable
     private readonly Backend _backend;
     private readonly int[] _codes;
     private readonly int _t;
-    private readonly int[] _rows, _hostIn, _hostTg;
+    private readonly int[] _rows, _batchCodes, _hostIn, _hostTg;
     private readonly Tensor _in, _tg, _bounds;
+    // 0 while every step's losses and gradient norm are finite, NaN from the first step where one was not: updated on
+    // the device each step (health += 0 * x), read only when logging or saving, so a diverged prior is never saved.
+    private readonly Tensor _health, _lossSq;
+    private static readonly AxpbyAttrs Poison = new(1f, 0f);
     private readonly PriorLoss _loss;
     private readonly Stopwatch _clock = new();
     private int _sinceLog;
@@ -84,7 +89,10 @@ public sealed class PriorTrainer : IDisposable
         Batcher = new CodeBatcher(codes.Length / _t, config.Batch, config.Seed);
         Optimizer = new AdamW(model.Parameters(), config.Lr, config.Beta1, config.Beta2, 1e-8f, config.WeightDecay, config.ClipNorm);
         _rows = new int[config.Batch];
+        _batchCodes = new int[config.Batch * _t];
         _hostIn = new int[config.Batch * _t]; _hostTg = new int[config.Batch * _t];
+        _health = backend.Zeros(1);
+        _lossSq = backend.Zeros(1);
         _in = backend.EmptyInt(config.Batch, _t);
         _tg = backend.EmptyInt(config.Batch * _t);
         _bounds = backend.FromArray(model.Layout.BoundsArray(config.Batch), config.Batch * _t, 2);
@@ -105,16 +113,20 @@ public sealed class PriorTrainer : IDisposable
     {
         if (!_clock.IsRunning) _clock.Start();
         Batcher.Next(_rows);
-        var codes = new int[_rows.Length * _t];
-        for (int b = 0; b < _rows.Length; b++) _codes.AsSpan(_rows[b] * _t, _t).CopyTo(codes.AsSpan(b * _t));
-        Model.Layout.ToInputsTargets(codes, _hostIn, _hostTg);
+        for (int b = 0; b < _rows.Length; b++) _codes.AsSpan(_rows[b] * _t, _t).CopyTo(_batchCodes.AsSpan(b * _t));
+        Model.Layout.ToInputsTargets(_batchCodes, _hostIn, _hostTg);
         _in.CopyFrom(_hostIn); _tg.CopyFrom(_hostTg);
         Optimizer.ZeroGrad();
+        Model.DropoutStep = Step;
         var logits = Model.Forward(_in);
         _loss.Compute(logits, _tg, _bounds);
         Model.Backward(_loss.Grad);
         float lr = LearningRate(Step);
         Optimizer.Step(lr);
+        _lossSq.Zero();
+        ReduceOps.SumSquares.Run(_backend, [_loss.Losses], [_lossSq]);
+        ElementwiseOps.Axpby.Run(_backend, [_health, _lossSq], [_health], Poison);
+        if (Optimizer.GradNormSquared is Tensor gns) ElementwiseOps.Axpby.Run(_backend, [_health, gns], [_health], Poison);
         Step++;
         _sinceLog++;
         if (!forceLog && Step % Config.LogEvery != 0 && Step != Config.Steps) return null;
@@ -122,6 +134,7 @@ public sealed class PriorTrainer : IDisposable
         double gn = Optimizer.LastGradNorm;
         if (!double.IsFinite(loss)) throw new TrainingDivergedException(Step, "the loss");
         if (!double.IsFinite(gn)) throw new TrainingDivergedException(Step, "the gradient norm");
+        if (Diverged) throw new TrainingDivergedException(Step, "the loss or the gradient norm of a recent step");
         _backend.Synchronize();
         double ms = _clock.Elapsed.TotalMilliseconds / _sinceLog;
         _clock.Restart();
@@ -129,9 +142,15 @@ public sealed class PriorTrainer : IDisposable
         return new PriorStepStats(Step, loss, loss / Math.Log(2), gn, lr, ms, _rows.Length * _t * 1000.0 / ms);
     }
 
+    /// <summary>
+    /// True when some step since this trainer started had a non-finite loss or gradient norm. Reads one device scalar
+    /// (a host synchronisation): call it when logging or saving, not every step.
+    /// </summary>
+    public bool Diverged => !float.IsFinite(_health.ToArray()[0]);
+
     public void Dispose()
     {
-        _in.Dispose(); _tg.Dispose(); _bounds.Dispose(); _loss.Dispose();
+        _in.Dispose(); _tg.Dispose(); _bounds.Dispose(); _loss.Dispose(); _health.Dispose(); _lossSq.Dispose();
         Optimizer.Dispose();
     }
 }

@@ -14,12 +14,16 @@ public sealed class CausalSelfAttention : Module
     private int _b, _t;
     private AttentionAttrs? _attrs;
 
-    public CausalSelfAttention(Backend backend, int width, int heads, Random rng) : base(backend)
+    public CausalSelfAttention(Backend backend, int width, int heads, Random rng, Dropout? dropout = null) : base(backend)
     {
         Heads = heads;
         Qkv = AddChild("qkv", new Linear(backend, width, 3 * width, rng));
         Proj = AddChild("proj", new Linear(backend, width, width, rng));
+        Drop = AddChild("drop", dropout ?? new Dropout(backend, 0, 0));
     }
+
+    /// <summary>Dropout on the attention output (after the projection).</summary>
+    public Dropout Drop { get; }
 
     public int Heads { get; }
     public Linear Qkv { get; }
@@ -35,14 +39,14 @@ public sealed class CausalSelfAttention : Module
         var y = Arena.Get("y", _b * _t, c);
         if (_attrs is null || _attrs.B != _b || _attrs.T != _t) _attrs = new AttentionAttrs(_b, _t, Heads);
         PriorKernels.Attention(Backend, qkv, y, Arena.Get("lse", _b, Heads, _t), _attrs);
-        return Proj.Forward(y).Reshape(_b, _t, c);
+        return Drop.Forward(Proj.Forward(y)).Reshape(_b, _t, c);
     }
 
     public override Tensor Backward(Tensor dy)
     {
         var qkv = _qkv ?? throw new InvalidOperationException("attention Backward before Forward");
         int c = qkv.Dim(1) / 3;
-        var da = Proj.Backward(dy.Reshape(_b * _t, c));
+        var da = Proj.Backward(Drop.Backward(dy.Reshape(_b * _t, c)));
         var dqkv = Arena.Get("dqkv", _b * _t, 3 * c);
         PriorKernels.AttentionBackward(Backend, qkv, Arena.Get("y", _b * _t, c), Arena.Get("lse", _b, Heads, _t), da, dqkv, _attrs!);
         return Qkv.Backward(dqkv).Reshape(_b, _t, c);
@@ -54,31 +58,36 @@ public sealed class Mlp : Module
 {
     private readonly Gelu _act;
 
-    public Mlp(Backend backend, int width, int hidden, Random rng) : base(backend)
+    public Mlp(Backend backend, int width, int hidden, Random rng, Dropout? dropout = null) : base(backend)
     {
         Fc = AddChild("fc", new Linear(backend, width, hidden, rng));
         _act = AddChild("act", new Gelu(backend));
         Proj = AddChild("proj", new Linear(backend, hidden, width, rng));
+        Drop = AddChild("drop", dropout ?? new Dropout(backend, 0, 0));
     }
+
+    /// <summary>Dropout on the MLP output (after the projection).</summary>
+    public Dropout Drop { get; }
 
     public Linear Fc { get; }
     public Linear Proj { get; }
     internal Gelu Act => _act;
 
-    public override Tensor Forward(Tensor x) => Proj.Forward(_act.Forward(Fc.Forward(x)));
+    public override Tensor Forward(Tensor x) => Drop.Forward(Proj.Forward(_act.Forward(Fc.Forward(x))));
 
-    public override Tensor Backward(Tensor dy) => Fc.Backward(_act.Backward(Proj.Backward(dy)));
+    public override Tensor Backward(Tensor dy) => Fc.Backward(_act.Backward(Proj.Backward(Drop.Backward(dy))));
 }
 
 /// <summary>x = x + attn(ln1(x)); x = x + mlp(ln2(x)). x [B, T, C].</summary>
 public sealed class TransformerBlock : Module
 {
-    public TransformerBlock(Backend backend, PriorConfig c, Random rng) : base(backend)
+    // dropoutStream: the first of this block's two dropout streams (attention output, then MLP output).
+    public TransformerBlock(Backend backend, PriorConfig c, Random rng, ulong dropoutStream = 0) : base(backend)
     {
         Ln1 = AddChild("ln1", new LayerNorm(backend, c.Width));
-        Attn = AddChild("attn", new CausalSelfAttention(backend, c.Width, c.Heads, rng));
+        Attn = AddChild("attn", new CausalSelfAttention(backend, c.Width, c.Heads, rng, new Dropout(backend, c.Dropout, dropoutStream)));
         Ln2 = AddChild("ln2", new LayerNorm(backend, c.Width));
-        Mlp = AddChild("mlp", new Mlp(backend, c.Width, c.MlpRatio * c.Width, rng));
+        Mlp = AddChild("mlp", new Mlp(backend, c.Width, c.MlpRatio * c.Width, rng, new Dropout(backend, c.Dropout, dropoutStream + 1)));
     }
 
     public LayerNorm Ln1 { get; }
@@ -130,7 +139,9 @@ public sealed class TransformerPrior : Module
         TokEmb = AddChild("tok_emb", new Embedding(backend, layout.InputVocabulary, c, rng, config.InitStd));
         PosEmb = AddChild("pos_emb", new Embedding(backend, layout.Length, c, rng, config.InitStd));
         _blocks = AddChild("blocks", new Sequential(backend));
-        for (int i = 0; i < config.Layers; i++) _blocks.Add(new TransformerBlock(backend, config, rng));
+        // Dropout streams: one per dropout layer, derived from the seed, so masks differ across layers and seeds.
+        ulong streams = (ulong)(uint)seed << 32;
+        for (int i = 0; i < config.Layers; i++) _blocks.Add(new TransformerBlock(backend, config, rng, streams + 2 * (ulong)i));
         LnF = AddChild("ln_f", new LayerNorm(backend, c));
         Head = AddChild("head", new Linear(backend, c, layout.Vocabulary, rng));
         // GPT-2 initialisation: N(0, std) weights, zero biases, residual projections scaled by 1/sqrt(2 layers).
@@ -156,6 +167,15 @@ public sealed class TransformerPrior : Module
     public IEnumerable<TransformerBlock> Blocks => _blocks.Layers.Cast<TransformerBlock>();
     public LayerNorm LnF { get; }
     public Linear Head { get; }
+
+    /// <summary>Training step whose dropout masks the next forward draws (the trainer sets it; no effect when dropout is 0).</summary>
+    public long DropoutStep
+    {
+        set
+        {
+            foreach (var b in Blocks) { b.Attn.Drop.Step = value; b.Mlp.Drop.Step = value; }
+        }
+    }
 
     /// <summary>inputs I32 [B, T'] (T' &lt;= T) -> logits [B*T', V].</summary>
     public override Tensor Forward(Tensor inputs)

@@ -34,11 +34,12 @@ public static class PriorCommand
         var layers = new Option<int?>("--layers") { Description = "transformer blocks" };
         var heads = new Option<int?>("--heads") { Description = "attention heads" };
         var width = new Option<int?>("--width") { Description = "model width C" };
+        var dropout = new Option<float?>("--dropout") { Description = "dropout on attention and MLP outputs, in [0, 1) (default 0)" };
         var limit = new Option<int?>("--limit") { Description = "use only the first N training images" };
         var resume = new Option<FileInfo?>("--resume") { Description = "continue from a prior.safetensors written by mvq prior train" };
         var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json();
         var cmd = new Command("train", "Train a transformer prior over an autoencoder's codes.\nExample: mvq prior train --model runs/vq/model.safetensors --data fashion-mnist:train --out runs/vq-prior")
-        { model, data, output, steps, batch, lr, layers, heads, width, limit, resume, device, seed, json };
+        { model, data, output, steps, batch, lr, layers, heads, width, dropout, limit, resume, device, seed, json };
         cmd.SetAction(r =>
         {
             var modelPath = r.GetValue(model)!.FullName;
@@ -54,6 +55,7 @@ public static class PriorCommand
             if (r.GetValue(layers) is int ly) pc.Layers = ly;
             if (r.GetValue(heads) is int hd) pc.Heads = hd;
             if (r.GetValue(width) is int wd) pc.Width = wd;
+            if (r.GetValue(dropout) is float dp) pc.Dropout = dp;
             if (tc.Steps < 1 || tc.Batch < 1) throw new MvqUsageException("--steps and --batch must be >= 1");
             if (!(tc.Lr > 0)) throw new MvqUsageException($"--lr must be > 0, got {tc.Lr}");
             pc.Validate();
