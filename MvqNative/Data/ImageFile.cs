@@ -75,6 +75,23 @@ public static class ImageFile
         ArgumentOutOfRangeException.ThrowIfLessThan(dst.Length, channels * height * width, nameof(dst));
 
         using var image = Decode(path);
+        Convert(image, channels, height, width, dst, convert, path);
+    }
+
+    /// <summary>
+    /// Converts an image already in memory to [C, H, W] floats in [0, 1] as <see cref="LoadInto"/> does (centre-crop,
+    /// resize, channels), converting colour to gray or gray to RGB where the channel counts differ. The image is not changed.
+    /// </summary>
+    internal static void FromImage(Image<Rgb24> source, int channels, int height, int width, Span<float> dst)
+    {
+        if (channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "1 or 3 channels");
+        ArgumentOutOfRangeException.ThrowIfLessThan(dst.Length, channels * height * width, nameof(dst));
+        using var image = source.Clone();
+        Convert(image, channels, height, width, dst, convert: true, path: "image");
+    }
+
+    private static void Convert(Image<Rgb24> image, int channels, int height, int width, Span<float> dst, bool convert, string path)
+    {
         bool colour = IsColour(image);
         if (channels == 1 && colour && !convert)
             throw new MvqInputException(path, "colour image (R, G, B differ) but the model takes 1 channel; pass --convert gray to use its luminance");

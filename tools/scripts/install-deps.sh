@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what MvqNative needs from Debian on a fresh machine (idempotent; needs root or sudo):
 # FashionMNIST, OpenBLAS (the GEMM comparison), NVRTC 11.8 from non-free (compiles kernels
-# without a GPU), CMake and g++ (the CUDA host emulator). The .NET 10 SDK must be present.
+# without a GPU), CMake and g++ (the CUDA host emulator; also the linker NativeAOT uses for
+# libmvqnative.so), zlib headers (the C example reads gzip IDX files). The .NET 10 SDK must be present.
 set -euo pipefail
-pkgs=(dataset-fashion-mnist libopenblas0-pthread libnvrtc11.2 cmake g++ make python3)
+pkgs=(dataset-fashion-mnist libopenblas0-pthread libnvrtc11.2 cmake g++ make python3 zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

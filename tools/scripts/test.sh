@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# README command 2: every test. Native emulator tests (CTest), then the C# suite on cpu and
+# README command 2: every test. Native tests (CTest: the emulator's, and the C ABI example against the CLI), then the C# suite on cpu and
 # cuda-emu (NVRTC compiles every kernel; every kernel runs under the emulator's sanitizer), then
 # the quick kernel mutation test. Ends with one "N passed, M failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/install-deps.sh || exit 1
 bash tools/scripts/build-native.sh || exit 1
+# The C# projects once, before CTest: its C ABI test compares the C example with the mvq CLI.
+dotnet build MvqNative.sln -c Release -v quiet -nologo || exit 1
 mkdir -p build
 # Every process that loads the emulator appends its launch counts here at exit (see below).
 export MVQ_EMU_STATS="$PWD/build/emu-stats.txt"
@@ -14,7 +16,7 @@ ctest --test-dir build --output-on-failure 2>&1 | tee build/ctest.log
 ctest_rc=${PIPESTATUS[0]}
 export MVQ_REQUIRE_EMU=1   # the emulator must be found: a missing one fails, never skips
 export MVQ_EMU_LIB="$PWD/build/native/libmvq_emu.so"
-dotnet test MvqNative.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee build/dotnet-test.log
+dotnet test MvqNative.sln -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee build/dotnet-test.log
 dotnet_rc=${PIPESTATUS[0]}
 # Totals from the C# runner's summary ("Total tests: N" then "Passed: P" / "Failed: F") and CTest's.
 p=$(grep -E "^ +Passed: +[0-9]+$" build/dotnet-test.log | awk '{s+=$2} END {print s+0}')

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using MvqNative.Checkpoints;
+using System.Runtime.InteropServices;
 using MvqNative.Data;
 using MvqNative.Imaging;
 using MvqNative.IO;
@@ -13,48 +13,45 @@ public static class ReconstructCommand
     public static Command Create()
     {
         var model = new Option<FileInfo>("--model") { Description = "checkpoint", Required = true };
-        var input = new Option<string>("--input") { Description = "an image file or a folder of images", Required = true };
+        var input = new Option<string>("--input") { Description = "an image file, a folder of images, or a data spec (fashion-mnist:test, idx:PATH)", Required = true };
         var output = new Option<string>("--output") { Description = "an image file (for one input image) or a folder", Required = true };
+        var limit = new Option<int?>("--limit") { Description = "reconstruct only the first N images (data specs and folders)" };
+        var raw = new Option<string?>("--raw") { Description = "also write every reconstruction as raw little-endian float32, [N, C, H, W], to this file" };
         var convert = Cli.Convert();
         var device = Cli.Device();
         var cmd = new Command("reconstruct", "Reconstruct images through the autoencoder.\nExample: mvq reconstruct --model runs/vq/model.safetensors --input shirt.png --output shirt_rec.png")
-        { model, input, output, convert, device };
+        { model, input, output, limit, raw, convert, device };
         cmd.SetAction(r =>
         {
             string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!;
-            bool dir = Directory.Exists(inPath);
-            if (!dir && !File.Exists(inPath)) throw new MvqInputException(inPath, "no such file or folder");
+            string? rawPath = r.GetValue(raw);
+            string modelPath = r.GetValue(model)!.FullName;
+            bool file = File.Exists(inPath), dir = Directory.Exists(inPath), spec = !file && !dir;
+            if (spec && !inPath.StartsWith("fashion-mnist", StringComparison.Ordinal) && !inPath.Contains(':')) throw new MvqInputException(inPath, "no such file or folder");
+            if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
             // Output names before any work: unique, and never one of the inputs.
-            var sources = dir ? ImageFolder.Files(inPath) : [Path.GetFullPath(inPath)];
-            var targets = dir ? OutputNames(sources, outPath) : [Path.GetFullPath(outPath)];
+            var sources = dir ? ImageFolder.Files(inPath) : file ? [Path.GetFullPath(inPath)] : [];
+            if (dir && r.GetValue(limit) is int lim && lim < sources.Length) sources = sources[..lim];
+            var targets = dir ? OutputNames(sources, outPath) : file ? [Path.GetFullPath(outPath)] : [];
             var inputs = new HashSet<string>(sources.Select(Cli.RealPath), StringComparer.Ordinal);
-            inputs.Add(Cli.RealPath(r.GetValue(model)!.FullName));
-            foreach (var t in targets)
+            inputs.Add(Cli.RealPath(modelPath));
+            foreach (var t in targets.Concat(rawPath is null ? [] : [rawPath]))
                 if (inputs.Contains(Cli.RealPath(t)))
                     throw new MvqInputException(t, "is an input of this command; refusing to write over it (choose another --output)");
-            using var lockDir = dir ? OutputFolder.Acquire(outPath, "mvq reconstruct") : null;
+            if (spec && rawPath is not null) Cli.RefuseInputAsOutput(rawPath, inPath, modelPath);
+            using var lockDir = file ? null : OutputFolder.Acquire(outPath, "mvq reconstruct");
 
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
-            var im = m.Config.Image;
-            bool conv = Cli.ConvertFlag(r.GetValue(convert), im.Channels);
-            var ds = dir ? ImageFolder.Load(inPath, im.Channels, im.Height, im.Width, conv)
-                : new ImageDataset(inPath, 1, im.Channels, im.Height, im.Width, ImageFile.Load(inPath, im.Channels, im.Height, im.Width, conv));
+            using var m = MvqModel.Load(modelPath, r.GetValue(device)!);
+            bool conv = Cli.ConvertFlag(r.GetValue(convert), m.Channels);
+            var (ds, _) = InputImages.Load(inPath, new ImageShape { Channels = m.Channels, Height = m.Height, Width = m.Width }, r.GetValue(limit), conv);
+            if (spec) targets = Enumerable.Range(0, ds.Count).Select(i => Path.Combine(Path.GetFullPath(outPath), DecodeCommand.FileName(i))).ToArray();
             if (ds.Count != targets.Length) throw new MvqInputException(inPath, $"found {ds.Count} images for {targets.Length} names (the folder changed while being read?)");
-            int per = im.Channels * im.Height * im.Width;
-            using var session = new InferenceSession(m, 64);
-            int written = 0;
-            for (int start = 0; start < ds.Count; start += 64)
-            {
-                int b = Math.Min(64, ds.Count - start);
-                var (_, rec, _) = session.Run(ds, start, b);
-                for (int i = 0; i < b; i++)
-                {
-                    ImageGrid.Save(targets[start + i], rec.AsSpan(i * per, per), 1, im.Channels, im.Height, im.Width, columns: 1, scale: 1, padding: 0);
-                    written++;
-                }
-            }
-            Console.WriteLine($"wrote {written} reconstruction{(written == 1 ? "" : "s")} to {outPath}");
+            int per = m.ImageSize;
+            var rec = m.Reconstruct(ds.Pixels.AsSpan(0, ds.Count * per));
+            for (int i = 0; i < ds.Count; i++)
+                ImageGrid.Save(targets[i], rec.AsSpan(i * per, per), 1, m.Channels, m.Height, m.Width, columns: 1, scale: 1, padding: 0);
+            if (rawPath is not null) AtomicFile.Write(rawPath, s => s.Write(MemoryMarshal.AsBytes(rec.AsSpan())));
+            Console.WriteLine($"wrote {ds.Count} reconstruction{(ds.Count == 1 ? "" : "s")} to {outPath}{(rawPath is null ? "" : $" and {rawPath}")}");
             return 0;
         });
         return cmd;

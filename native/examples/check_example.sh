@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# CTest c_abi_example_matches_cli: trains a small checkpoint with the mvq CLI, reconstructs the first 100
+# FashionMNIST test images with `mvq reconstruct --raw` and with the C example (through libmvqnative.so), and
+# requires the two float32 files to be equal byte for byte; then runs the C ABI's contract checks on it.
+#   check_example.sh EXAMPLE ABI_CHECKS REPO WORKDIR
+set -euo pipefail
+example=$1 checks=$2 repo=$3 work=$4
+mvq=(dotnet "$repo/tools/Mvq.Cli/bin/Release/net10.0/mvq.dll")
+[ -f "${mvq[1]}" ] || { echo "error: ${mvq[1]}: not built (dotnet build tools/Mvq.Cli -c Release)" >&2; exit 1; }
+data="${MVQ_DATA:-/usr/share/datasets/fashion-mnist}"
+[ -d "$data/fashion-mnist" ] && data="$data/fashion-mnist"
+idx="$data/t10k-images-idx3-ubyte.gz"
+[ -f "$idx" ] || { echo "error: $idx: FashionMNIST is missing (apt-get install dataset-fashion-mnist)" >&2; exit 1; }
+rm -rf "$work"; mkdir -p "$work"
+export MVQ_THREADS="${MVQ_THREADS:-2}"
+"${mvq[@]}" train --preset fmnist-vq --steps 30 --batch 32 --limit 1024 --out "$work/run" --json > "$work/train.json"
+model="$work/run/model.safetensors"
+"${mvq[@]}" reconstruct --model "$model" --input fashion-mnist:test --limit 100 --output "$work/cli" --raw "$work/cli.f32"
+"$example" "$model" "$idx" 100 "$work/c"
+cmp "$work/cli.f32" "$work/c/reconstructions.f32"
+bytes=$(stat -c %s "$work/c/reconstructions.f32")
+[ "$bytes" = $((100 * 784 * 4)) ] || { echo "error: $work/c/reconstructions.f32 has $bytes bytes, expected $((100 * 784 * 4))" >&2; exit 1; }
+echo "C example == mvq reconstruct: 100 images, $bytes bytes of float32, identical"
+"$checks" "$model"
