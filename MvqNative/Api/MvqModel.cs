@@ -334,7 +334,7 @@ public sealed class MvqModel : IDisposable
                         lastSave.Restart();
                     }
                 }
-                trainer.ThrowIfDiverged();
+                if (ckpt is null) trainer.ThrowIfDiverged();   // with a checkpoint, Save refuses a diverged run itself
                 if (ckpt is not null)
                 {
                     try { ModelCheckpoint.Save(ckpt, Net, trainer); }

@@ -16,7 +16,7 @@ namespace MvqNative.Optim;
 /// launches over all parameters (multi-tensor grad norm, multi-tensor AdamW) from a device table
 /// built here; elsewhere sum_squares and adamw_step run per parameter.
 /// </summary>
-public sealed class AdamW : IDisposable
+internal sealed class AdamW : IDisposable
 {
     private readonly Parameter[] _params;
     private readonly Tensor[] _m, _v;

@@ -10,7 +10,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Training;
 
 /// <summary>Figures of one logged step.</summary>
-public sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
+internal sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
 
 /// <summary>
 /// Raised when a loss, the gradient norm, a weight or an optimiser moment stops being finite. No checkpoint is
@@ -30,7 +30,7 @@ public sealed class TrainingDivergedException(int step, string what, string kept
 /// logging every <see cref="TrainConfig.LogEvery"/> steps (the only host synchronisation of a
 /// step), checkpoints. Resuming from a checkpoint reproduces the loss trajectory exactly on the CPU.
 /// </summary>
-public sealed class Trainer : IDisposable
+internal sealed class Trainer : IDisposable
 {
     private readonly Backend _backend;
     private readonly ImageDataset _data;
