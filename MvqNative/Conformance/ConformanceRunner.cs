@@ -59,7 +59,6 @@ internal static class ConformanceRunner
         var baseOut = c.Out.Select(s => s.Shape).ToArray();
         var inTypes = c.In.Select(s => s?.DType).ToArray();
         var outTypes = c.Out.Select(s => s.DType).ToArray();
-        var names = op.Inputs.Select(a => a.Name).Concat(op.Outputs.Select(a => a.Name)).ToArray();
         int total = baseIn.Length + baseOut.Length;
         for (int t = 0; t < total; t++)
         {
@@ -72,7 +71,7 @@ internal static class ConformanceRunner
                 if (t < baseIn.Length) ins[t] = spoiled; else outs[t - baseIn.Length] = spoiled;
                 var message = CheckMessage(op, ins, outs, inTypes, outTypes, c.Attrs);
                 if (message is null) continue;
-                string name = t < names.Length ? names[t] : $"tensor {t}";
+                string name = t < baseIn.Length ? op.ArgName(true, t) : op.ArgName(false, t - baseIn.Length);
                 return new WrongShape($"wrong shape: {name} [{string.Join(',', spoiled)}]", ins, outs, inTypes, outTypes, c.Attrs, message);
             }
         }

@@ -1,4 +1,5 @@
-// Tokens and bits per instance of a model's code (MVQ.md: every comparison states bits, w included).
+// Tokens and bits per instance of a model's code. Comparisons between models state bits, not only
+// tokens: MVQ's winner index w is one token but carries log2(J) bits, and it is counted.
 using MvqNative.Models;
 
 namespace MvqNative.Metrics;

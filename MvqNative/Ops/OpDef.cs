@@ -62,9 +62,20 @@ internal enum Access
     Update,
 }
 
-/// <summary>One named tensor argument of an op: element type, how it is used, and whether it may be absent (null).</summary>
+/// <summary>
+/// One named tensor argument of an op: element type, how it is used, and whether it may be absent (null).
+/// A <see cref="Repeated"/> argument stands for a list of tensors (e.g. every parameter of a model):
+/// the repeated arguments of an op come last among its inputs and among its outputs, and a call
+/// passes them as T groups (T &gt;= 1, the same T for inputs and outputs), group by group.
+/// </summary>
 internal sealed record Arg(string Name, DType DType, Access Access, bool Optional = false)
 {
+    /// <summary>Whether the argument is one of the op's repeated group (see the type's summary).</summary>
+    public bool Repeated { get; init; }
+
+    /// <summary>This argument as a repeated one.</summary>
+    public Arg Each() => this with { Repeated = true };
+
     /// <summary>A float input.</summary>
     public static Arg In(string name) => new(name, DType.F32, Access.Read);
     /// <summary>An integer input.</summary>
@@ -85,7 +96,7 @@ internal sealed record Arg(string Name, DType DType, Access Access, bool Optiona
     /// <summary>"=", "+=" or "&lt;->" (in place); empty for inputs.</summary>
     public string Symbol => Access switch { Access.Write => "=", Access.Accumulate => "+=", Access.Update => "<->", _ => "" };
 
-    public override string ToString() => $"{Name}{(DType == DType.I32 ? ":i32" : "")}{(Optional ? "?" : "")}";
+    public override string ToString() => $"{Name}{(DType == DType.I32 ? ":i32" : "")}{(Optional ? "?" : "")}{(Repeated ? "[T]" : "")}";
 }
 
 /// <summary>
@@ -103,9 +114,9 @@ internal sealed class OpDef
     /// <summary>snake_case name; the CUDA kernels of the op start with it.</summary>
     public string Name { get; }
     /// <summary>Inputs in call order.</summary>
-    public IReadOnlyList<Arg> Inputs { get => _inputs; init => _inputs = [.. value]; }
+    public IReadOnlyList<Arg> Inputs { get => _inputs; init { _inputs = [.. value]; FixedIn = _inputs.Count(a => !a.Repeated); } }
     /// <summary>Outputs in call order, each written (=), accumulated (+=) or updated in place.</summary>
-    public IReadOnlyList<Arg> Outputs { get => _outputs; init => _outputs = [.. value]; }
+    public IReadOnlyList<Arg> Outputs { get => _outputs; init { _outputs = [.. value]; FixedOut = _outputs.Count(a => !a.Repeated); } }
     /// <summary>Type of the attribute record, or null for an op without attributes.</summary>
     public Type? AttrsType { get; init; }
     /// <summary>Checks that the shapes (and attributes) of a call fit together; run by <see cref="Run"/> before dispatch.</summary>
@@ -119,6 +130,44 @@ internal sealed class OpDef
     public string Doc { get; init; } = "";
     /// <summary>Conformance cases: every op has at least one (a test fails otherwise).</summary>
     public IReadOnlyList<Conformance.OpCase> Cases { get; init; } = [];
+
+    /// <summary>Leading inputs / outputs that are not repeated.</summary>
+    private int FixedIn { get; init; }
+    private int FixedOut { get; init; }
+    private int RepIn => _inputs.Length - FixedIn;
+    private int RepOut => _outputs.Length - FixedOut;
+
+    /// <summary>Whether the op takes a repeated group of arguments (a tensor list).</summary>
+    public bool IsVariadic => RepIn + RepOut > 0;
+
+    /// <summary>
+    /// The number of groups T of a call with these argument counts (1 for an op without repeated
+    /// arguments when the counts match its signature), or -1 when the counts fit no T.
+    /// </summary>
+    public int Groups(int inputs, int outputs)
+    {
+        int fi = FixedIn, fo = FixedOut, ri = RepIn, ro = RepOut;
+        if (ri + ro == 0) return inputs == fi && outputs == fo ? 1 : -1;
+        int t = ri > 0 ? (inputs - fi) / ri : (outputs - fo) / ro;
+        return t >= 1 && inputs == fi + t * ri && outputs == fo + t * ro ? t : -1;
+    }
+
+    /// <summary>The signature argument of call position <paramref name="i"/> (input or output).</summary>
+    public Arg ArgAt(bool input, int i)
+    {
+        var args = input ? _inputs : _outputs;
+        int f = input ? FixedIn : FixedOut;
+        return i < f ? args[i] : args[f + (i - f) % (args.Length - f)];
+    }
+
+    /// <summary>The name of call position <paramref name="i"/>: the argument's name, with the group index for a repeated one ("grad[2]").</summary>
+    public string ArgName(bool input, int i)
+    {
+        var a = ArgAt(input, i);
+        if (!a.Repeated) return a.Name;
+        int f = input ? FixedIn : FixedOut, r = input ? RepIn : RepOut;
+        return $"{a.Name}[{(i - f) / r}]";
+    }
 
     public OpImpl? ImplFor(ImplKind kind) => kind == ImplKind.Cpu ? Cpu : Cuda;
 
@@ -147,10 +196,15 @@ internal sealed class OpDef
     /// </summary>
     public void Check(in OpCall c)
     {
-        if (c.In.Length != _inputs.Length || c.Out.Length != _outputs.Length)
-            throw Error($"takes {_inputs.Length} inputs and {_outputs.Length} outputs ({Signature}), got {c.In.Length} and {c.Out.Length}");
-        for (int i = 0; i < _inputs.Length; i++) CheckTensor(c.In[i], _inputs[i], "input", c.Backend);
-        for (int i = 0; i < _outputs.Length; i++) CheckTensor(c.Out[i], _outputs[i], "output", c.Backend);
+        if (!IsVariadic)
+        {
+            if (c.In.Length != _inputs.Length || c.Out.Length != _outputs.Length)
+                throw Error($"takes {_inputs.Length} inputs and {_outputs.Length} outputs ({Signature}), got {c.In.Length} and {c.Out.Length}");
+        }
+        else if (Groups(c.In.Length, c.Out.Length) < 0)
+            throw Error($"takes {FixedIn} + {RepIn} T inputs and {FixedOut} + {RepOut} T outputs for T >= 1 tensor groups ({Signature}), got {c.In.Length} and {c.Out.Length}");
+        for (int i = 0; i < c.In.Length; i++) CheckTensor(c.In[i], i, true, c.Backend);
+        for (int i = 0; i < c.Out.Length; i++) CheckTensor(c.Out[i], i, false, c.Backend);
         if (AttrsType is null ? c.Attrs is not null : !AttrsType.IsInstanceOfType(c.Attrs))
             throw Error(AttrsType is null ? $"takes no attributes, got {c.Attrs!.GetType().Name}"
                 : $"attributes must be {AttrsType.Name}, got {(c.Attrs is null ? "none" : c.Attrs.GetType().Name)}");
@@ -159,15 +213,17 @@ internal sealed class OpDef
         catch (ArgumentException e) { throw Error(e.Message, e); }
     }
 
-    private void CheckTensor(Tensor? t, Arg a, string role, Backend b)
+    private void CheckTensor(Tensor? t, int i, bool input, Backend b)
     {
+        var a = input ? (i < _inputs.Length ? _inputs[i] : ArgAt(true, i)) : (i < _outputs.Length ? _outputs[i] : ArgAt(false, i));
+        string role = input ? "input" : "output";
         if (t is null)
         {
-            if (!a.Optional) throw Error($"{role} {a.Name} is missing (null)");
+            if (!a.Optional) throw Error($"{role} {ArgName(input, i)} is missing (null)");
             return;
         }
-        if (t.Backend != b) throw Error($"{role} {a.Name} {t} is not on {b.Name}");
-        if (t.DType != a.DType) throw Error($"{role} {a.Name} must be {a.DType}, got {t.DType} [{t.ShapeString}]");
+        if (t.Backend != b) throw Error($"{role} {ArgName(input, i)} {t} is not on {b.Name}");
+        if (t.DType != a.DType) throw Error($"{role} {ArgName(input, i)} must be {a.DType}, got {t.DType} [{t.ShapeString}]");
     }
 
     private ArgumentException Error(string problem, Exception? inner = null) => new($"op {Name}: {problem}", inner);

@@ -1,7 +1,6 @@
-// The AdamW optimiser: global gradient norm on the device, then one fused adamw_step per parameter.
+// The AdamW optimiser: the global gradient norm and the fused step of every parameter in one op
+// (adamw_multi), on every backend.
 using MvqNative.Backends;
-using MvqNative.Backends.Cuda;
-using MvqNative.Backends.Cuda.Kernels;
 using MvqNative.Layers;
 using MvqNative.Ops;
 using MvqNative.Tensors;
@@ -11,10 +10,10 @@ namespace MvqNative.Optim;
 /// <summary>
 /// AdamW with PyTorch semantics (decoupled weight decay, bias correction) and clipping by
 /// the global gradient norm (clip_grad_norm_). The norm is reduced into a device scalar
-/// that adamw_step reads, so a step never waits for the host. Parameters with Decay=false
-/// get no weight decay; parameters with Trainable=false are ignored. On CUDA the step is two
-/// launches over all parameters (multi-tensor grad norm, multi-tensor AdamW) from a device table
-/// built here; elsewhere sum_squares and adamw_step run per parameter.
+/// that the update reads, so a step never waits for the host. Parameters with Decay=false
+/// get no weight decay; parameters with Trainable=false are ignored. A step is one adamw_multi
+/// call over all parameters (on CUDA two launches, whatever the parameter count); with
+/// <see cref="MultiTensor"/> off, sum_squares and adamw_step run per parameter instead.
 /// </summary>
 internal sealed class AdamW : IDisposable
 {
@@ -22,7 +21,9 @@ internal sealed class AdamW : IDisposable
     private readonly Tensor[] _m, _v;
     private readonly Tensor? _gradNormSq;
     private readonly Backend? _backend;
-    private readonly CudaMultiTensorAdamW? _multi;
+    // adamw_multi's arguments, built once: the gradients, and gradNormSq then (param, m, v) per parameter.
+    private readonly Tensor[] _multiIn = [], _multiOut = [];
+    private readonly bool[] _decay;
 
     /// <param name="parameters">The model's parameters (non-trainable ones are skipped).</param>
     /// <param name="lr">Default learning rate (<see cref="Step()"/>).</param>
@@ -41,8 +42,12 @@ internal sealed class AdamW : IDisposable
         _m = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _v = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _gradNormSq = _backend?.Zeros(1);
-        if (_backend is CudaBackend cuda)
-            _multi = new CudaMultiTensorAdamW(cuda, [.. _params.Select((p, i) => (p.Value, p.Grad, _m[i], _v[i], p.Decay))]);
+        _decay = [.. _params.Select(p => p.Decay)];
+        if (_gradNormSq is not null)
+        {
+            _multiIn = [.. _params.Select(p => p.Grad)];
+            _multiOut = [_gradNormSq, .. _params.SelectMany((p, i) => new[] { p.Value, _m[i], _v[i] })];
+        }
         Lr = lr; Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay; ClipNorm = clipNorm;
     }
 
@@ -54,8 +59,8 @@ internal sealed class AdamW : IDisposable
     public float ClipNorm { get; set; }
 
     /// <summary>
-    /// Whether <see cref="Step(float)"/> takes the fused multi-tensor path (CUDA backends only; on by
-    /// default there). Off: sum_squares and adamw_step per parameter, as on the CPU (tests compare the two).
+    /// Whether <see cref="Step(float)"/> runs adamw_multi over all parameters (the default). Off:
+    /// sum_squares and adamw_step per parameter (tests compare the two; on the CPU they are bit-identical).
     /// </summary>
     internal bool MultiTensor { get; set; } = true;
 
@@ -68,16 +73,15 @@ internal sealed class AdamW : IDisposable
     /// <summary>One step at <see cref="Lr"/>.</summary>
     public void Step() => Step(Lr);
 
-    /// <summary>One step at <paramref name="lr"/>: global grad norm (sum_squares), then adamw_step per parameter.</summary>
+    /// <summary>One step at <paramref name="lr"/>: the global grad norm, then the AdamW update of every parameter.</summary>
     public void Step(float lr)
     {
         StepCount++;
         if (_backend is null) return;
         var decayed = new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, StepCount, ClipNorm);
-        if (_multi is not null && MultiTensor)
+        if (MultiTensor)
         {
-            _multi.GradNormSq(_gradNormSq!);
-            _multi.Step(_gradNormSq!, decayed);
+            OptimizerOps.AdamWMulti.Run(_backend, _multiIn, _multiOut, new AdamWMultiAttrs(decayed, _decay));
             return;
         }
         _gradNormSq!.Zero();
@@ -143,7 +147,6 @@ internal sealed class AdamW : IDisposable
 
     public void Dispose()
     {
-        _multi?.Dispose();
         foreach (var t in _m) t.Dispose();
         foreach (var t in _v) t.Dispose();
         _gradNormSq?.Dispose();

@@ -5,16 +5,16 @@
 //   clip = min(1, clip_norm/(sqrt(gns) + 1e-6)) read from the device scalar gns (clip_norm <= 0:
 //   1), so a step never waits for the host. h = (beta1, beta2, eps, clip_norm).
 //   adamw_step: one tensor, grid-stride (the per-parameter op; CPU parity and conformance).
-//   Multi-tensor path (one launch each over all parameters, MvqNative/Optim/AdamW.cs):
+//   adamw_multi (one launch each over a whole parameter list; the AdamW optimiser's step):
 //     table[6 T] (u64): per tensor {param, grad, m, v, count, decay flag};
 //     chunks[C] (int2): {tensor, start}: block b owns elements [start, start + ADAMW_CHUNK) of
-//     its tensor (built once when the parameter list is fixed).
-//     multi_grad_norm: block b writes partial[b] = sum of grad^2 over its chunk (block tree),
+//     its tensor (uploaded by the launcher when the list changes, not per step).
+//     adamw_multi_norm: block b writes partial[b] = sum of grad^2 over its chunk (block tree),
 //       then takes a ticket from an integer counter (atomicInc, wraps back to 0 for the next
 //       step); the last block sums partial[0..C) in index order and writes gns[0] (=). Float
 //       order depends only on the chunk table: deterministic (the ticket only picks which
 //       block does the final sum).
-//     adamw_multi: block b updates its chunk as adamw_step does.
+//     adamw_multi_step: block b updates its chunk as adamw_step does.
 #include "common.cuh"
 
 #define ADAMW_CHUNK 4096
@@ -41,7 +41,7 @@ extern "C" __global__ void adamw_step(const float* grad, const float* gns, float
         mvq_adamw(p + i, m + i, v + i, grad[i] * clip, h, decay_mul, step_size, bc2_sqrt);
 }
 
-extern "C" __global__ void multi_grad_norm(const unsigned long long* table, const int2* chunks, float* partial, unsigned int* counter, float* gns)
+extern "C" __global__ void adamw_multi_norm(const unsigned long long* table, const int2* chunks, float* partial, unsigned int* counter, float* gns)
 {
     __shared__ float warp_sums[32];
     __shared__ int is_last;
@@ -70,7 +70,7 @@ extern "C" __global__ void multi_grad_norm(const unsigned long long* table, cons
     if (threadIdx.x == 0) gns[0] = total;
 }
 
-extern "C" __global__ void adamw_multi(const unsigned long long* table, const int2* chunks, const float* gns, float4 h, float step_size, float bc2_sqrt, float decay_mul)
+extern "C" __global__ void adamw_multi_step(const unsigned long long* table, const int2* chunks, const float* gns, float4 h, float step_size, float bc2_sqrt, float decay_mul)
 {
     const int2 ck = chunks[blockIdx.x];
     const unsigned long long* e = table + 6LL * ck.x;

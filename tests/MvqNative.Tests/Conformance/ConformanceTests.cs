@@ -60,13 +60,16 @@ public class ConformanceTests(ITestOutputHelper output)
             Assert.Equal(op.Inputs.Count + op.Outputs.Count, op.Inputs.Concat(op.Outputs).Select(a => a.Name).Distinct().Count());
             Assert.All(op.Inputs, a => Assert.Equal(Access.Read, a.Access));
             Assert.All(op.Outputs, a => Assert.NotEqual(Access.Read, a.Access));
+            // Repeated arguments (a tensor list) come last among the inputs and among the outputs.
+            Assert.True(op.Inputs.SkipWhile(a => !a.Repeated).All(a => a.Repeated), $"{op.Name}: a repeated input before a fixed one");
+            Assert.True(op.Outputs.SkipWhile(a => !a.Repeated).All(a => a.Repeated), $"{op.Name}: a repeated output before a fixed one");
             foreach (var c in op.Cases)
             {
-                Assert.True(c.In.Length == op.Inputs.Count && c.Out.Length == op.Outputs.Count, $"{op.Name} [{c.Label}]: case arity differs from the signature");
+                Assert.True(op.Groups(c.In.Length, c.Out.Length) >= 1, $"{op.Name} [{c.Label}]: case arity differs from the signature");
                 for (int i = 0; i < c.In.Length; i++)
-                    Assert.True(c.In[i] is null ? op.Inputs[i].Optional : c.In[i]!.DType == op.Inputs[i].DType, $"{op.Name} [{c.Label}]: input {op.Inputs[i].Name}");
+                    Assert.True(c.In[i] is null ? op.ArgAt(true, i).Optional : c.In[i]!.DType == op.ArgAt(true, i).DType, $"{op.Name} [{c.Label}]: input {op.ArgName(true, i)}");
                 for (int i = 0; i < c.Out.Length; i++)
-                    Assert.True(c.Out[i].DType == op.Outputs[i].DType, $"{op.Name} [{c.Label}]: output {op.Outputs[i].Name}");
+                    Assert.True(c.Out[i].DType == op.ArgAt(false, i).DType, $"{op.Name} [{c.Label}]: output {op.ArgName(false, i)}");
             }
         }
     }

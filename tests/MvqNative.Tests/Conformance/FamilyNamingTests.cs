@@ -64,8 +64,7 @@ public sealed class FamilyNamingTests
         Assert.NotEmpty(launchers);
         foreach (var t in launchers)
         {
-            string expected = t.Name == "CudaMultiTensorAdamW" ? "optimizer.cu" // the optimizer family's multi-tensor launcher, in CudaOptimizer.cs
-                : Snake(t.Name["Cuda".Length..]) + ".cu";
+            string expected = Snake(t.Name["Cuda".Length..]) + ".cu";
             foreach (var f in t.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
             {
                 if (f.FieldType != typeof(KernelRef) || f.GetValue(null) is not KernelRef k) continue;

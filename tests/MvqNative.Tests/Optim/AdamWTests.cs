@@ -85,6 +85,50 @@ public class AdamWTests
     }
 
     [Fact]
+    public void MultiTensorAndPerParameterPathsAreBitIdenticalOnTheCpu()
+    {
+        // adamw_multi's CPU twin sums and updates in the order of sum_squares + adamw_step per
+        // parameter, so the fixed-seed training trajectories stay bit-identical.
+        float[][] Run(bool multi)
+        {
+            var rng = new Random(3);
+            var ps = new[] { ("w", 20000, true), ("b", 7, false), ("s", 1, true) }
+                .Select(x => new Parameter(x.Item1, Cpu.FromArray(Enumerable.Range(0, x.Item2).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), x.Item2), x.Item3)).ToList();
+            using var opt = new AdamW(ps, lr: 1e-2f, weightDecay: 0.1f, clipNorm: 1f) { MultiTensor = multi };
+            for (int t = 0; t < 3; t++)
+            {
+                foreach (var p in ps) p.Grad.CopyFrom(Enumerable.Range(0, p.Grad.Length).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray());
+                opt.Step();
+            }
+            var r = ps.Select(p => p.Value.ToArray()).Concat(opt.State.SelectMany(x => new[] { x.M.ToArray(), x.V.ToArray() })).Append([opt.LastGradNorm]).ToArray();
+            foreach (var p in ps) p.Dispose();
+            return r;
+        }
+        var multi = Run(true); var per = Run(false);
+        Assert.Equal(per.Length, multi.Length);
+        for (int k = 0; k < per.Length; k++) Assert.Equal(per[k], multi[k]);
+    }
+
+    [Fact]
+    public void AdamWMultiChecksItsTensorList()
+    {
+        using var g0 = Cpu.Zeros(3); using var g1 = Cpu.Zeros(2, 2);
+        using var p0 = Cpu.Zeros(3); using var m0 = Cpu.Zeros(3); using var v0 = Cpu.Zeros(3);
+        using var p1 = Cpu.Zeros(4); using var m1 = Cpu.Zeros(2, 2); using var v1 = Cpu.Zeros(2, 2);
+        using var gns = Cpu.Zeros(1);
+        var a = new AdamWMultiAttrs(new AdamWAttrs(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1, 1f), [true, false]);
+        var e = Assert.Throws<ArgumentException>(() => OptimizerOps.AdamWMulti.Run(Cpu, [g0, g1], [gns, p0, m0, v0], a));
+        Assert.Equal("op adamw_multi: takes 0 + 1 T inputs and 1 + 3 T outputs for T >= 1 tensor groups (adamw_multi(grad[T]) -> gradNormSq =, param[T] <->, m[T] <->, v[T] <->), got 2 and 4", e.Message);
+        e = Assert.Throws<ArgumentException>(() => OptimizerOps.AdamWMulti.Run(Cpu, [g0, g1], [gns, p0, m0, v0, p1, m1, v1], a));
+        Assert.Equal("op adamw_multi: param[1] [4], m[1] [2,2] and v[1] [2,2] must have the shape of grad[1] [2,2]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => OptimizerOps.AdamWMulti.Run(Cpu, [g0], [gns, p0, m0, v0], a));
+        Assert.Equal("op adamw_multi: Decay has 2 flags for 1 tensor groups", e.Message);
+        using var idx = Cpu.EmptyInt(3);
+        e = Assert.Throws<ArgumentException>(() => OptimizerOps.AdamWMulti.Run(Cpu, [g0, g1], [gns, p0, m0, v0, idx, m1, v1], a));
+        Assert.Equal("op adamw_multi: output param[1] must be F32, got I32 [3]", e.Message);
+    }
+
+    [Fact]
     public void SumSquaresAccumulatesInDouble()
     {
         using var x = Cpu.FromArray([1f, 2f, 3f], 3);

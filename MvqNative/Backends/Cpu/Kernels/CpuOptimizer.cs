@@ -1,16 +1,34 @@
-// CPU kernel of the fused AdamW step: clip by the global norm, decoupled weight decay,
-// moment updates and the bias-corrected update in one pass over the parameter.
+// CPU kernels of the fused AdamW step: clip by the global norm, decoupled weight decay,
+// moment updates and the bias-corrected update in one pass over the parameter; adamw_multi runs
+// the same sums and updates over a list of parameters.
 using MvqNative.Ops;
 
 namespace MvqNative.Backends.Cpu;
 
 internal static class CpuOptimizer
 {
-    public static void Step(in OpCall c)
+    /// <summary>adamw_step: in [grad, gradNormSq(1)], out [param, m, v] (in place).</summary>
+    public static void Step(in OpCall c) => Update(c.A<AdamWAttrs>(), c.In[0], c.In[1], c.Out[0], c.Out[1], c.Out[2]);
+
+    /// <summary>
+    /// adamw_multi: gradNormSq = 0, then += sum grad^2 per tensor in list order (the sums and
+    /// roundings of sum_squares called per tensor), then the adamw_step of each group in order.
+    /// </summary>
+    public static void Multi(in OpCall c)
     {
-        var a = c.A<AdamWAttrs>();
-        var grad = c.In[0]; var gns = c.In[1];
-        var p = c.Out[0]; var m = c.Out[1]; var v = c.Out[2];
+        var a = c.A<AdamWMultiAttrs>();
+        var gns = c.Out[0];
+        var ga = ((CpuBuffer)gns.Buffer).Data;
+        ga[gns.Offset] = 0f;
+        foreach (var g in c.In)
+            ga[gns.Offset] = (float)(ga[gns.Offset] + CpuReduce.SumSquaredDiff(((CpuBuffer)g.Buffer).Data, (int)g.Offset, null, 0, g.Length));
+        var plain = a.Step with { WeightDecay = 0f };
+        for (int i = 0; i < c.In.Length; i++)
+            Update(a.Decay[i] ? a.Step : plain, c.In[i], gns, c.Out[1 + 3 * i], c.Out[2 + 3 * i], c.Out[3 + 3 * i]);
+    }
+
+    private static void Update(AdamWAttrs a, Tensors.Tensor grad, Tensors.Tensor gns, Tensors.Tensor p, Tensors.Tensor m, Tensors.Tensor v)
+    {
         int n = grad.Length;
         var s = AdamWScalars.Of(a, ((CpuBuffer)gns.Buffer).Data[gns.Offset]);
         var g = ((CpuBuffer)grad.Buffer).Data; int go = (int)grad.Offset;

@@ -1,6 +1,7 @@
 // CUDA launchers of the AdamW step (native/kernels/optimizer.cu): the per-parameter adamw_step op,
-// and the multi-tensor path (one grad-norm launch + one update launch over all parameters).
+// and adamw_multi (one grad-norm launch + one update launch over a whole parameter list).
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using MvqNative.Backends.Cpu;
 using MvqNative.Ops;
 using MvqNative.Tensors;
@@ -11,6 +12,14 @@ namespace MvqNative.Backends.Cuda.Kernels;
 internal static class CudaOptimizer
 {
     private static readonly KernelRef StepK = new("optimizer.cu", "adamw_step");
+    private static readonly KernelRef MultiNormK = new("optimizer.cu", "adamw_multi_norm");
+    private static readonly KernelRef MultiStepK = new("optimizer.cu", "adamw_multi_step");
+
+    /// <summary>Elements per block of the adamw_multi kernels (ADAMW_CHUNK in optimizer.cu).</summary>
+    internal const int Chunk = 4096;
+
+    /// <summary>The device table of the last tensor list each backend ran adamw_multi on.</summary>
+    private static readonly ConditionalWeakTable<CudaBackend, MultiTable> Tables = new();
 
     /// <summary>(beta1, beta2, eps, clipNorm): the kernels' float4 h.</summary>
     internal static Vector4 Hyper(AdamWAttrs a) => new(a.Beta1, a.Beta2, a.Eps, a.ClipNorm);
@@ -27,75 +36,84 @@ internal static class CudaOptimizer
         b.Kernel(StepK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(grad), CudaBackend.Ptr(gns), CudaBackend.Ptr(p),
             CudaBackend.Ptr(m), CudaBackend.Ptr(v), n, Hyper(a), s.DecayMul, s.StepSize, s.Bc2Sqrt);
     }
-}
 
-/// <summary>
-/// The multi-tensor AdamW of one fixed parameter list: a device table of
-/// {param, grad, m, v, count, decay} per tensor and {tensor, start} per chunk of
-/// <see cref="Chunk"/> elements, uploaded once. Per step: <see cref="GradNormSq"/> (one launch:
-/// chunk partials, the last block sums them in order) and <see cref="Step"/> (one launch).
-/// Nothing is allocated per step.
-/// </summary>
-internal sealed class CudaMultiTensorAdamW : IDisposable
-{
-    private static readonly KernelRef NormK = new("optimizer.cu", "multi_grad_norm");
-    private static readonly KernelRef StepK = new("optimizer.cu", "adamw_multi");
-
-    /// <summary>Elements per block (ADAMW_CHUNK in optimizer.cu).</summary>
-    internal const int Chunk = 4096;
-
-    private readonly CudaBackend _backend;
-    private readonly DeviceBuffer _buffer;
-    private readonly ulong _table, _chunks, _counter, _partial;
-
-    /// <summary>Blocks of each launch (one per chunk).</summary>
-    public int Chunks { get; }
-
-    /// <param name="backend">The backend every tensor lives on.</param>
-    /// <param name="tensors">Per parameter: value, gradient, first and second moment (same length each) and whether it decays.</param>
-    public CudaMultiTensorAdamW(CudaBackend backend, IReadOnlyList<(Tensor Param, Tensor Grad, Tensor M, Tensor V, bool Decay)> tensors)
+    /// <summary>
+    /// adamw_multi: in [grad[T]], out [gradNormSq, (param, m, v)[T]]. Two launches over every
+    /// tensor: adamw_multi_norm (gradNormSq written: chunk partials, the last block sums them in
+    /// order) and adamw_multi_step. Both read a device table of {param, grad, m, v, count, decay}
+    /// per group and {group, start} per chunk, which is uploaded only when the list (pointers,
+    /// sizes, decay flags) differs from the previous call's on this backend: an optimiser calling
+    /// with its fixed list allocates and uploads nothing per step.
+    /// </summary>
+    public static void Multi(in OpCall c)
     {
-        _backend = backend;
-        var table = new ulong[6 * tensors.Count];
-        var chunks = new List<int>();
-        for (int i = 0; i < tensors.Count; i++)
+        var b = (CudaBackend)c.Backend;
+        var a = c.A<AdamWMultiAttrs>();
+        var table = Tables.GetValue(b, static be => new MultiTable(be));
+        lock (table)
         {
-            var (p, g, m, v, decay) = tensors[i];
-            if (g.Length != p.Length || m.Length != p.Length || v.Length != p.Length) throw new ArgumentException($"multi-tensor AdamW: tensor {i} has mismatched lengths");
-            foreach (var t in new[] { p, g, m, v })
-                if (t.Backend != backend) throw new ArgumentException($"multi-tensor AdamW: {t} is not on {backend.Name}");
-            table[6 * i] = CudaBackend.Ptr(p); table[6 * i + 1] = CudaBackend.Ptr(g);
-            table[6 * i + 2] = CudaBackend.Ptr(m); table[6 * i + 3] = CudaBackend.Ptr(v);
-            table[6 * i + 4] = (ulong)p.Length; table[6 * i + 5] = decay ? 1UL : 0UL;
-            for (int s = 0; s < p.Length; s += Chunk) { chunks.Add(i); chunks.Add(s); }
+            table.Prepare(c, a.Decay);
+            if (table.Chunks == 0) { c.Out[0].Zero(); return; } // every tensor is empty: the norm is 0 and nothing moves
+            var s = AdamWScalars.Of(a.Step, 0); // host scalars; the clip factor comes from gradNormSq on the device
+            b.Kernel(MultiNormK).Launch((uint)table.Chunks, CudaBackend.Threads, 0, table.Table, table.ChunkList, table.Partial, table.Counter, CudaBackend.Ptr(c.Out[0]));
+            b.Kernel(MultiStepK).Launch((uint)table.Chunks, CudaBackend.Threads, 0, table.Table, table.ChunkList, CudaBackend.Ptr(c.Out[0]),
+                Hyper(a.Step), s.StepSize, s.Bc2Sqrt, s.DecayMul);
         }
-        Chunks = chunks.Count / 2;
-        // Layout (4-byte elements): table (12 per tensor), chunks (2 per chunk), counter (+3 padding
-        // for 16-byte alignment of what follows), partials (1 per chunk).
-        long tableEl = 12L * tensors.Count, chunkEl = 2L * Chunks, counterEl = 4;
-        _buffer = backend.Allocate(Math.Max(1, tableEl + chunkEl + counterEl + Chunks));
-        ulong basePtr = ((CudaBuffer)_buffer).Ptr;
-        _table = basePtr; _chunks = basePtr + (ulong)(tableEl * 4); _counter = _chunks + (ulong)(chunkEl * 4); _partial = _counter + 16;
-        if (table.Length > 0) backend.Upload<ulong>(_buffer, 0, table);
-        if (chunks.Count > 0) backend.Upload<int>(_buffer, tableEl, chunks.ToArray());
-        backend.Fill(_buffer, tableEl + chunkEl, counterEl, 0);
     }
 
-    /// <summary>gns[0] = sum of squares of every gradient (written, not accumulated).</summary>
-    public void GradNormSq(Tensor gns)
+    /// <summary>One backend's adamw_multi table: the host copy it was built from, and its device buffer.</summary>
+    private sealed class MultiTable(CudaBackend backend)
     {
-        if (Chunks == 0) { gns.Zero(); return; }
-        _backend.Kernel(NormK).Launch((uint)Chunks, CudaBackend.Threads, 0, _table, _chunks, _partial, _counter, CudaBackend.Ptr(gns));
-    }
+        private ulong[] _key = [];
+        private DeviceBuffer? _buffer;
 
-    /// <summary>One AdamW step of every tensor (decay flag per tensor: <paramref name="a"/>'s WeightDecay or none), clipped by gns.</summary>
-    public void Step(Tensor gns, AdamWAttrs a)
-    {
-        if (Chunks == 0) return;
-        var s = AdamWScalars.Of(a, 0);
-        _backend.Kernel(StepK).Launch((uint)Chunks, CudaBackend.Threads, 0, _table, _chunks, CudaBackend.Ptr(gns),
-            CudaOptimizer.Hyper(a), s.StepSize, s.Bc2Sqrt, s.DecayMul);
-    }
+        public int Chunks { get; private set; }
+        public ulong Table { get; private set; }
+        public ulong ChunkList { get; private set; }
+        public ulong Counter { get; private set; }
+        public ulong Partial { get; private set; }
 
-    public void Dispose() => _buffer.Dispose();
+        /// <summary>Makes the device table describe this call's tensors (a rebuild only when they differ from the last call's).</summary>
+        public void Prepare(in OpCall c, bool[] decay)
+        {
+            int t = c.In.Length;
+            bool same = _key.Length == 6 * t;
+            for (int i = 0; same && i < t; i++) same = Matches(c, decay, i);
+            if (same) return;
+            var key = new ulong[6 * t];
+            var chunks = new List<int>();
+            for (int i = 0; i < t; i++)
+            {
+                Entry(c, decay, i, key.AsSpan(6 * i, 6));
+                for (int st = 0; st < c.In[i].Length; st += Chunk) { chunks.Add(i); chunks.Add(st); }
+            }
+            // Queued kernels may still read the old table.
+            if (_buffer is not null) { backend.Synchronize(); _buffer.Dispose(); _buffer = null; }
+            int nChunks = chunks.Count / 2;
+            // Layout (4-byte elements): table (12 per group), chunks (2 per chunk), counter (+3 padding
+            // for 16-byte alignment of what follows), partials (1 per chunk).
+            long tableEl = 12L * t, chunkEl = 2L * nChunks, counterEl = 4;
+            _buffer = backend.Allocate(tableEl + chunkEl + counterEl + Math.Max(1, nChunks));
+            ulong basePtr = ((CudaBuffer)_buffer).Ptr;
+            Table = basePtr; ChunkList = basePtr + (ulong)(tableEl * 4); Counter = ChunkList + (ulong)(chunkEl * 4); Partial = Counter + 16;
+            backend.Upload<ulong>(_buffer, 0, key);
+            backend.Upload<int>(_buffer, tableEl, chunks.ToArray());
+            backend.Fill(_buffer, tableEl + chunkEl, counterEl, 0);
+            Chunks = nChunks; _key = key;
+        }
+
+        private static void Entry(in OpCall c, bool[] decay, int i, Span<ulong> e)
+        {
+            e[0] = CudaBackend.Ptr(c.Out[1 + 3 * i]); e[1] = CudaBackend.Ptr(c.In[i]);
+            e[2] = CudaBackend.Ptr(c.Out[2 + 3 * i]); e[3] = CudaBackend.Ptr(c.Out[3 + 3 * i]);
+            e[4] = (ulong)c.In[i].Length; e[5] = decay[i] ? 1UL : 0UL;
+        }
+
+        private bool Matches(in OpCall c, bool[] decay, int i)
+        {
+            Span<ulong> e = stackalloc ulong[6];
+            Entry(c, decay, i, e);
+            return e.SequenceEqual(_key.AsSpan(6 * i, 6));
+        }
+    }
 }
