@@ -5,12 +5,15 @@
 #   train:  images/s of full prior training steps (forward, masked cross-entropy, backward, clip, AdamW),
 #           batch / median step time on both sides, after WARMUP untimed steps;
 #   sample: images/s of KV-cache sampling of COUNT images (prior only, no autoencoder decode),
-#           COUNT / median run time on both sides, after SWARMUP untimed runs.
+#           COUNT / median run time on both sides, after at least SWARMUP untimed runs lasting at least
+#           SWARMUP_SECONDS on both sides (a 64-image run of a 5-token prior takes ~15 ms: a few runs leave
+#           .NET's tiered JIT in tier 0, so the warm-up is measured in time, the same rule on both sides).
 # Prints one JSON object on stdout (per-run figures, medians, ratios) and a table on stderr.
 #
 # Environment: THREADS (default 1), RUNS (default 5), STEPS (default 20), WARMUP (default 40: .NET's tiered
 # JIT needs tens of steps), PRESETS (default "fmnist-vq fmnist-mvq-global"), COUNT (default 64),
-# SRUNS (timed sampling runs per program run, default 3), SWARMUP (default 3), PYTHON (default /usr/bin/python3).
+# SRUNS (timed sampling runs per program run, default 3), SWARMUP (default 3), SWARMUP_SECONDS (default 3),
+# PYTHON (default /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,6 +25,7 @@ PRESETS=${PRESETS:-"fmnist-vq fmnist-mvq-global"}
 COUNT=${COUNT:-64}
 SRUNS=${SRUNS:-3}
 SWARMUP=${SWARMUP:-3}
+SWARMUP_SECONDS=${SWARMUP_SECONDS:-3}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 dotnet build tools/Mvq.Cli -c Release -v quiet -nologo >&2
@@ -37,8 +41,8 @@ for preset in $PRESETS; do
     echo "compare-prior: $preset run $run/$RUNS, load $(cut -d' ' -f1 /proc/loadavg)" >&2
     MVQ_THREADS=$THREADS dotnet "$MVQ_DLL" bench prior --preset "$preset" --batch "$B" --steps "$STEPS" --warmup "$WARMUP" --json > "$TMP/ours.train.$preset.$run.json"
     "$PYTHON" tools/reference/prior_reference.py bench-train --preset "$preset" --batch "$B" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" > "$TMP/torch.train.$preset.$run.json"
-    MVQ_THREADS=$THREADS dotnet "$MVQ_DLL" bench sample --presets "$preset" --count "$COUNT" --batch "$COUNT" --runs "$SRUNS" --warmup "$SWARMUP" --json > "$TMP/ours.sample.$preset.$run.json"
-    "$PYTHON" tools/reference/prior_reference.py bench-sample --preset "$preset" --count "$COUNT" --batch "$COUNT" --threads "$THREADS" --runs "$SRUNS" --warmup "$SWARMUP" > "$TMP/torch.sample.$preset.$run.json"
+    MVQ_THREADS=$THREADS dotnet "$MVQ_DLL" bench sample --presets "$preset" --count "$COUNT" --batch "$COUNT" --runs "$SRUNS" --warmup "$SWARMUP" --warmup-seconds "$SWARMUP_SECONDS" --json > "$TMP/ours.sample.$preset.$run.json"
+    "$PYTHON" tools/reference/prior_reference.py bench-sample --preset "$preset" --count "$COUNT" --batch "$COUNT" --threads "$THREADS" --runs "$SRUNS" --warmup "$SWARMUP" --warmup-seconds "$SWARMUP_SECONDS" > "$TMP/torch.sample.$preset.$run.json"
   done
 done
 

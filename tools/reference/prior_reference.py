@@ -255,9 +255,14 @@ def _setup(args):
     return layout, model
 
 
-def _median_runs(fn, warmup, steps):
-    for _ in range(warmup):
+def _median_runs(fn, warmup, steps, warmup_seconds=0.0):
+    """Median time of `steps` calls after at least `warmup` untimed calls lasting at least `warmup_seconds`
+    (the same rule as `mvq bench sample`: the warm-up is measured in time, so both sides reach steady state)."""
+    t0 = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - t0 < warmup_seconds:
         fn()
+        done += 1
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -291,10 +296,10 @@ def cmd_bench_train(args):
 def cmd_bench_sample(args):
     layout, model = _setup(args)
     model.eval()
-    sec = _median_runs(lambda: sample(model, args.count, args.batch, seed=1), args.warmup, args.runs)
+    sec = _median_runs(lambda: sample(model, args.count, args.batch, seed=1), args.warmup, args.runs, args.warmup_seconds)
     res = {"preset": args.preset, "count": args.count, "batch": args.batch, "threads": args.threads,
            "tokens_per_image": layout.length, "layers": args.layers, "heads": args.heads, "width": args.width,
-           "runs": args.runs, "warmup": args.warmup, "prior_ms": round(1000 * sec, 3),
+           "runs": args.runs, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "prior_ms": round(1000 * sec, 3),
            "images_per_s": round(args.count / sec, 2), "torch_version": torch.__version__}
     print(json.dumps(res))
 
@@ -317,6 +322,7 @@ def main(argv=None):
         b.add_argument("--width", type=int, default=128)
         b.add_argument("--threads", type=int, default=1)
         b.add_argument("--warmup", type=int, default=5)
+        b.add_argument("--warmup-seconds", type=float, default=0.0, help="warm up for at least this long too")
         if name == "bench-train":
             b.add_argument("--batch", type=int, default=32)
             b.add_argument("--steps", type=int, default=20)
