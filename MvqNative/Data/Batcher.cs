@@ -65,14 +65,6 @@ internal sealed class Batcher
         return (int)(z & 0x7FFFFFFF);
     }
 
-    /// <summary>The permutation of image indices for <paramref name="epoch"/> (a fresh array).</summary>
-    public int[] Permutation(long epoch)
-    {
-        var p = new int[_data.Count];
-        FillPermutation(epoch, p);
-        return p;
-    }
-
     /// <summary>Fills <paramref name="dst"/> with the next batch, [B, C, H, W]; returns B.</summary>
     public int NextBatch(Span<float> dst) => NextBatch(dst, Span<int>.Empty);
 

@@ -46,7 +46,7 @@ internal static class AttentionOps
         Cpu = CpuAttention.Forward,
         Cuda = Backends.Cuda.Kernels.CudaAttention.Forward,
         Reference = RefAttention.Forward,
-        Backward = "attention_backward",
+        Grad = GradSpec.By("attention_backward", [GradArg.In(0), GradArg.Out(0), GradArg.Out(1), GradArg.Dy(0)], 0),
         Doc = "qkv[B*T,3C] -> y[B*T,C], lse[B,H,T]: causal multi-head softmax(q k^T / sqrt(hd)) v, fused (no [T,T] in memory)",
         Cases =
         [

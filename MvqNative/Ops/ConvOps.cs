@@ -106,7 +106,7 @@ internal static class ConvOps
         Cpu = CpuConv.Forward,
         Cuda = Backends.Cuda.Kernels.CudaConv.Forward,
         Reference = RefConv.Forward,
-        Backward = "conv2d_backward",
+        Grad = GradSpec.By("conv2d_backward", [GradArg.In(0), GradArg.In(1), GradArg.Dy(0)], 0, 1, 2),
         Doc = "y(B,Cout,Ho,Wo) = conv(x(B,Cin,H,W), w(Cout,Cin,k,k)) + b(Cout); stride S, zero padding P",
         Cases = [.. Geometries.Select(g => Fwd(g.Label, g.B, g.Cin, g.H, g.W, g.Cout, g.K, g.S, g.P))],
     };

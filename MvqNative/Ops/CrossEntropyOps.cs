@@ -33,7 +33,7 @@ internal static class CrossEntropyOps
         Cpu = CpuCrossEntropy.Forward,
         Cuda = Backends.Cuda.Kernels.CudaCrossEntropy.Forward,
         Reference = RefCrossEntropy.Forward,
-        Backward = "cross_entropy_backward",
+        Grad = GradSpec.By("cross_entropy_backward", [GradArg.In(0), GradArg.In(1), GradArg.In(2), GradArg.Out(1), GradArg.Dy(0)], 0),
         Doc = "logits[N,V], targets[N] I32, bounds[N,2] I32 -> loss[N] = lse - logit[target], lse[N] over columns [lo,hi)",
         Cases =
         [

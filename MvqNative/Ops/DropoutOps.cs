@@ -39,7 +39,7 @@ internal static class DropoutOps
         Cpu = CpuDropout.Apply,
         Cuda = Backends.Cuda.Kernels.CudaDropout.Apply,
         Reference = RefDropout.Apply,
-        Backward = "dropout",
+        Grad = GradSpec.By("dropout", [GradArg.Dy(0)], 0), // self-adjoint: the same mask and scale on dy
         Doc = "y = keep(seed, i) ? x / (1 - p) : 0 (self-adjoint: backward is the same op on dy)",
         Cases =
         [

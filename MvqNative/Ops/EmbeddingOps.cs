@@ -28,7 +28,7 @@ internal static class EmbeddingOps
         Cpu = CpuEmbedding.Forward,
         Cuda = Backends.Cuda.Kernels.CudaEmbedding.Forward,
         Reference = RefEmbedding.Forward,
-        Backward = "embedding_backward",
+        Grad = GradSpec.By("embedding_backward", [GradArg.In(0), GradArg.Dy(0)], 1),
         Doc = "ids[N] I32, table[V,C] -> y[N,C] = table[ids[n]]",
         Cases =
         [

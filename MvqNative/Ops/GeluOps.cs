@@ -24,7 +24,7 @@ internal static class GeluOps
         Cpu = CpuGelu.Forward,
         Cuda = Backends.Cuda.Kernels.CudaGelu.Forward,
         Reference = RefGelu.Forward,
-        Backward = "gelu_backward",
+        Grad = GradSpec.By("gelu_backward", [GradArg.In(0), GradArg.Dy(0)], 0),
         Doc = "y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
         Cases =
         [

@@ -39,7 +39,7 @@ internal static class GroupNormOps
         Cpu = CpuGroupNorm.Forward,
         Cuda = Backends.Cuda.Kernels.CudaGroupNorm.Forward,
         Reference = RefGroupNorm.Forward,
-        Backward = "group_norm_backward",
+        Grad = GradSpec.By("group_norm_backward", [GradArg.In(0), GradArg.In(1), GradArg.Out(1), GradArg.Out(2), GradArg.Dy(0)], 0, 1, 2),
         Doc = "x[B,C,S..], gamma[C], beta[C] -> y = (x-mean)*rstd*gamma+beta, mean[B*G], rstd[B*G] (stats per sample and group, biased var)",
         Cases =
         [

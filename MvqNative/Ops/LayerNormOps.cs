@@ -35,7 +35,7 @@ internal static class LayerNormOps
         Cpu = CpuLayerNorm.Forward,
         Cuda = Backends.Cuda.Kernels.CudaLayerNorm.Forward,
         Reference = RefLayerNorm.Forward,
-        Backward = "layer_norm_backward",
+        Grad = GradSpec.By("layer_norm_backward", [GradArg.In(0), GradArg.In(1), GradArg.Out(1), GradArg.Out(2), GradArg.Dy(0)], 0, 1, 2),
         Doc = "x[N,C], gamma[C], beta[C] -> y = (x-mean)*rstd*gamma+beta, mean[N], rstd[N] (stats per row, biased var)",
         Cases =
         [

@@ -39,7 +39,7 @@ internal static class LinearOps
         Cpu = CpuLinear.Forward,
         Cuda = Backends.Cuda.Kernels.CudaLinear.Forward,
         Reference = RefLinear.Forward,
-        Backward = "linear_backward",
+        Grad = GradSpec.By("linear_backward", [GradArg.In(0), GradArg.In(1), GradArg.Dy(0)], 0, 1, 2),
         Doc = "y(N,out) = x(N,in) w(out,in)^T + b(out)",
         Cases = [.. Sizes.Select(s => new OpCase(s.Label, [F(s.N, s.In), F(s.Out, s.In), F(s.Out)], [Out(s.N, s.Out)]))],
     };

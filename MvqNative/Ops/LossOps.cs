@@ -28,6 +28,7 @@ internal static class LossOps
         Cpu = CpuLoss.Mse,
         Cuda = Backends.Cuda.Kernels.CudaLoss.MseLoss,
         Reference = RefLoss.Mse,
+        Grad = new GradSpec { Fused = (0, 1, 0) },
         Doc = "pred, target -> loss[1] = s*mean((p-t)^2), dpred = s*2(p-t)/n",
         Cases = Cases(),
     };
@@ -41,6 +42,16 @@ internal static class LossOps
         Cpu = CpuLoss.L1,
         Cuda = Backends.Cuda.Kernels.CudaLoss.L1Loss,
         Reference = RefLoss.L1,
+        Grad = new GradSpec
+        {
+            Fused = (0, 1, 0),
+            // |p - t| has a kink where p = t: keep every target at least 0.1 away from its prediction.
+            Prepare = ins =>
+            {
+                double[] p = ins[0], t = ins[1];
+                for (int i = 0; i < p.Length; i++) if (Math.Abs(p[i] - t[i]) < 0.1) t[i] = p[i] + (t[i] >= p[i] ? 0.1 : -0.1);
+            },
+        },
         Doc = "pred, target -> loss[1] = s*mean|p-t|, dpred = s*sign(p-t)/n",
         Cases = Cases(),
     };

@@ -101,8 +101,8 @@ internal sealed record Arg(string Name, DType DType, Access Access, bool Optiona
 
 /// <summary>
 /// One op, registered once: its signature (named inputs and outputs, attribute type, shape
-/// rule), its CPU implementation, its CUDA launcher, its float64 reference, the op computing
-/// its backward pass, and its conformance cases. Outputs are allocated by the caller.
+/// rule), its CPU implementation, its CUDA launcher, its float64 reference, how its gradients
+/// are computed (<see cref="GradSpec"/>), and its conformance cases. Outputs are allocated by the caller.
 /// </summary>
 internal sealed class OpDef
 {
@@ -124,8 +124,8 @@ internal sealed class OpDef
     public OpImpl? Cpu { get; init; }
     public OpImpl? Cuda { get; init; }
     public RefImpl? Reference { get; init; }
-    /// <summary>The op computing this op's gradients (its inputs: the forward inputs, then dy), or null.</summary>
-    public string? Backward { get; init; }
+    /// <summary>How this op's gradients are computed and checked (<see cref="GradSpec"/>), or null for an op without gradients.</summary>
+    public GradSpec? Grad { get; init; }
     /// <summary>One line: the math (shown by `mvq selftest --list`).</summary>
     public string Doc { get; init; } = "";
     /// <summary>Conformance cases: every op has at least one (a test fails otherwise).</summary>
@@ -235,7 +235,7 @@ internal sealed class OpDef
     public OpDef WithCuda(OpImpl cuda) => new(Name)
     {
         Inputs = Inputs, Outputs = Outputs, AttrsType = AttrsType, Shapes = Shapes,
-        Cuda = cuda, Reference = Reference, Backward = Backward, Doc = Doc, Cases = Cases,
+        Cuda = cuda, Reference = Reference, Grad = Grad, Doc = Doc, Cases = Cases,
     };
 
     public override string ToString() => Name;

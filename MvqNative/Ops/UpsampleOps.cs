@@ -22,7 +22,7 @@ internal static class UpsampleOps
         Cpu = CpuUpsample.Forward,
         Cuda = Backends.Cuda.Kernels.CudaUpsample.Forward,
         Reference = RefUpsample.Forward,
-        Backward = "upsample_nearest2x_backward",
+        Grad = GradSpec.By("upsample_nearest2x_backward", [GradArg.Dy(0)], 0),
         Doc = "y(B,C,2H,2W)[i,j] = x(B,C,H,W)[i/2,j/2]",
         Cases = [new OpCase("odd", [F(2, 3, 5, 7)], [Out(2, 3, 10, 14)]), new OpCase("size1", [F(1, 1, 1, 1)], [Out(1, 1, 2, 2)]),
                  new OpCase("one row", [F(3, 1, 1, 9)], [Out(3, 1, 2, 18)]), new OpCase("many planes", [F(4, 9, 7, 5)], [Out(4, 9, 14, 10)])],

@@ -25,6 +25,10 @@ internal sealed record VqEmaAttrs(float Decay = 0.99f, float Eps = 1e-5f);
 /// </summary>
 internal static class VqOps
 {
+    /// <summary>Why vq_lookup's and vq_loss's gradients are not checked by finite differences.</summary>
+    private const string ClosedFormVq = "the code assignment is an argmin (piecewise constant) and vq_backward is the straight-through "
+        + "gradient of the VQ loss, not the derivative of either forward: VqGradTests checks it against the loss with the assignment held fixed";
+
     /// <summary>in [z [N,D], codebook [K,D]], out [idx I32 [N], q [N,D]] (written).</summary>
     public static readonly OpDef Lookup = new("vq_lookup")
     {
@@ -42,7 +46,7 @@ internal static class VqOps
         Cpu = CpuVq.Lookup,
         Cuda = Backends.Cuda.Kernels.CudaVq.Lookup,
         Reference = RefVq.Lookup,
-        Backward = "vq_backward",
+        Grad = new GradSpec { Op = "vq_backward", ClosedForm = ClosedFormVq },
         Doc = "idx[i] = argmin_k ||z_i - C_k||^2 (ties: smallest k), q_i = C_idx[i]; in [z(N,D), codebook(K,D)] out [idx(N) I32, q(N,D)]; fused, no N x K matrix",
         // Uniform random data: a pair of codes within float rounding of each other (~1e-7
         // relative) has probability ~1e-5 per row, so indices must match exactly (IntMismatch 0).
@@ -115,7 +119,7 @@ internal static class VqOps
         Cpu = CpuVq.Loss,
         Cuda = Backends.Cuda.Kernels.CudaVq.Loss,
         Reference = RefVq.Loss,
-        Backward = "vq_backward",
+        Grad = new GradSpec { Op = "vq_backward", ClosedForm = ClosedFormVq },
         Doc = "loss[0] = mean((z - q)^2); in [z, q] out [loss(1)]; the caller scales by (1+beta) (gradient mode) or beta (EMA mode)",
         Cases =
         [

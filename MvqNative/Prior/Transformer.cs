@@ -121,7 +121,7 @@ internal sealed class TransformerBlock : Module
 /// <summary>
 /// The autoregressive prior over an autoencoder's codes. Forward(inputs I32 [B, T]) returns logits
 /// [B*T, V] (all V columns; the caller masks by segment); Backward(dlogits) accumulates every parameter's
-/// gradient. Parameter names (checkpoint keys, the same as tools/reference/prior.py): tok_emb.weight [V+1, C],
+/// gradient. Parameter names (checkpoint keys, the same as tools/reference/prior_reference.py): tok_emb.weight [V+1, C],
 /// pos_emb.weight [T, C], blocks.i.{ln1,attn.qkv,attn.proj,ln2,mlp.fc,mlp.proj}.{weight,bias}, ln_f.*, head.*.
 /// </summary>
 internal sealed class TransformerPrior : Module

@@ -140,16 +140,6 @@ internal sealed class Tensor : IDisposable
     /// <summary>Host span of a CPU int tensor.</summary>
     public Span<int> IntSpan => MemoryMarshal.Cast<float, int>(Span);
 
-    /// <summary>Copies this tensor to another backend.</summary>
-    public Tensor To(Backend target)
-    {
-        var t = new Tensor(target, Shape, DType);
-        var host = new float[Length];
-        Backend.Download(Buffer, Offset, host.AsSpan());
-        target.Upload(t.Buffer, t.Offset, (ReadOnlySpan<float>)host);
-        return t;
-    }
-
     public void Dispose()
     {
         if (_owns) Buffer.Dispose();

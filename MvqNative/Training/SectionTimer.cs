@@ -14,15 +14,6 @@ internal sealed class SectionTimer
     public void Add(string name, double ms) => _ms[name] = _ms.GetValueOrDefault(name) + ms;
 
     public IReadOnlyDictionary<string, double> Milliseconds => _ms;
-
-    /// <summary>Each section's share of the timed total.</summary>
-    public IReadOnlyDictionary<string, double> Shares()
-    {
-        double total = _ms.Values.Sum();
-        return _ms.ToDictionary(kv => kv.Key, kv => total > 0 ? kv.Value / total : 0);
-    }
-
-    public void Reset() => _ms.Clear();
 }
 
 /// <summary>Brackets a section with an NVTX range and, when a timer is attached, times it.</summary>

@@ -8,7 +8,7 @@ namespace MvqNative.Tests;
 /// <summary>
 /// Backends the test run covers: cpu always; cuda-emu always, so a missing emulator fails the
 /// CUDA tests with a message saying how to build it (`dotnet test` also stops before running
-/// when it is missing: tests/MvqNative.Tests.csproj, target RequireEmulator), unless the named
+/// when it is missing: tests/MvqNative.Tests/MvqNative.Tests.csproj, target RequireEmulator), unless the named
 /// opt-out MVQ_SKIP_EMU=1 is set (the build prints a warning then); cuda instead of cuda-emu
 /// when MVQ_TEST_CUDA=1 (a process binds either the real driver or the emulator).
 /// </summary>

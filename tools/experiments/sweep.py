@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Resumable VQ-vs-MVQ sweep on FashionMNIST (issue 11): trains each cell with `mvq train`, scores it
-with `mvq eval`, and writes OUT/cells.json (one record per cell and seed) for tools/experiments/report.py.
+with `mvq eval`, and writes OUT/cells.json (one record per cell and seed) for `mvq report --cells`.
 
 A cell is reused only when its recorded budget, seed and config (cell.json) match exactly; anything else
 is trained again from scratch. Cells run in the order listed (most important first), so a sweep stopped

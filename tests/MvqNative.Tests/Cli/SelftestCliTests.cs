@@ -1,4 +1,4 @@
-// `mvq selftest`: the JSON report's shape, full coverage on the CPU, no failures on the CUDA device of the run.
+// `mvq selftest`: the JSON report's shape, full coverage on the CPU, no failures on the CUDA device of the run, --list.
 using System.Text.Json;
 using Xunit;
 using Xunit.Abstractions;
@@ -54,6 +54,19 @@ public sealed class SelftestCliTests(ITestOutputHelper output)
         Assert.Equal(0, code);
         Assert.Equal(1, r.GetProperty("ops").GetInt32());
         Assert.All(r.GetProperty("results").EnumerateArray(), x => Assert.Equal("vq_lookup", x.GetProperty("op").GetString()));
+    }
+
+    [Fact]
+    public void ListShowsEveryOpsSignatureAndMath()
+    {
+        var (code, stdout, err) = CliHarness.Run("selftest", "--list", "--json");
+        Assert.True(code == 0, err);
+        var ops = Parse(stdout).EnumerateArray().ToList();
+        Assert.Equal(Ops.OpRegistry.All.Select(o => o.Name), ops.Select(o => o.GetProperty("op").GetString()));
+        Assert.All(ops, o => Assert.False(string.IsNullOrWhiteSpace(o.GetProperty("math").GetString()), o.GetProperty("op").GetString()));
+        var conv = ops.Single(o => o.GetProperty("op").GetString() == "conv2d_forward");
+        Assert.Equal("conv2d_forward(x, w, b) -> y =", conv.GetProperty("signature").GetString());
+        Assert.Equal("conv2d_backward", conv.GetProperty("gradient").GetString());
     }
 
     [Fact]

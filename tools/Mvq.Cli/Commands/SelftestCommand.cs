@@ -7,7 +7,7 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq selftest --device cpu|cuda|cuda-emu [--json] [--filter OP]`.</summary>
+/// <summary>`mvq selftest --device cpu|cuda|cuda-emu [--json] [--filter OP] [--list]`.</summary>
 internal static class SelftestCommand
 {
     public static Command Create()
@@ -18,13 +18,33 @@ internal static class SelftestCommand
             Description = "only ops whose name contains one of these substrings (case-insensitive)",
             AllowMultipleArgumentsPerToken = true,
         };
+        var list = new Option<bool>("--list") { Description = "list the registered ops (signature and math) instead of running their cases" };
         var cmd = new Command("selftest",
             "Run every op's conformance cases on a device against the float64 reference. Exit code 1 when a case fails or an op has no case or no implementation on the device.\n" +
             "Example: mvq selftest --device cuda --json")
-        { device, json, filter };
+        { device, json, filter, list };
         cmd.SetAction(r =>
         {
             var names = r.GetValue(filter) ?? [];
+            if (r.GetValue(list))
+            {
+                var ops = Ops.OpRegistry.All.Where(op => names.Length == 0 || names.Any(n => op.Name.Contains(n, StringComparison.OrdinalIgnoreCase))).ToList();
+                if (ops.Count == 0) throw new MvqUsageException($"--filter {string.Join(' ', names)} matches no op");
+                if (r.GetValue(json))
+                    Cli.PrintJson(new JsonArray(ops.Select(op => (JsonNode)new JsonObject
+                    {
+                        ["op"] = op.Name, ["signature"] = op.Signature, ["math"] = op.Doc,
+                        ["gradient"] = op.Grad is null ? null : op.Grad.Fused is not null ? "fused" : op.Grad.Op,
+                        ["cases"] = op.Cases.Count,
+                    }).ToArray()));
+                else
+                {
+                    var t = new Table().AddColumns("signature", "math", "cases");
+                    foreach (var op in ops) t.AddRow(Markup.Escape(op.Signature), Markup.Escape(op.Doc), op.Cases.Count.ToString());
+                    AnsiConsole.Write(t);
+                }
+                return 0;
+            }
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var report = ConformanceRunner.Run(backend,
                 names.Length == 0 ? null : op => names.Any(n => op.Name.Contains(n, StringComparison.OrdinalIgnoreCase)));
