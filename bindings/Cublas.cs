@@ -47,6 +47,8 @@ public static unsafe partial class Cublas
     [LibraryImport(L)] public static partial CublasStatus cublasDestroy_v2(IntPtr handle);
     [LibraryImport(L)] public static partial CublasStatus cublasSetStream_v2(IntPtr handle, IntPtr stream);
     [LibraryImport(L)] public static partial CublasStatus cublasSetMathMode(IntPtr handle, CublasMath mode);
+    /// <summary>Gives cuBLAS a user workspace (device memory), so it allocates none itself (needed under graph capture).</summary>
+    [LibraryImport(L)] public static partial CublasStatus cublasSetWorkspace_v2(IntPtr handle, ulong workspace, nuint bytes);
 
     /// <summary>C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C (column-major).</summary>
     [LibraryImport(L)]

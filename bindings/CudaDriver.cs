@@ -23,6 +23,9 @@ public enum CUresult
     ErrorIllegalAddress = 700,
     ErrorLaunchOutOfResources = 701,
     ErrorLaunchFailed = 719,
+    ErrorIllegalState = 401,
+    ErrorStreamCaptureUnsupported = 900,
+    ErrorStreamCaptureInvalidated = 901,
     ErrorUnknown = 999,
 }
 
@@ -95,6 +98,21 @@ public static unsafe partial class CudaDriver
     [LibraryImport(L)] public static partial CUresult cuStreamDestroy(IntPtr stream);
     [LibraryImport(L)] public static partial CUresult cuStreamSynchronize(IntPtr stream);
 
+    /// <summary>Starts recording the work queued on <paramref name="stream"/> into a graph (CUstreamCaptureMode <paramref name="mode"/>).</summary>
+    [LibraryImport(L)] public static partial CUresult cuStreamBeginCapture_v2(IntPtr stream, int mode);
+    [LibraryImport(L)] public static partial CUresult cuStreamEndCapture(IntPtr stream, out IntPtr graph);
+    [LibraryImport(L)] public static partial CUresult cuStreamIsCapturing(IntPtr stream, out int status);
+    [LibraryImport(L)] public static partial CUresult cuGraphGetNodes(IntPtr graph, IntPtr* nodes, ref nuint count);
+    [LibraryImport(L)] public static partial CUresult cuGraphInstantiateWithFlags(out IntPtr exec, IntPtr graph, ulong flags);
+    [LibraryImport(L)] public static partial CUresult cuGraphLaunch(IntPtr exec, IntPtr stream);
+    [LibraryImport(L)] public static partial CUresult cuGraphExecDestroy(IntPtr exec);
+    [LibraryImport(L)] public static partial CUresult cuGraphDestroy(IntPtr graph);
+
+    /// <summary>CUstreamCaptureMode: calls that are unsafe during capture (sync, alloc) fail from any thread.</summary>
+    public const int CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+    /// <summary>CUstreamCaptureMode: unsafe calls fail only on the capturing thread (other threads may allocate and synchronise).</summary>
+    public const int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+
     [LibraryImport(L)] public static partial CUresult cuEventCreate(out IntPtr ev, uint flags);
     [LibraryImport(L)] public static partial CUresult cuEventRecord(IntPtr ev, IntPtr stream);
     [LibraryImport(L)] public static partial CUresult cuEventSynchronize(IntPtr ev);
@@ -143,6 +161,10 @@ public static unsafe partial class MvqEmu
     [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_checkers();
     [LibraryImport(CudaLibraries.Cuda)] private static partial byte* mvqemu_card();
     [LibraryImport(CudaLibraries.Cuda)] private static partial ulong mvqemu_checked_launch_count();
+    [LibraryImport(CudaLibraries.Cuda)] private static partial ulong mvqemu_launch_count();
+
+    /// <summary>Kernel launches the emulator ran so far (graph replays included), or 0 without the emulator.</summary>
+    public static ulong Launches() => CudaLibraries.IsEmulator ? mvqemu_launch_count() : 0;
 
     /// <summary>
     /// Tells the emulator's memcheck that a kernel argument pointing into [p, p + bytes) may touch only

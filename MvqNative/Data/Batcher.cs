@@ -98,6 +98,37 @@ internal sealed class Batcher
         return BatchSize;
     }
 
+    /// <summary>The global image counter epoch * Count + position (where the next batch starts).</summary>
+    public long Consumed => Epoch * _data.Count + Position;
+
+    /// <summary>
+    /// Advances past <paramref name="images"/> images without reading them (when the batch was drawn elsewhere,
+    /// e.g. on the device), so <see cref="State"/> stays the position to resume from.
+    /// </summary>
+    public void Skip(long images)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        long g = Consumed + images;
+        Epoch = g / _data.Count;
+        Position = g % _data.Count;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="dst"/> with the next batch in <see cref="HashSampler"/> order (the order of batches drawn on
+    /// the device), [B, C, H, W]; returns B. The batch at global counter g holds images g .. g+B-1 of that order.
+    /// </summary>
+    public int NextHashBatch(Span<float> dst)
+    {
+        int size = _data.ImageSize;
+        if ((long)BatchSize * size > dst.Length)
+            throw new ArgumentException($"dst holds {dst.Length} floats, a batch needs {(long)BatchSize * size}", nameof(dst));
+        long g = Consumed;
+        for (int b = 0; b < BatchSize; b++, g++)
+            _data.Image(HashSampler.Index(_seed, g / _data.Count, g % _data.Count, _data.Count)).CopyTo(dst.Slice(b * size, size));
+        Skip(BatchSize);
+        return BatchSize;
+    }
+
     private void FillPermutation(long epoch, int[] p)
     {
         for (int i = 0; i < p.Length; i++) p[i] = i;

@@ -116,14 +116,26 @@ internal sealed class MvqBottleneck : Bottleneck
     /// </summary>
     public void OverrideDecodeWords(uint[]? words) => _decodeWords = words is null ? null : (uint[])words.Clone();
 
-    /// <summary>The mask words [B*J] used by the last Forward.</summary>
-    public uint[] LastWords => (uint[])_hostWords.Clone();
+    /// <summary>
+    /// When set (on a CUDA backend), fresh training masks are generated on the device by mask_words_step from
+    /// this step counter (the same words as MaskHash.TrainWords), so a step uploads none; the trainer of a
+    /// device-resident step sets it. MaskStep still counts on the host.
+    /// </summary>
+    public DeviceStepState? DeviceStep { get; set; }
+
+    private bool _wordsOnDevice;
+    private int _wordsPerInstance;
+
+    /// <summary>The mask words [B*J] used by the last Forward (downloaded when they were made on the device).</summary>
+    public uint[] LastWords => _wordsOnDevice
+        ? System.Runtime.InteropServices.MemoryMarshal.Cast<int, uint>(Arena.GetInt("words", _batch, _wordsPerInstance).ToIntArray().AsSpan()).ToArray()
+        : (uint[])_hostWords.Clone();
 
     /// <summary>Winning hypothesis per instance [B] (I32) of the last Forward.</summary>
     public Tensor Winners => _bestIdx ?? throw new InvalidOperationException("MvqBottleneck: Forward has not run");
 
     /// <summary>Distances d[b, j] [B, J] of the last Forward.</summary>
-    public Tensor Distances => Arena.Get("dist", _batch, _hostWords.Length / Math.Max(1, _batch));
+    public Tensor Distances => Arena.Get("dist", _batch, _wordsPerInstance);
 
     /// <summary>Mean and rstd [F] the last Forward used in f.1 (batch statistics in training, running ones in evaluation).</summary>
     public (Tensor Mean, Tensor Rstd) Statistics => (Arena.Get("bn_used_mean", _hidden), Arena.Get("bn_rstd", _hidden));
@@ -159,7 +171,8 @@ internal sealed class MvqBottleneck : Bottleneck
         var g = Normalise(q2, b);
 
         Tensor words;
-        using (new Section(Backend, Timer, "mvq_masks")) words = UploadWords(ChooseWords(b), b);
+        using (new Section(Backend, Timer, "mvq_masks")) words = DeviceWords(b) ?? UploadWords(ChooseWords(b), b);
+        _wordsPerInstance = words.Dim(1);
         _codesFromEvalBank = !Training && _override is null;
         int j = words.Dim(1);
         using (new Section(Backend, Timer, "mvq_stats"))
@@ -361,8 +374,25 @@ internal sealed class MvqBottleneck : Bottleneck
         return w;
     }
 
+    /// <summary>Fresh training masks made on the device from <see cref="DeviceStep"/>, or null when this forward takes another path.</summary>
+    private Tensor? DeviceWords(int b)
+    {
+        if (DeviceStep is not { } state || !Training || _override is not null || _fixedTrainBank || Backend is not Backends.Cuda.CudaBackend cuda) return null;
+        var t = Arena.GetInt("words", b, Hypotheses);
+        // step = MaskStep - T + state[0]: this forward's MaskStep now, and one more per later replay of the same launch.
+        Backends.Cuda.Kernels.CudaDeviceStep.MaskWords(cuda, t, b * Hypotheses, MaskHash.Seed(MaskSeed), unchecked(MaskStep - (ulong)state.T), state.Ptr,
+            _d2, MaskHash.Threshold(_dropRate));
+        MaskStep++;
+        _wordsOnDevice = true;
+        return t;
+    }
+
+    /// <summary>A graph replay ran this bottleneck's training forward once more: the host step counts it.</summary>
+    public void CountReplayedStep() => MaskStep++;
+
     private Tensor UploadWords(uint[] words, int b)
     {
+        _wordsOnDevice = false;
         _hostWords = words;
         var t = Arena.GetInt("words", b, words.Length / b);
         t.CopyFrom(MemoryMarshal.Cast<uint, int>(words.AsSpan()));

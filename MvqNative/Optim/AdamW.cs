@@ -81,7 +81,9 @@ internal sealed class AdamW : IDisposable
         var decayed = new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, StepCount, ClipNorm);
         if (MultiTensor)
         {
-            OptimizerOps.AdamWMulti.Run(_backend, _multiIn, _multiOut, new AdamWMultiAttrs(decayed, _decay));
+            if (_schedule is { } sched)
+                Backends.Cuda.Kernels.CudaOptimizer.MultiScheduled((Backends.Cuda.CudaBackend)_backend, _multiIn, _multiOut, new AdamWMultiAttrs(decayed, _decay), sched, _scheduleState);
+            else OptimizerOps.AdamWMulti.Run(_backend, _multiIn, _multiOut, new AdamWMultiAttrs(decayed, _decay));
             return;
         }
         _gradNormSq!.Zero();
@@ -92,6 +94,32 @@ internal sealed class AdamW : IDisposable
             var p = _params[i];
             OptimizerOps.AdamWStep.Run(_backend, [p.Grad, _gradNormSq], [p.Value, _m[i], _v[i]], p.Decay ? decayed : plain);
         }
+    }
+
+    private Tensor? _schedule;
+    private ulong _scheduleState;
+
+    /// <summary>
+    /// On CUDA (multi-tensor path): from now on <see cref="Step(float)"/> ignores its lr and the host step count in
+    /// the launch and reads row state[0] - state[1] of <paramref name="schedule"/> [rows, 3] (built by
+    /// <see cref="ScheduleRow"/>) on the device, so the launch is the same every step (graph-replayable).
+    /// <see cref="StepCount"/> still counts on the host. Null restores the host scalars.
+    /// </summary>
+    internal void UseDeviceSchedule(Tensor? schedule, ulong state)
+    {
+        if (schedule is not null && (_backend is not Backends.Cuda.CudaBackend || !MultiTensor))
+            throw new InvalidOperationException("AdamW: a device schedule needs the multi-tensor path on a CUDA backend");
+        _schedule = schedule; _scheduleState = state;
+    }
+
+    /// <summary>True when the step scalars come from a device schedule (<see cref="UseDeviceSchedule"/>).</summary>
+    internal bool HasDeviceSchedule => _schedule is not null;
+
+    /// <summary>{step size, sqrt(bias correction 2), decay multiplier} of a step at <paramref name="lr"/> with bias-correction step <paramref name="step"/>: what the eager launch passes.</summary>
+    internal (float StepSize, float Bc2Sqrt, float DecayMul) ScheduleRow(float lr, int step)
+    {
+        var s = AdamWScalars.Of(new AdamWAttrs(lr, Beta1, Beta2, Eps, WeightDecay, step, ClipNorm), 0);
+        return (s.StepSize, s.Bc2Sqrt, s.DecayMul);
     }
 
     /// <summary>Zeroes the gradients of the trainable parameters.</summary>

@@ -107,6 +107,25 @@ internal sealed class VectorQuantizer : Module
         if (TrainingSteps > 0) _kmeansDone = true;
     }
 
+    /// <summary>
+    /// When true, the dead-code restart due at a step runs in <see cref="AfterStep"/> (called by the trainer once the
+    /// whole step is queued) instead of inside Forward: a step whose work is captured as a CUDA graph must not contain
+    /// host work. With an EMA codebook this gives the same result (the rest of the step does not read the codebook).
+    /// </summary>
+    public bool DeferRestarts { get; set; }
+
+    private bool RestartDue => Options.RestartEvery > 0 && TrainingSteps % Options.RestartEvery == 0;
+
+    /// <summary>A graph replay ran this quantizer's training forward once more: the host step count follows.</summary>
+    public void CountReplayedStep() => TrainingSteps++;
+
+    /// <summary>With <see cref="DeferRestarts"/>: runs the restart due at this step (host work, between steps).</summary>
+    public void AfterStep()
+    {
+        if (DeferRestarts && _z is { } z && RestartDue)
+            LastRestartCount = RestartDeadCodes(z, new Random(HashCode.Combine(Options.Seed, TrainingSteps)));
+    }
+
     /// <summary>Training-mode Forward calls so far.</summary>
     public int TrainingSteps { get; private set; }
 
@@ -139,7 +158,7 @@ internal sealed class VectorQuantizer : Module
             if (Options.Mode == VqMode.Ema)
                 VqOps.EmaUpdate.Run(Backend, [z, idx], [_codebook.Value, _clusterSize!.Value, _embedSum!.Value], _emaAttrs);
             TrainingSteps++;
-            if (Options.RestartEvery > 0 && TrainingSteps % Options.RestartEvery == 0)
+            if (!DeferRestarts && RestartDue)
                 LastRestartCount = RestartDeadCodes(z, new Random(HashCode.Combine(Options.Seed, TrainingSteps)));
         }
         _z = z; _q = q; _idx = idx;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using MvqNative.Backends;
+using MvqNative.Backends.Cuda;
+using MvqNative.Backends.Cuda.Kernels;
 using MvqNative.Data;
 using MvqNative.Layers;
 using MvqNative.Models;
@@ -26,6 +28,22 @@ public sealed class TrainingDivergedException(int step, string what, string kept
 }
 
 /// <summary>
+/// How a <see cref="Trainer"/> runs its steps on a GPU (docs/perf/gpu-throughput.md).
+/// </summary>
+/// <param name="DeviceData">
+/// The dataset is uploaded once and each batch is gathered on the device in <see cref="HashSampler"/> order (on
+/// the CPU backend: the same order, copied on the host); MVQ masks are made on the device and AdamW reads its
+/// per-step scalars from a device table, so a step copies nothing from the host. Off: the <see cref="Batcher"/>'s
+/// shuffled order, uploaded per step (the CPU reference trajectory).
+/// </param>
+/// <param name="CudaGraphs">With <paramref name="DeviceData"/> on a CUDA backend: after two eager steps the step is captured once as a CUDA graph and replayed.</param>
+internal sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = false)
+{
+    /// <summary>The reference path: host batches in shuffled order, eager steps.</summary>
+    public static readonly TrainerOptions Default = new();
+}
+
+/// <summary>
 /// The training loop: batches, forward, losses, backward, clipped AdamW with warmup + cosine,
 /// logging every <see cref="TrainConfig.LogEvery"/> steps (the only host synchronisation of a
 /// step), checkpoints. Resuming from a checkpoint reproduces the loss trajectory exactly on the CPU.
@@ -44,7 +62,7 @@ internal sealed class Trainer : IDisposable
     private readonly Tensor _health;
     private static readonly AxpbyAttrs Poison = new(1f, 0f);
 
-    public Trainer(Backend backend, Autoencoder model, TrainConfig config, ImageDataset data)
+    public Trainer(Backend backend, Autoencoder model, TrainConfig config, ImageDataset data, TrainerOptions? options = null)
     {
         _backend = backend;
         Model = model;
@@ -60,6 +78,109 @@ internal sealed class Trainer : IDisposable
         _rec = new ReconstructionLoss(backend, model.Config.Loss);
         _health = backend.Zeros(1);
         model.SetTraining(true);
+        Options = options ?? TrainerOptions.Default;
+    }
+
+    /// <summary>How steps run (device data, CUDA graphs).</summary>
+    public TrainerOptions Options { get; }
+
+    /// <summary>The captured step, once graphs are on and the step was captured (null otherwise).</summary>
+    public CudaGraph? Graph => _graph;
+
+    // ---- the device-resident step (TrainerOptions.DeviceData) ----------------------------------------
+    private DeviceStepState? _state;
+    private Tensor? _deviceData, _schedule;
+    private long _gBase;
+    private int _eagerDeviceSteps;
+    private CudaGraph? _graph;
+    private const int ScheduleSlack = 64;
+
+    private void StartDevicePipeline()
+    {
+        _state = new DeviceStepState(_backend);
+        _gBase = Batcher.Consumed;
+        if (_backend is CudaBackend cuda)
+        {
+            _deviceData = _backend.FromArray(_data.Pixels.AsSpan(0, _data.Count * _data.ImageSize), _data.Count * _data.ImageSize);
+            if (Optimizer.MultiTensor && Optimizer.Parameters.Count > 0)
+            {
+                _schedule = _backend.Empty(3 * (Math.Max(1, Config.Steps - Step) + ScheduleSlack));
+                FillSchedule(0);
+                Optimizer.UseDeviceSchedule(_schedule, _state.Ptr);
+            }
+            if (Model.Bottleneck is MvqBottleneck mvq) mvq.DeviceStep = _state;
+        }
+        foreach (var (_, q) in Model.Bottleneck.Quantizers) q.DeferRestarts = true;
+    }
+
+    /// <summary>Rows of the AdamW schedule from state T = <paramref name="t"/> on (two uploads: between steps only).</summary>
+    private void FillSchedule(long t)
+    {
+        int rows = _schedule!.Length / 3;
+        var host = new float[rows * 3];
+        for (int i = 0; i < rows; i++)
+        {
+            // Row i is the step at T = t + i: trainer step Step + (t + i - T), bias-correction step StepCount + 1 + (t + i - T).
+            long ahead = t + i - _state!.T;
+            var (size, bc2, decay) = Optimizer.ScheduleRow(LearningRate((int)(Step + ahead)), (int)(Optimizer.StepCount + 1 + ahead));
+            host[3 * i] = size; host[3 * i + 1] = bc2; host[3 * i + 2] = decay;
+        }
+        _schedule.CopyFrom(host);
+        _state!.SetScheduleBase(t);
+    }
+
+    /// <summary>One step of work with every per-step input made on the device; host mirrors advance once.</summary>
+    private void DeviceStepBody()
+    {
+        var state = _state!;
+        if (_backend is CudaBackend cuda)
+        {
+            var im = Model.Config.Image;
+            CudaDeviceStep.GatherBatch(cuda, _x, _deviceData!, _data.Count, _data.ImageSize, Config.Batch,
+                HashSampler.DeviceSeed(Config.Seed), _gBase, state.Ptr);
+            Batcher.Skip(Config.Batch);
+        }
+        else
+        {
+            Batcher.NextHashBatch(_host);
+            _x.CopyFrom(_host);
+        }
+        ComputeStep(LearningRate(Step));
+        state.Advance();
+    }
+
+    /// <summary>Host bookkeeping of a step that ran as a graph replay: what the captured step's host side did once.</summary>
+    private void CountReplayedStep()
+    {
+        _state!.Replayed();
+        Batcher.Skip(Config.Batch);
+        Optimizer.StepCount++;
+        if (Model.Bottleneck is MvqBottleneck mvq) mvq.CountReplayedStep();
+        foreach (var (_, q) in Model.Bottleneck.Quantizers) if (q.Training) q.CountReplayedStep();
+    }
+
+    private void RunDeviceStep()
+    {
+        var state = _state!;
+        if (_schedule is not null && state.T - state.ScheduleBase >= _schedule.Length / 3) FillSchedule(state.T);
+        var cuda = _backend as CudaBackend;
+        if (cuda is not null && Options.CudaGraphs && _schedule is not null)
+        {
+            if (_graph is not null)
+            {
+                _graph.Launch();
+                CountReplayedStep();
+            }
+            else if (_eagerDeviceSteps >= 2)
+            {
+                // Shapes, arenas, workspaces, kernels and k-means are settled by two eager steps: capture the third, then run it.
+                _graph = cuda.CaptureGraph(DeviceStepBody);
+                _graph.Launch();
+            }
+            else { DeviceStepBody(); _eagerDeviceSteps++; }
+        }
+        else { DeviceStepBody(); _eagerDeviceSteps++; }
+        foreach (var (_, q) in Model.Bottleneck.Quantizers) q.AfterStep();
     }
 
     public Autoencoder Model { get; }
@@ -75,18 +196,16 @@ internal sealed class Trainer : IDisposable
     public StepStats? TrainStep(bool forceLog = false)
     {
         if (!_clock.IsRunning) _clock.Start();
-        Batcher.NextBatch(_host);
-        _x.CopyFrom(_host);
-        Model.SetTraining(true);
-        Optimizer.ZeroGrad();
-        var xhat = Model.Forward(_x);
-        var loss = _rec.Compute(xhat, _x);
-        Model.Backward(_rec.Grad);
         float lr = LearningRate(Step);
-        using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
-        Poison1(loss);
-        foreach (var (_, t) in Model.Bottleneck.LossTerms) Poison1(t);
-        if (Optimizer.GradNormSquared is Tensor gns) Poison1(gns);
+        // Started at the first step, not in the constructor: a resume restores Step, the optimiser and the batcher in between.
+        if (Options.DeviceData && _state is null) StartDevicePipeline();
+        if (_state is not null) RunDeviceStep();
+        else
+        {
+            Batcher.NextBatch(_host);
+            _x.CopyFrom(_host);
+            ComputeStep(lr);
+        }
         Step++;
         _stepsSinceLog++;
         if (!forceLog && Step % Config.LogEvery != 0 && Step != Config.Steps) return null;
@@ -109,6 +228,20 @@ internal sealed class Trainer : IDisposable
         _clock.Restart();
         _stepsSinceLog = 0;
         return new StepStats(Step, total, rec, terms, gn, lr, ms, Config.Batch * 1000.0 / ms);
+    }
+
+    /// <summary>Forward, losses, backward, AdamW and the health flag on the batch in _x.</summary>
+    private void ComputeStep(float lr)
+    {
+        Model.SetTraining(true);
+        Optimizer.ZeroGrad();
+        var xhat = Model.Forward(_x);
+        var loss = _rec.Compute(xhat, _x);
+        Model.Backward(_rec.Grad);
+        using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
+        Poison1(loss);
+        foreach (var (_, t) in Model.Bottleneck.LossTerms) Poison1(t);
+        if (Optimizer.GradNormSquared is Tensor gns) Poison1(gns);
     }
 
     private void Poison1(Tensor x)
@@ -144,6 +277,10 @@ internal sealed class Trainer : IDisposable
         _x.Dispose();
         _rec.Dispose();
         _health.Dispose();
+        _graph?.Dispose();
+        _deviceData?.Dispose();
+        _schedule?.Dispose();
+        _state?.Dispose();
         Optimizer.Dispose();
     }
 }

@@ -5,6 +5,7 @@
 // beta == 0 means C is not read. Host implementation, columns of C spread over the pool;
 // matrices are checked to lie inside emulated allocations, guards are checked afterwards.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -97,10 +98,52 @@ bool matrix_ok(const void* p, int rows, int cols, int ld) {
 }
 
 /// Shared path of every GEMM entry point: validation like cuBLAS, range checks, the host GEMM
-/// per batch, then the guard check.
+/// per batch, then the guard check. `tf32`: inputs rounded to TF32 first (see round_tf32).
+cublasStatus_t gemm_now(const char* call, cublasHandle_t h, int transa, int transb, int m, int n, int k, const float* alpha,
+                        const float* A, int lda, long long sA, const float* B, int ldb, long long sB, const float* beta, float* C,
+                        int ldc, long long sC, int batch, bool tf32);
+
+/// TF32 as tensor cores read an FP32 operand: the 23-bit mantissa rounded to 10 bits (to nearest,
+/// ties away from zero, as cvt.rna.tf32.f32), exponent unchanged; NaN and infinity pass through.
+inline float round_tf32(float x) {
+    std::uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+    u = (u + 0x1000u) & 0xffffe000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
+/// A TF32-rounded copy of the column-major matrix at p (rows x cols, leading dimension ld).
+std::vector<float> tf32_copy(const float* p, int rows, int cols, int ld) {
+    std::size_t extent = cols == 0 || rows == 0 ? 0 : (std::size_t)(cols - 1) * ld + rows;
+    std::vector<float> v(p, p + extent);
+    for (int j = 0; j < cols; ++j)
+        for (int i = 0; i < rows; ++i) v[(std::size_t)j * ld + i] = round_tf32(v[(std::size_t)j * ld + i]);
+    return v;
+}
+
+/// The GEMM entry of every export: recorded when the handle's stream is capturing a graph (the
+/// scalars are copied, as host-pointer-mode cuBLAS does), else run now.
 cublasStatus_t gemm(const char* call, cublasHandle_t h, int transa, int transb, int m, int n, int k, const float* alpha,
                     const float* A, int lda, long long sA, const float* B, int ldb, long long sB, const float* beta, float* C,
-                    int ldc, long long sC, int batch) {
+                    int ldc, long long sC, int batch, bool tf32 = false) {
+    if (!handle_ok(h)) return fail(CUBLAS_STATUS_NOT_INITIALIZED, std::string(call) + ": invalid handle");
+    tf32 = tf32 || h->mathMode == 3;  // CUBLAS_TF32_TENSOR_OP_MATH
+    if (stream_capturing(h->stream)) {
+        if (!alpha || !beta) return fail(CUBLAS_STATUS_INVALID_VALUE, std::string(call) + ": null alpha or beta");
+        float a = *alpha, b = *beta;
+        stream_record(h->stream, call, [=]() {
+            return (int)gemm_now(call, h, transa, transb, m, n, k, &a, A, lda, sA, B, ldb, sB, &b, C, ldc, sC, batch, tf32);
+        });
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    return gemm_now(call, h, transa, transb, m, n, k, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, tf32);
+}
+
+cublasStatus_t gemm_now(const char* call, cublasHandle_t h, int transa, int transb, int m, int n, int k, const float* alpha,
+                        const float* A, int lda, long long sA, const float* B, int ldb, long long sB, const float* beta, float* C,
+                        int ldc, long long sC, int batch, bool tf32) {
     if (!handle_ok(h)) return fail(CUBLAS_STATUS_NOT_INITIALIZED, std::string(call) + ": invalid handle");
     if (transa < 0 || transa > 2 || transb < 0 || transb > 2 || m < 0 || n < 0 || k < 0 || batch < 0)
         return fail(CUBLAS_STATUS_INVALID_VALUE, std::string(call) + ": invalid operation or negative size");
@@ -121,7 +164,15 @@ cublasStatus_t gemm(const char* call, cublasHandle_t h, int transa, int transb, 
                         std::string(call) + ": batch " + std::to_string(i) +
                             ": a matrix (with its leading dimension) is not inside one cuMemAlloc allocation");
     }
-    for (int i = 0; i < batch; ++i) sgemm_host(ta, tb, m, n, k, a, A + i * sA, lda, B + i * sB, ldb, b, C + i * sC, ldc);
+    if (tf32 && readAB) {
+        for (int i = 0; i < batch; ++i) {
+            auto ra = tf32_copy(A + i * sA, ta ? k : m, ta ? m : k, lda);
+            auto rb = tf32_copy(B + i * sB, tb ? n : k, tb ? k : n, ldb);
+            sgemm_host(ta, tb, m, n, k, a, ra.data(), lda, rb.data(), ldb, b, C + i * sC, ldc);
+        }
+    } else {
+        for (int i = 0; i < batch; ++i) sgemm_host(ta, tb, m, n, k, a, A + i * sA, lda, B + i * sB, ldb, b, C + i * sC, ldc);
+    }
     for (int i = 0; i < batch; ++i)   // initcheck: C's columns now hold data
         for (int j = 0; j < n; ++j) mem_mark_written(C + i * sC + (std::size_t)j * ldc, (std::size_t)m * sizeof(float));
     std::string msg;
@@ -181,7 +232,7 @@ cublasStatus_t cublasGetStream_v2(cublasHandle_t handle, CUstream* stream) {
 
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
     if (!handle_ok(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
-    handle->mathMode = mode;  // all modes compute in FP32 here
+    handle->mathMode = mode;  // CUBLAS_TF32_TENSOR_OP_MATH (3) rounds GEMM inputs to TF32; the others compute in FP32
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -232,7 +283,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
         return fail(CUBLAS_STATUS_NOT_SUPPORTED, "cublasGemmEx: the emulator supports CUDA_R_32F data with FP32 compute only");
     return gemm("cublasGemmEx", handle, transa, transb, m, n, k, static_cast<const float*>(alpha),
                 static_cast<const float*>(A), lda, 0, static_cast<const float*>(B), ldb, 0, static_cast<const float*>(beta),
-                static_cast<float*>(C), ldc, 0, 1);
+                static_cast<float*>(C), ldc, 0, 1, computeType == 77);
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
@@ -245,7 +296,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                     "cublasGemmStridedBatchedEx: the emulator supports CUDA_R_32F data with FP32 compute only");
     return gemm("cublasGemmStridedBatchedEx", handle, transa, transb, m, n, k, static_cast<const float*>(alpha),
                 static_cast<const float*>(A), lda, strideA, static_cast<const float*>(B), ldb, strideB,
-                static_cast<const float*>(beta), static_cast<float*>(C), ldc, strideC, batchCount);
+                static_cast<const float*>(beta), static_cast<float*>(C), ldc, strideC, batchCount, computeType == 77);
 }
 
 const char* cublasGetStatusName(cublasStatus_t status) {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "emu_internal.h"
@@ -31,8 +32,23 @@ struct CUfunc_st {
     int maxDynamicSmem = (int)mvq_emu::kDefaultDynamicSmem;
     int carveout = -1;
 };
+struct CUgraph_st;
 struct CUstream_st {
     unsigned flags = 0;
+    CUgraph_st* capture = nullptr;  // the graph being recorded while the stream captures
+    int captureMode = 0;            // CU_STREAM_CAPTURE_MODE_GLOBAL 0, THREAD_LOCAL 1, RELAXED 2
+    bool captureInvalid = false;    // a prohibited call happened during capture: EndCapture fails
+    std::thread::id captureThread;  // the thread that began the capture (THREAD_LOCAL mode)
+};
+/// A captured graph: the recorded operations of the stream, replayed in order (the emulator keeps
+/// no dependency edges: a stream capture is a chain anyway).
+struct CUgraph_st {
+    std::vector<std::function<CUresult()>> nodes;
+    std::vector<std::string> names;
+};
+struct CUgraphExec_st {
+    std::vector<std::function<CUresult()>> nodes;
+    std::vector<std::string> names;
 };
 struct CUevent_st {
     unsigned flags = 0;
@@ -71,6 +87,9 @@ struct State {
     std::set<CUfunc_st*> functions;
     std::set<CUstream_st*> streams;
     std::set<CUevent_st*> events;
+    std::set<CUgraph_st*> graphs;
+    std::set<CUgraphExec_st*> execs;
+    int capturing = 0;  // streams capturing now
     std::string lastError;
 };
 State& st() {
@@ -110,6 +129,46 @@ bool stream_ok(CUstream s) {
     return st().streams.count(s) != 0;
 }
 
+bool is_capturing(CUstream s) {
+    auto v = reinterpret_cast<std::uintptr_t>(s);
+    if (v <= 2) return false;  // the legacy and per-thread default streams cannot capture
+    std::lock_guard<std::mutex> lk(st().m);
+    return st().streams.count(s) && s->capture;
+}
+
+/// True when a capture forbids unsafe calls (synchronisation, allocation, synchronous copies) from
+/// this thread: a GLOBAL-mode capture on any thread, or a THREAD_LOCAL one begun on this thread.
+bool any_capturing() {
+    std::lock_guard<std::mutex> lk(st().m);
+    if (st().capturing == 0) return false;
+    for (auto* x : st().streams)
+        if (x->capture && (x->captureMode == 0 || (x->captureMode == 1 && x->captureThread == std::this_thread::get_id())))
+            return true;
+    return false;
+}
+
+/// A call CUDA refuses during capture: the capture is invalidated (EndCapture will fail) and the
+/// call returns CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, as on a GPU.
+CUresult refuse_in_capture(CUstream s, const std::string& call) {
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (s) s->captureInvalid = true;
+        else
+            for (auto* x : st().streams)
+                if (x->capture && (x->captureMode == 0 || (x->captureMode == 1 && x->captureThread == std::this_thread::get_id())))
+                    x->captureInvalid = true;
+    }
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                call + ": not permitted while a stream is capturing a graph (it would synchronise with the host or allocate)");
+}
+
+/// Appends an operation to the graph s is capturing.
+void record(CUstream s, std::string name, std::function<CUresult()> node) {
+    std::lock_guard<std::mutex> lk(st().m);
+    s->capture->nodes.push_back(std::move(node));
+    s->capture->names.push_back(std::move(name));
+}
+
 bool func_ok(CUfunction f) {
     std::lock_guard<std::mutex> lk(st().m);
     return f && st().functions.count(f) != 0;
@@ -131,6 +190,14 @@ std::string hex(const void* p) {
 CUresult copy(const char* call, void* dst, bool dstDev, const void* src, bool srcDev, std::size_t bytes, CUstream s) {
     if (CUresult r = need_ctx(call)) return r;
     if (!stream_ok(s)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string(call) + ": invalid stream");
+    if (is_capturing(s)) {
+        // Host memory in a graph would be read or written at replay time, long after the call: refused
+        // here (the project keeps every per-step input on the device; pinned staging is the GPU answer).
+        if (!dstDev || !srcDev) return refuse_in_capture(s, std::string(call) + " (host memory)");
+        record(s, call, [=]() { return copy(call, dst, true, src, true, bytes, nullptr); });
+        return CUDA_SUCCESS;
+    }
+    if (s == nullptr && any_capturing()) return refuse_in_capture(nullptr, std::string(call) + " (synchronous copy)");
     if (bytes == 0) return CUDA_SUCCESS;
     if (!dst || !src) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": null pointer");
     if (dstDev && !mem_range_ok(dst, bytes))
@@ -147,6 +214,13 @@ CUresult copy(const char* call, void* dst, bool dstDev, const void* src, bool sr
 CUresult memset_n(const char* call, CUdeviceptr d, const void* value, std::size_t elem, std::size_t count, CUstream s) {
     if (CUresult r = need_ctx(call)) return r;
     if (!stream_ok(s)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string(call) + ": invalid stream");
+    if (is_capturing(s)) {
+        unsigned v = 0;
+        std::memcpy(&v, value, elem);
+        record(s, call, [=]() { return memset_n(call, d, &v, elem, count, nullptr); });
+        return CUDA_SUCCESS;
+    }
+    if (s == nullptr && any_capturing()) return refuse_in_capture(nullptr, std::string(call) + " (synchronous memset)");
     if (count == 0) return CUDA_SUCCESS;
     auto* p = reinterpret_cast<unsigned char*>(d);
     if (elem == 4 && (d & 3)) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": pointer not 4-byte aligned");
@@ -200,6 +274,11 @@ bool ptx_has_entry(const std::vector<unsigned char>& img, const std::string& nam
 }
 
 }  // namespace
+
+bool stream_capturing(CUstream_st* s) { return is_capturing(s); }
+void stream_record(CUstream_st* s, std::string name, std::function<int()> node) {
+    record(s, std::move(name), [n = std::move(node)]() { return (CUresult)n(); });
+}
 
 void set_last_error(const std::string& msg) {
     std::lock_guard<std::mutex> lk(st().m);
@@ -439,6 +518,7 @@ CUresult cuCtxGetDevice(CUdevice* dev) {
 
 CUresult cuCtxSynchronize(void) {
     if (CUresult r = need_ctx("cuCtxSynchronize")) return r;
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuCtxSynchronize");
     return check_guards("cuCtxSynchronize");
 }
 
@@ -446,6 +526,7 @@ CUresult cuCtxSynchronize(void) {
 CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
     if (CUresult r = need_ctx("cuMemAlloc_v2")) return r;
     if (!dptr || bytes == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc_v2: null result pointer or 0 bytes");
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuMemAlloc_v2");
     void* p = mem_alloc(bytes);
     if (!p) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2: out of emulated device memory (" + std::to_string(bytes) + " bytes asked)");
     *dptr = reinterpret_cast<CUdeviceptr>(p);
@@ -455,6 +536,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
     if (CUresult r = need_ctx("cuMemFree_v2")) return r;
     if (dptr == 0) return CUDA_SUCCESS;
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuMemFree_v2");
     void* p = reinterpret_cast<void*>(dptr);
     // Check this allocation's guards before it disappears.
     if (CUresult r = check_guards("cuMemFree_v2")) {
@@ -607,9 +689,56 @@ CUresult cuFuncSetCacheConfig(CUfunction func, int) {
     return func_ok(func) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
+static CUresult launch_now(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra);
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra) {
     if (CUresult r = need_ctx("cuLaunchKernel")) return r;
+    if (!func_ok(f)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: invalid function handle");
+    if (!stream_ok(stream)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string("cuLaunchKernel '") + f->k->name + "': invalid stream");
+    if (!is_capturing(stream)) return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, stream, kernelParams, extra);
+    // Capture: the argument values are copied now (as cuLaunchKernel does), the launch runs at each
+    // replay through launch_now, so every check and the sanitizer apply to replayed launches too.
+    const KernelDesc* k = f->k;
+    if (!kernelParams && !extra && k->nparams > 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel: kernelParams is null");
+    std::vector<std::size_t> offsets;
+    std::size_t total = 0;
+    for (unsigned i = 0; i < k->nparams; ++i) {
+        offsets.push_back(total);
+        total += (k->sizes[i] + 15) / 16 * 16;
+    }
+    auto bytes = std::make_shared<std::vector<unsigned char>>(std::max<std::size_t>(total, 16));
+    if (kernelParams) {
+        for (unsigned i = 0; i < k->nparams; ++i) std::memcpy(bytes->data() + offsets[i], kernelParams[i], k->sizes[i]);
+    } else if (extra) {
+        const char* buf = nullptr;
+        std::size_t size = 0;
+        for (void** e = extra; *e; e += 2) {
+            auto key = reinterpret_cast<std::uintptr_t>(e[0]);
+            if (key == 1) buf = static_cast<const char*>(e[1]);
+            else if (key == 2) size = *static_cast<std::size_t*>(e[1]);
+            else return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel: unknown entry in extra");
+        }
+        std::size_t off = 0;
+        for (unsigned i = 0; i < k->nparams; ++i) {
+            off = (off + k->aligns[i] - 1) / k->aligns[i] * k->aligns[i];
+            if (!buf || off + k->sizes[i] > size) return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel: the extra parameter buffer is too small");
+            std::memcpy(bytes->data() + offsets[i], buf + off, k->sizes[i]);
+            off += k->sizes[i];
+        }
+    }
+    unsigned n = k->nparams;
+    record(stream, std::string("kernel ") + k->name, [=]() {
+        std::vector<void*> ptrs(std::max(1u, n));
+        for (unsigned i = 0; i < n; ++i) ptrs[i] = bytes->data() + offsets[i];
+        return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, nullptr, ptrs.data(), nullptr);
+    });
+    return CUDA_SUCCESS;
+}
+
+static CUresult launch_now(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra) {
     if (!func_ok(f)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: invalid function handle");
     const KernelDesc* k = f->k;
     std::string who = std::string("cuLaunchKernel '") + k->name + "'";
@@ -726,11 +855,13 @@ CUresult cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
 CUresult cuStreamSynchronize(CUstream s) {
     if (CUresult r = need_ctx("cuStreamSynchronize")) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (is_capturing(s) || (reinterpret_cast<std::uintptr_t>(s) <= 2 && any_capturing())) return refuse_in_capture(s, "cuStreamSynchronize");
     return check_guards("cuStreamSynchronize");
 }
 
 CUresult cuStreamQuery(CUstream s) {
     if (CUresult r = need_ctx("cuStreamQuery")) return r;
+    if (is_capturing(s)) return refuse_in_capture(s, "cuStreamQuery");
     return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
@@ -758,6 +889,10 @@ CUresult cuEventCreate(CUevent* phEvent, unsigned int flags) {
 CUresult cuEventRecord(CUevent e, CUstream s) {
     if (CUresult r = need_ctx("cuEventRecord")) return r;
     if (!event_ok(e) || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (is_capturing(s)) {
+        record(s, "event record", [=]() { return cuEventRecord(e, nullptr); });
+        return CUDA_SUCCESS;
+    }
     e->recorded = true;
     e->when = std::chrono::steady_clock::now();  // work before it on the stream has already run
     return CUDA_SUCCESS;
@@ -770,6 +905,7 @@ CUresult cuEventQuery(CUevent e) {
 
 CUresult cuEventSynchronize(CUevent e) {
     if (CUresult r = need_ctx("cuEventSynchronize")) return r;
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuEventSynchronize");
     return event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
@@ -793,6 +929,126 @@ CUresult cuEventDestroy_v2(CUevent e) {
     return CUDA_SUCCESS;
 }
 CUresult cuEventDestroy(CUevent e) { return cuEventDestroy_v2(e); }
+
+// ---- stream capture and graphs ---------------------------------------------------------------------
+CUresult cuStreamBeginCapture_v2(CUstream s, int mode) {
+    if (CUresult r = need_ctx("cuStreamBeginCapture")) return r;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (reinterpret_cast<std::uintptr_t>(s) <= 2)
+        return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: the legacy default stream cannot capture");
+    if (mode < 0 || mode > 2) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamBeginCapture: invalid capture mode");
+    std::lock_guard<std::mutex> lk(st().m);  // (errors below set lastError directly: fail() takes this lock)
+    if (s->capture) {
+        st().lastError = "cuStreamBeginCapture: the stream is already capturing";
+        return CUDA_ERROR_ILLEGAL_STATE;
+    }
+    s->capture = new CUgraph_st();
+    s->captureMode = mode;
+    s->captureInvalid = false;
+    s->captureThread = std::this_thread::get_id();
+    ++st().capturing;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamBeginCapture(CUstream s, int mode) { return cuStreamBeginCapture_v2(s, mode); }
+
+CUresult cuStreamEndCapture(CUstream s, CUgraph* phGraph) {
+    if (CUresult r = need_ctx("cuStreamEndCapture")) return r;
+    if (!phGraph) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (reinterpret_cast<std::uintptr_t>(s) <= 2 || !s->capture) {
+        st().lastError = "cuStreamEndCapture: the stream is not capturing";
+        return CUDA_ERROR_ILLEGAL_STATE;
+    }
+    CUgraph_st* g = s->capture;
+    bool invalid = s->captureInvalid;
+    s->capture = nullptr;
+    s->captureInvalid = false;
+    --st().capturing;
+    if (invalid) {
+        delete g;
+        *phGraph = nullptr;
+        st().lastError = "cuStreamEndCapture: the capture was invalidated by a call not permitted during capture";
+        return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    }
+    st().graphs.insert(g);
+    *phGraph = g;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamIsCapturing(CUstream s, int* status) {
+    if (CUresult r = need_ctx("cuStreamIsCapturing")) return r;
+    if (!status) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    std::lock_guard<std::mutex> lk(st().m);
+    bool cap = reinterpret_cast<std::uintptr_t>(s) > 2 && s->capture;
+    *status = !cap ? 0 : s->captureInvalid ? 2 : 1;  // NONE, ACTIVE, INVALIDATED
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphGetNodes(CUgraph g, void** nodes, size_t* numNodes) {
+    if (!numNodes) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!g || !st().graphs.count(g)) return CUDA_ERROR_INVALID_HANDLE;
+    if (nodes) {
+        // Node handles are not modelled; the emulator fills indices + 1 so that callers can count.
+        for (std::size_t i = 0; i < std::min(*numNodes, g->nodes.size()); ++i) nodes[i] = reinterpret_cast<void*>(i + 1);
+    } else {
+        *numNodes = g->nodes.size();
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphInstantiateWithFlags(CUgraphExec* phExec, CUgraph g, unsigned long long) {
+    if (CUresult r = need_ctx("cuGraphInstantiate")) return r;
+    if (!phExec) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!g || !st().graphs.count(g)) return CUDA_ERROR_INVALID_HANDLE;
+    auto* e = new CUgraphExec_st();
+    e->nodes = g->nodes;
+    e->names = g->names;
+    st().execs.insert(e);
+    *phExec = e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphLaunch(CUgraphExec e, CUstream s) {
+    if (CUresult r = need_ctx("cuGraphLaunch")) return r;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (is_capturing(s)) return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuGraphLaunch: launching a graph into a capture is not emulated");
+    std::vector<std::function<CUresult()>> nodes;
+    std::vector<std::string> names;
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!e || !st().execs.count(e)) return CUDA_ERROR_INVALID_HANDLE;
+        nodes = e->nodes;
+        names = e->names;
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (CUresult r = nodes[i]()) {
+            std::string prev;
+            {
+                std::lock_guard<std::mutex> lk(st().m);
+                prev = st().lastError;
+            }
+            return fail(r, "cuGraphLaunch: node " + std::to_string(i) + " (" + names[i] + ") failed: " + prev);
+        }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphExecDestroy(CUgraphExec e) {
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!e || !st().execs.erase(e)) return CUDA_ERROR_INVALID_HANDLE;
+    delete e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphDestroy(CUgraph g) {
+    std::lock_guard<std::mutex> lk(st().m);
+    if (!g || !st().graphs.erase(g)) return CUDA_ERROR_INVALID_HANDLE;
+    delete g;
+    return CUDA_SUCCESS;
+}
 
 CUresult cuProfilerStart(void) { return CUDA_SUCCESS; }
 CUresult cuProfilerStop(void) { return CUDA_SUCCESS; }
@@ -825,7 +1081,10 @@ static const struct {
     {709, "CUDA_ERROR_CONTEXT_IS_DESTROYED", "context is destroyed"},
     {710, "CUDA_ERROR_ASSERT", "device-side assert triggered"},
     {719, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {401, "CUDA_ERROR_ILLEGAL_STATE", "the operation cannot be performed in the present state"},
     {801, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {900, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", "operation not permitted when stream is capturing"},
+    {901, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", "operation failed due to a previous error during capture"},
     {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 

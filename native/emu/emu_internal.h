@@ -12,7 +12,15 @@
 #include "cuda_emu.h"
 #include "emu_registry.h"
 
+struct CUstream_st;
+
 namespace mvq_emu {
+
+// ---- stream capture (emu_driver.cpp), for cuBLAS calls on a capturing stream --------------------
+/// True when stream s is capturing a graph.
+bool stream_capturing(CUstream_st* s);
+/// Appends an operation (returning a CUresult / cublasStatus_t code) to the graph s is capturing.
+void stream_record(CUstream_st* s, std::string name, std::function<int()> node);
 
 /// Largest dynamic shared memory a launch may ask for (the opt-in limit of an sm_90 device)
 /// and the size of each generated `extern __shared__` buffer.

@@ -20,6 +20,8 @@ typedef struct CUmod_st* CUmodule;
 typedef struct CUfunc_st* CUfunction;
 typedef struct CUstream_st* CUstream;
 typedef struct CUevent_st* CUevent;
+typedef struct CUgraph_st* CUgraph;
+typedef struct CUgraphExec_st* CUgraphExec;
 typedef int CUdevice_attribute;
 typedef int CUfunction_attribute;
 typedef int CUjit_option;
@@ -29,7 +31,8 @@ enum {
     CUDA_ERROR_NOT_INITIALIZED = 3, CUDA_ERROR_INVALID_DEVICE = 101, CUDA_ERROR_INVALID_IMAGE = 200,
     CUDA_ERROR_INVALID_CONTEXT = 201, CUDA_ERROR_INVALID_HANDLE = 400, CUDA_ERROR_NOT_FOUND = 500,
     CUDA_ERROR_NOT_READY = 600, CUDA_ERROR_ILLEGAL_ADDRESS = 700, CUDA_ERROR_ASSERT = 710,
-    CUDA_ERROR_LAUNCH_FAILED = 719, CUDA_ERROR_NOT_SUPPORTED = 801
+    CUDA_ERROR_LAUNCH_FAILED = 719, CUDA_ERROR_NOT_SUPPORTED = 801, CUDA_ERROR_ILLEGAL_STATE = 401,
+    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901
 };
 
 MVQ_EMU_EXPORT CUresult cuInit(unsigned int flags);
@@ -94,6 +97,15 @@ MVQ_EMU_EXPORT CUresult cuEventElapsedTime(float* ms, CUevent start, CUevent end
 MVQ_EMU_EXPORT CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent end);
 MVQ_EMU_EXPORT CUresult cuEventDestroy_v2(CUevent e);
 MVQ_EMU_EXPORT CUresult cuEventDestroy(CUevent e);
+MVQ_EMU_EXPORT CUresult cuStreamBeginCapture_v2(CUstream s, int mode);
+MVQ_EMU_EXPORT CUresult cuStreamBeginCapture(CUstream s, int mode);
+MVQ_EMU_EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph* phGraph);
+MVQ_EMU_EXPORT CUresult cuStreamIsCapturing(CUstream s, int* status);
+MVQ_EMU_EXPORT CUresult cuGraphGetNodes(CUgraph g, void** nodes, size_t* numNodes);
+MVQ_EMU_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec* phExec, CUgraph g, unsigned long long flags);
+MVQ_EMU_EXPORT CUresult cuGraphLaunch(CUgraphExec e, CUstream s);
+MVQ_EMU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec e);
+MVQ_EMU_EXPORT CUresult cuGraphDestroy(CUgraph g);
 MVQ_EMU_EXPORT CUresult cuProfilerStart(void);
 MVQ_EMU_EXPORT CUresult cuProfilerStop(void);
 MVQ_EMU_EXPORT CUresult cuGetErrorName(CUresult error, const char** pStr);

@@ -12,6 +12,18 @@ internal static class Cli
 {
     public static Option<string> Device() => new("--device") { Description = "cpu | cuda | cuda-emu", DefaultValueFactory = _ => "cpu" };
     public static Option<bool> Json() => new("--json") { Description = "print one JSON object instead of a table" };
+    /// <summary>An on|off switch whose default depends on the device (null when not given).</summary>
+    public static Option<string?> Switch(string name, string description) =>
+        new(name) { Description = description + " (on | off)", CustomParser = r =>
+        {
+            var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (v is "on" or "off") return v;
+            r.AddError($"{name} must be on or off, got '{v}'");
+            return null;
+        } };
+
+    /// <summary>The value of a <see cref="Switch"/>, or <paramref name="dflt"/> when it was not given.</summary>
+    public static bool On(string? value, bool dflt) => value is null ? dflt : value == "on";
     public static Option<int?> Seed() => new("--seed") { Description = "random seed" };
 
     /// <summary>--convert gray|rgb: the channel conversion of images whose channels differ from the model's.</summary>

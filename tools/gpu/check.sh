@@ -28,11 +28,17 @@ REF=tools/reference/mvq_reference.py
 
 if [[ $DEVICE == cuda ]]; then
   TORCH_DEV=cuda BATCH=256 STEPS=20 WARMUP=3 KREP=20 KBATCH="" TSTEPS=20 TWARM=3 J=2048
+  # Throughput matrix (issue 15): batch 64 and a large batch per preset (the large one fills an H100/H200).
+  TP_SMALL=64 TP_LARGE_VQ=4096 TP_LARGE_MVQ=1024 TP_STEPS=30 TP_WARMUP=10 TP_LIMIT=45
 else
   # Rehearsal on the emulator: the same steps at toy sizes; the reference runs on the CPU.
   export MVQ_EMU_LIB=${MVQ_EMU_LIB:-$PWD/build/native/libmvq_emu.so}
   TORCH_DEV=cpu BATCH=4 STEPS=2 WARMUP=1 KREP=2 KBATCH="--batch 2" TSTEPS=1 TWARM=1 J=256
+  TP_SMALL=2 TP_LARGE_VQ=8 TP_LARGE_MVQ=4 TP_STEPS=1 TP_WARMUP=3 TP_LIMIT=120
+  export MVQ_EMU_CHECKS=${MVQ_EMU_CHECKS:-none}
 fi
+# ONLY=throughput runs the throughput matrix alone (with nvidia-smi and doctor), e.g. to fit a short device lease.
+ONLY=${ONLY:-all}
 
 # NVTX: libnvToolsExt ships with PyTorch's CUDA wheels; put its folder on the search path.
 NVTX=$(timeout 20 find /opt /usr/local /usr/lib -name 'libnvToolsExt.so*' 2>/dev/null | head -1)
@@ -56,6 +62,40 @@ step() {
 
 step nvidia_smi 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit,temperature.gpu --format=csv
 step doctor 60 "$MVQ" doctor --json
+
+# Throughput matrix (issue 15, docs/perf/gpu-throughput.md): ours with CUDA graphs on/off and TF32 on/off,
+# PyTorch eager and torch.compile(mode="reduce-overhead") with TF32 on/off, at batch 64 and a large batch,
+# same preset, same statistic (median of synchronised steps after warm-up). Ours also reports launches,
+# syncs, copies and allocations per step. Names: tp_<side>_<preset>_b<batch>_<variant>; report.py pairs them.
+throughput() {
+  local p large
+  for p in fmnist-vq fmnist-mvq-global; do
+    large=$([[ $p == fmnist-vq ]] && echo $TP_LARGE_VQ || echo $TP_LARGE_MVQ)
+    for b in $TP_SMALL $large; do
+      for g in on off; do
+        step "tp_ours_${p}_b${b}_graphs${g}_tf32off" $TP_LIMIT "$MVQ" bench train --device "$DEVICE" --preset $p --batch $b \
+          --steps $TP_STEPS --warmup $TP_WARMUP --device-data on --cuda-graphs $g --tf32 off --json
+      done
+      step "tp_ours_${p}_b${b}_graphson_tf32on" $TP_LIMIT "$MVQ" bench train --device "$DEVICE" --preset $p --batch $b \
+        --steps $TP_STEPS --warmup $TP_WARMUP --device-data on --cuda-graphs on --tf32 on --json
+      for t in off on; do
+        local tf=$([[ $t == on ]] && echo --tf32)
+        step "tp_torch_${p}_b${b}_eager_tf32${t}" $TP_LIMIT "$PY" $REF bench --device $TORCH_DEV --preset $p --batch $b \
+          --steps $TP_STEPS --warmup $TP_WARMUP --threads 16 $tf --json
+        step "tp_torch_${p}_b${b}_compilero_tf32${t}" $(( TP_LIMIT * 2 )) "$PY" $REF bench --device $TORCH_DEV --compile \
+          --compile-mode reduce-overhead --preset $p --batch $b --steps $TP_STEPS --warmup $TP_WARMUP --threads 16 $tf --json
+      done
+    done
+  done
+}
+if [[ $ONLY == throughput ]]; then
+  throughput
+  "$PY" tools/gpu/report.py --logs "$LOGS" --device "$DEVICE" --nvtx "${NVTX:-}" --seconds $(( $(date +%s) - START )) --out "$OUT/gpu-report.json" | tee "$OUT/check.log"
+  tar -czf "$OUT/logs.tar.gz" -C "$LOGS" .
+  echo "total $(( $(date +%s) - START )) s; report: $OUT/gpu-report.json"
+  exit 0
+fi
+
 step selftest 120 "$MVQ" selftest --device "$DEVICE" --json
 # NVIDIA's compute-sanitizer (memcheck, racecheck) over the same conformance suite: what the
 # emulator's checkers (native/emu/emu_check.cpp) claim to catch, checked on the real card. Its
@@ -83,6 +123,7 @@ for p in fmnist-vq fmnist-mvq-global; do
   step "torch_compile_$p" 120 "$PY" $REF bench --device $TORCH_DEV --compile --preset $p --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
 done
 step torch_compile_bottleneck_j$J 120 "$PY" $REF bench --device $TORCH_DEV --compile --preset fmnist-mvq-global --bottleneck --hypotheses $J --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json
+throughput
 
 "$PY" tools/gpu/report.py --logs "$LOGS" --device "$DEVICE" --nvtx "${NVTX:-}" --seconds $(( $(date +%s) - START )) --out "$OUT/gpu-report.json" | tee "$OUT/check.log"
 tar -czf "$OUT/logs.tar.gz" -C "$LOGS" .

@@ -114,6 +114,36 @@ def main():
                 "ours_over_eager": ratio(b_ms, be.get("ms_per_step")), "ours_over_compile": ratio(b_ms, bc.get("ms_per_step")),
             })
 
+    # Throughput matrix (check.sh `throughput`): per (preset, batch), ours and PyTorch per variant, with ratios of
+    # like-for-like pairs (graphs on vs torch.compile reduce-overhead; graphs off vs eager; same TF32 setting).
+    throughput = []
+    cells = {}
+    for name in steps:
+        m = re.match(r"tp_(ours|torch)_(.+)_b(\d+)_(.+)$", name)
+        if m:
+            cells.setdefault((m.group(2), int(m.group(3))), {})[m.group(1) + "_" + m.group(4)] = name
+    for (preset, batch), v in sorted(cells.items()):
+        def ms(key):
+            r = res(v.get(key, "")) or {}
+            return r.get("ms_per_step")
+        row = {"preset": preset, "batch": batch, "ms": {k: ms(k) for k in sorted(v)},
+               "errors": {k: steps[n]["stderr_tail"][-300:] for k, n in v.items() if not steps[n]["ok"]}}
+        counts = {}
+        for k in v:
+            r = res(v[k]) or {}
+            if k.startswith("ours_") and r.get("per_step"):
+                counts[k] = {"per_step": r["per_step"], "graph_nodes": r.get("graph_nodes")}
+        row["ours_counts"] = counts
+        row["ratios"] = {
+            "graphs_on_over_compile_ro_fp32": ratio(ms("ours_graphson_tf32off"), ms("torch_compilero_tf32off")),
+            "graphs_on_over_compile_ro_tf32": ratio(ms("ours_graphson_tf32on"), ms("torch_compilero_tf32on")),
+            "graphs_off_over_eager_fp32": ratio(ms("ours_graphsoff_tf32off"), ms("torch_eager_tf32off")),
+            "graphs_on_over_eager_fp32": ratio(ms("ours_graphson_tf32off"), ms("torch_eager_tf32off")),
+            "graphs_on_over_graphs_off": ratio(ms("ours_graphson_tf32off"), ms("ours_graphsoff_tf32off")),
+            "tf32_on_over_off": ratio(ms("ours_graphson_tf32on"), ms("ours_graphson_tf32off")),
+        }
+        throughput.append(row)
+
     report = {
         "card": card, "device": args.device,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -124,6 +154,7 @@ def main():
         "kernels": res("bench_kernels"),
         "ceilings": res("torch_ceilings"),
         "comparisons": comparisons,
+        "throughput": throughput,
         "ratio_note": "ours / pytorch: below 1 means ours is faster; ms are medians of synchronised steps",
         "steps": steps,
     }
@@ -144,6 +175,9 @@ def main():
             frac = r.get("fraction_of_floor")
             print(f"  {r['config']:<18} {r['kernel']:<17} {'-' if med is None else f'{med:.4f} ms':>12}  "
                   f"{'' if frac is None else f'{frac:.1%} of floor'}")
+    for t in throughput:
+        print(f"  throughput {t['preset']} b{t['batch']}: " + "  ".join(f"{k} {v}" for k, v in t["ms"].items()))
+        print("    ratios: " + "  ".join(f"{k} {v}" for k, v in t["ratios"].items() if v is not None))
     for c in comparisons:
         print(f"  {c['config']:<32} ours {c['ours_ms']}  eager {c['pytorch_eager_ms']}  compile {c['pytorch_compile_ms']}  "
               f"ours/eager {c['ours_over_eager']}  ours/compile {c['ours_over_compile']}")

@@ -171,8 +171,10 @@ def _bench_setup(args):
         if not torch.cuda.is_available():
             raise SystemExit("bench --device cuda: torch sees no CUDA device")
         torch.set_default_device(dev)
-        torch.backends.cuda.matmul.allow_tf32 = False   # FP32 like ours (cuBLAS SGEMM without tensor cores)
-        torch.backends.cudnn.allow_tf32 = False
+        # FP32 like ours (cuBLAS SGEMM without tensor cores) unless --tf32: then TF32 tensor-op GEMMs and
+        # convolutions, like ours with --tf32 on. PyTorch's own defaults (since 1.12): matmul TF32 off, cuDNN conv TF32 on.
+        torch.backends.cuda.matmul.allow_tf32 = bool(getattr(args, "tf32", False))
+        torch.backends.cudnn.allow_tf32 = bool(getattr(args, "tf32", False))
     cfg = load_preset(args.preset)
     if args.hypotheses:
         cfg.hypotheses = args.hypotheses
@@ -216,7 +218,9 @@ def cmd_bench(args):
     opt = make_optimizer(net, 5e-4, 0.01)
     if args.compile and not hasattr(torch, "compile"):
         raise SystemExit(f"bench --compile: torch {torch.__version__} has no torch.compile")
-    fwd = torch.compile(net) if args.compile else net
+    mode = getattr(args, "compile_mode", None)
+    # mode "reduce-overhead" makes torch.compile replay CUDA graphs (the like-for-like of ours with --cuda-graphs on).
+    fwd = (torch.compile(net, mode=mode) if mode else torch.compile(net)) if args.compile else net
 
     def masks():
         if cfg.kind != "mvq":
@@ -245,7 +249,8 @@ def cmd_bench(args):
     res = {"preset": os.path.basename(args.preset).replace(".json", ""), "batch": args.batch,
            "threads": args.threads, "device": str(dev),
            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-           "compile": bool(args.compile), "bottleneck_only": bool(args.bottleneck),
+           "compile": bool(args.compile), "compile_mode": getattr(args, "compile_mode", None) if args.compile else None,
+           "tf32": bool(getattr(args, "tf32", False)), "bottleneck_only": bool(args.bottleneck),
            "hypotheses": cfg.hypotheses if cfg.kind == "mvq" else None, "steps": args.steps,
            "images_per_s": round(args.batch * 1000 / median_ms, 2), "ms_per_step": round(median_ms, 4),
            "ms_per_step_mean": round(mean_ms, 4), "first_step_ms": round(first_ms, 1),
@@ -280,6 +285,8 @@ def main(argv=None):
     b.add_argument("--device", default="cpu", help="cpu | cuda (cuda: TF32 off, masks drawn on the device)")
     b.add_argument("--compile", action="store_true", help="torch.compile the model (the first step's time is reported apart)")
     b.add_argument("--hypotheses", type=int, help="override J of an MVQ preset (chunk = min(chunk, J))")
+    b.add_argument("--compile-mode", help="torch.compile mode with --compile (e.g. reduce-overhead: CUDA graphs)")
+    b.add_argument("--tf32", action="store_true", help="cuda: TF32 tensor-op matmuls and convolutions (default: FP32)")
     b.add_argument("--bottleneck", action="store_true", help="time the MVQ bottleneck alone (forward + backward to its input)")
     args = p.parse_args(argv)
     {"state": cmd_state, "verify": cmd_verify, "bench": cmd_bench}[args.mode](args)

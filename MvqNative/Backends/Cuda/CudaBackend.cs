@@ -22,6 +22,35 @@ internal sealed class CudaBuffer : DeviceBuffer
     protected override void Free() => _backend.FreeDevice(Ptr);
 }
 
+/// <summary>An instantiated CUDA graph of one <see cref="CudaBackend"/> (from <see cref="CudaBackend.CaptureGraph"/>).</summary>
+internal sealed class CudaGraph : IDisposable
+{
+    private readonly CudaBackend _backend;
+    private IntPtr _exec;
+
+    internal CudaGraph(CudaBackend backend, IntPtr exec, long nodes) { _backend = backend; _exec = exec; Nodes = nodes; }
+
+    /// <summary>Operations recorded (kernel launches, cuBLAS calls' kernels, memsets, copies).</summary>
+    public long Nodes { get; }
+
+    /// <summary>Queues one replay on the backend's stream (cuGraphLaunch); does not wait.</summary>
+    public void Launch()
+    {
+        ObjectDisposedException.ThrowIf(_exec == IntPtr.Zero, this);
+        _backend.MakeCurrent();
+        Check.Cu(CudaDriver.cuGraphLaunch(_exec, _backend.StreamPtr));
+        Interlocked.Increment(ref _backend.Counters.GraphLaunches);
+        Interlocked.Add(ref _backend.Counters.GraphNodes, Nodes);
+    }
+
+    public void Dispose()
+    {
+        if (_exec == IntPtr.Zero) return;
+        try { _backend.MakeCurrent(); CudaDriver.cuGraphExecDestroy(_exec); } catch (ObjectDisposedException) { }
+        _exec = IntPtr.Zero;
+    }
+}
+
 /// <summary>What `mvq doctor` shows of a CUDA device.</summary>
 internal sealed record CudaDeviceInfo(int Ordinal, string Name, int Major, int Minor, long TotalMemory, int SmCount, int DriverVersion)
 {
@@ -113,6 +142,9 @@ internal sealed class CudaBackend : Backend
     /// <summary>The raw CUstream every operation of this backend is queued on.</summary>
     public IntPtr StreamPtr { get; }
 
+    /// <summary>Launches, cuBLAS calls, copies, synchronisations and allocations issued so far (docs/perf/gpu-throughput.md).</summary>
+    public CudaCounters Counters { get; } = new();
+
     /// <summary>Makes this backend's context current on the calling thread (a thread-local compare when it already is).</summary>
     public void MakeCurrent()
     {
@@ -129,6 +161,7 @@ internal sealed class CudaBackend : Backend
     {
         MakeCurrent();
         Check.Cu(CudaDriver.cuMemAlloc_v2(out var p, (nuint)(count * 4)), $"cuMemAlloc_v2({count * 4} bytes)");
+        Interlocked.Increment(ref Counters.DeviceAllocs);
         return new CudaBuffer(this, count, p);
     }
 
@@ -137,6 +170,7 @@ internal sealed class CudaBackend : Backend
         if (_disposed) return; // the context and everything in it are gone already
         MakeCurrent();
         Check.Cu(CudaDriver.cuMemFree_v2(p));
+        Interlocked.Increment(ref Counters.Frees);
     }
 
     private static ulong At(DeviceBuffer b, long offset) => ((CudaBuffer)b).Ptr + (ulong)offset * 4;
@@ -146,6 +180,7 @@ internal sealed class CudaBackend : Backend
         MakeCurrent();
         // From pageable memory the driver stages the data before returning, so src may be reused at once.
         fixed (T* p = src) Check.Cu(CudaDriver.cuMemcpyHtoDAsync_v2(At(dst, offset), p, (nuint)(src.Length * sizeof(T)), StreamPtr));
+        Interlocked.Increment(ref Counters.HtoD);
     }
 
     public override unsafe void Download<T>(DeviceBuffer src, long offset, Span<T> dst)
@@ -156,12 +191,15 @@ internal sealed class CudaBackend : Backend
             Check.Cu(CudaDriver.cuMemcpyDtoHAsync_v2(p, At(src, offset), (nuint)(dst.Length * sizeof(T)), StreamPtr));
             Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
         }
+        Interlocked.Increment(ref Counters.DtoH);
+        Interlocked.Increment(ref Counters.Syncs);
     }
 
     public override void Copy(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, long count)
     {
         MakeCurrent();
         Check.Cu(CudaDriver.cuMemcpyDtoDAsync_v2(At(dst, dstOffset), At(src, srcOffset), (nuint)(count * 4), StreamPtr));
+        Interlocked.Increment(ref Counters.DtoD);
     }
 
     public override void Fill(DeviceBuffer dst, long offset, long count, uint bits)
@@ -169,12 +207,14 @@ internal sealed class CudaBackend : Backend
         if (count == 0) return;
         MakeCurrent();
         Check.Cu(CudaDriver.cuMemsetD32Async(At(dst, offset), bits, (nuint)count, StreamPtr));
+        Interlocked.Increment(ref Counters.Memsets);
     }
 
     public override void Synchronize()
     {
         MakeCurrent();
         Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
+        Interlocked.Increment(ref Counters.Syncs);
     }
 
     // NUL-terminated UTF-8 range names, encoded once per name so that a range costs no allocation.
@@ -208,6 +248,7 @@ internal sealed class CudaBackend : Backend
     {
         MakeCurrent();
         Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
+        Interlocked.Increment(ref Counters.Syncs);
         Check.Cu(CudaDriver.cuProfilerStop());
     }
 
@@ -225,6 +266,7 @@ internal sealed class CudaBackend : Backend
         enqueue();
         end.Record(_stream);
         end.Synchronize();
+        Interlocked.Increment(ref Counters.Syncs);
         return end.ElapsedSince(start);
     }
 
@@ -237,10 +279,87 @@ internal sealed class CudaBackend : Backend
             lock (_gate)
             {
                 MakeCurrent();
-                _blas ??= CublasHandle.Create(_context, _stream);
+                if (_blas is null)
+                {
+                    _blas = CublasHandle.Create(_context, _stream);
+                    if (_tf32) Check.Cublas(Cublas.cublasSetMathMode(_blas.DangerousGetHandle(), CublasMath.Tf32TensorOp));
+                }
                 return _blas.DangerousGetHandle();
             }
         }
+    }
+
+    private bool _tf32;
+
+    /// <summary>
+    /// cuBLAS GEMMs with TF32 tensor-op math (CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to a 10-bit mantissa,
+    /// FP32 accumulation) instead of full FP32. Off by default (tests, reference states); the emulator rounds
+    /// the inputs the same way, so its effect is measurable without a GPU (docs/perf/gpu-throughput.md).
+    /// </summary>
+    public bool Tf32
+    {
+        get => _tf32;
+        set
+        {
+            lock (_gate)
+            {
+                _tf32 = value;
+                if (_blas is null) return;
+                MakeCurrent();
+                Check.Cublas(Cublas.cublasSetMathMode(_blas.DangerousGetHandle(), value ? CublasMath.Tf32TensorOp : CublasMath.Default));
+            }
+        }
+    }
+
+    private ulong _blasWorkspace;
+
+    /// <summary>cuBLAS's workspace size given by <see cref="CaptureGraph"/> (32 MiB, NVIDIA's advice for Hopper).</summary>
+    public const long BlasWorkspaceBytes = 32L << 20;
+
+    /// <summary>True while <see cref="CaptureGraph"/> records this backend's stream.</summary>
+    public bool Capturing { get; private set; }
+
+    /// <summary>
+    /// Records the work <paramref name="enqueue"/> queues on this backend's stream into a CUDA graph
+    /// (cuStreamBeginCapture, thread-local mode: a synchronisation, host copy or allocation made by the
+    /// capturing thread fails and invalidates the capture; other threads, e.g. a test host running classes
+    /// in parallel, may go on allocating) and instantiates it. Work another thread queues on this same
+    /// stream meanwhile would be captured too: capture on a backend no other thread uses. Nothing runs during capture: launch the result.
+    /// Every kernel argument is frozen at its captured value, so whatever changes per step must be read
+    /// from device memory by the kernels.
+    /// </summary>
+    public CudaGraph CaptureGraph(Action enqueue)
+    {
+        ArgumentNullException.ThrowIfNull(enqueue);
+        MakeCurrent();
+        var blas = Blas;
+        if (_blasWorkspace == 0)
+        {
+            // cuBLAS would otherwise allocate its own workspace inside the capture.
+            Check.Cu(CudaDriver.cuMemAlloc_v2(out _blasWorkspace, (nuint)BlasWorkspaceBytes), "cuMemAlloc_v2(cuBLAS workspace)");
+            Interlocked.Increment(ref Counters.DeviceAllocs);
+            Check.Cublas(Cublas.cublasSetWorkspace_v2(blas, _blasWorkspace, (nuint)BlasWorkspaceBytes));
+        }
+        Check.Cu(CudaDriver.cuStreamBeginCapture_v2(StreamPtr, CudaDriver.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+        Capturing = true;
+        IntPtr graph;
+        try { enqueue(); }
+        catch
+        {
+            CudaDriver.cuStreamEndCapture(StreamPtr, out graph);
+            if (graph != IntPtr.Zero) CudaDriver.cuGraphDestroy(graph);
+            throw;
+        }
+        finally { Capturing = false; }
+        Check.Cu(CudaDriver.cuStreamEndCapture(StreamPtr, out graph));
+        try
+        {
+            nuint nodes = 0;
+            unsafe { Check.Cu(CudaDriver.cuGraphGetNodes(graph, null, ref nodes)); }
+            Check.Cu(CudaDriver.cuGraphInstantiateWithFlags(out var exec, graph, 0));
+            return new CudaGraph(this, exec, (long)nodes);
+        }
+        finally { CudaDriver.cuGraphDestroy(graph); }
     }
 
     /// <summary>
@@ -258,10 +377,13 @@ internal sealed class CudaBackend : Backend
             {
                 Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr)); // queued kernels may still read the old one
                 Check.Cu(CudaDriver.cuMemFree_v2(_workspace));
+                Interlocked.Increment(ref Counters.Syncs);
+                Interlocked.Increment(ref Counters.Frees);
                 _workspace = 0; _workspaceBytes = 0;
             }
             long size = Math.Max(bytes, 64 * 1024);
             Check.Cu(CudaDriver.cuMemAlloc_v2(out var p, (nuint)size), $"cuMemAlloc_v2(workspace {size} bytes)");
+            Interlocked.Increment(ref Counters.DeviceAllocs);
             _workspace = p; _workspaceBytes = size;
             return p;
         }
@@ -376,6 +498,7 @@ internal sealed class CudaBackend : Backend
             foreach (var m in _modules.Values) m.Dispose();
             _modules.Clear();
             if (_workspace != 0) CudaDriver.cuMemFree_v2(_workspace);
+            if (_blasWorkspace != 0) CudaDriver.cuMemFree_v2(_blasWorkspace);
             _stream.Dispose();
             _disposed = true;
             _context.Dispose();

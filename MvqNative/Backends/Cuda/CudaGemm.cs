@@ -17,6 +17,7 @@ internal static unsafe class CudaGemm
         b.MakeCurrent();
         Check.Cublas(Cublas.cublasSgemm_v2(b.Blas, tb ? CublasOperation.T : CublasOperation.N, ta ? CublasOperation.T : CublasOperation.N,
             n, m, k, &alpha, bm, ldb, a, lda, &beta, c, ldc));
+        Interlocked.Increment(ref b.Counters.BlasCalls);
     }
 
     /// <summary><see cref="Gemm"/> over <paramref name="batch"/> matrix triples at fixed element strides (a stride may be 0).</summary>
@@ -28,5 +29,6 @@ internal static unsafe class CudaGemm
         b.MakeCurrent();
         Check.Cublas(Cublas.cublasSgemmStridedBatched(b.Blas, tb ? CublasOperation.T : CublasOperation.N, ta ? CublasOperation.T : CublasOperation.N,
             n, m, k, &alpha, bm, ldb, strideB, a, lda, strideA, &beta, c, ldc, strideC, batch));
+        Interlocked.Increment(ref b.Counters.BlasCalls);
     }
 }

@@ -95,6 +95,7 @@ internal sealed unsafe class Kernel : IDisposable
         var rc = CudaDriver.cuLaunchKernel(_function, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, shared,
             _backend.StreamPtr, _table, null);
         if (rc != CUresult.Success) ThrowLaunch(rc, grid, block, shared);
+        Interlocked.Increment(ref _backend.Counters.Launches);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

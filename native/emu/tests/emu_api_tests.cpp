@@ -217,4 +217,75 @@ TEST_F(Api, StreamsAndEvents) {
     CU_OK(cuStreamDestroy_v2(s));
 }
 
+TEST_F(Api, StreamCaptureRecordsAndReplaysInOrder) {
+    CUfunction f = fn("emu_block_sum");
+    CUdeviceptr x = alloc(256 * 4), y = alloc(4);
+    int n = 256;
+    CUstream s;
+    CU_OK(cuStreamCreate(&s, 1));
+    CU_OK(cuStreamBeginCapture_v2(s, 1));
+    int status = -1;
+    CU_OK(cuStreamIsCapturing(s, &status));
+    EXPECT_EQ(status, 1);
+    CU_OK(cuMemsetD32Async(x, 0x3f800000u, 256, s));  // x = 1.0f
+    void* args[] = {&x, &y, &n};
+    CU_OK(cuLaunchKernel(f, 1, 1, 1, 256, 1, 1, 0, s, args, nullptr));
+    n = 7;  // argument values are copied at capture: the replay still sums 256
+    CUgraph g = nullptr;
+    CU_OK(cuStreamEndCapture(s, &g));
+    size_t nodes = 0;
+    CU_OK(cuGraphGetNodes(g, nullptr, &nodes));
+    EXPECT_EQ(nodes, 2u);
+    CUgraphExec e = nullptr;
+    CU_OK(cuGraphInstantiateWithFlags(&e, g, 0));
+    unsigned long long launches = mvqemu_launch_count();
+    CU_OK(cuGraphLaunch(e, s));
+    CU_OK(cuStreamSynchronize(s));
+    EXPECT_EQ(download<float>(y, 1)[0], 256.0f);
+    EXPECT_EQ(mvqemu_launch_count(), launches + 1);  // a replayed kernel is a launch of the emulator
+    CU_OK(cuGraphExecDestroy(e));
+    CU_OK(cuGraphDestroy(g));
+    CU_OK(cuStreamDestroy_v2(s));
+}
+
+TEST_F(Api, CaptureRefusesSynchronisationHostCopiesAndAllocation) {
+    CUstream s;
+    CU_OK(cuStreamCreate(&s, 1));
+    CUdeviceptr x = alloc(64);
+    std::vector<float> host(16, 1.0f);
+    auto refused = [&](auto call) {
+        CU_OK(cuStreamBeginCapture_v2(s, 0));
+        EXPECT_EQ(call(), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+        CUgraph g = nullptr;
+        EXPECT_EQ(cuStreamEndCapture(s, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+        EXPECT_EQ(g, nullptr);
+    };
+    refused([&] { return cuStreamSynchronize(s); });
+    refused([&] { return cuCtxSynchronize(); });
+    refused([&] { return cuMemcpyHtoDAsync_v2(x, host.data(), 64, s); });
+    refused([&] { return cuMemcpyDtoHAsync_v2(host.data(), x, 64, s); });
+    refused([&] {
+        CUdeviceptr p = 0;
+        return cuMemAlloc_v2(&p, 64);
+    });
+    // Thread-local mode: another thread may still allocate and synchronise.
+    CU_OK(cuStreamBeginCapture_v2(s, 1));
+    CUresult other = 999;
+    CUcontext ctx = nullptr;
+    CU_OK(cuCtxGetCurrent(&ctx));
+    std::thread t([&] {
+        cuCtxSetCurrent(ctx);
+        CUdeviceptr p = 0;
+        other = cuMemAlloc_v2(&p, 64);
+        if (other == CUDA_SUCCESS) other = cuMemFree_v2(p);
+    });
+    t.join();
+    EXPECT_EQ(other, CUDA_SUCCESS);
+    CUgraph g = nullptr;
+    CU_OK(cuStreamEndCapture(s, &g));
+    CU_OK(cuGraphDestroy(g));
+    EXPECT_EQ(cuStreamEndCapture(s, &g), CUDA_ERROR_ILLEGAL_STATE);  // not capturing any more
+    CU_OK(cuStreamDestroy_v2(s));
+}
+
 }  // namespace

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using MvqNative;
 using MvqNative.Backends.Cpu;
 using MvqNative.Benchmarks;
 using MvqNative.Models;
@@ -63,16 +64,25 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
         var hyp = new Option<int?>("--hypotheses") { Description = "override J (MVQ)" };
+        var lr = new Option<float?>("--lr") { Description = "override the peak learning rate (large batches: see docs/perf/gpu-throughput.md)" };
+        var deviceData = Cli.Switch("--device-data", "cuda: dataset uploaded once, batches, masks and AdamW scalars made on the device (default on for cuda devices)");
+        var graphs = Cli.Switch("--cuda-graphs", "cuda: capture the step once as a CUDA graph and replay it (default on for cuda devices; needs --device-data)");
+        var tf32 = Cli.Switch("--tf32", "cuda: cuBLAS GEMMs with TF32 tensor-op math (default off)");
         var device = Cli.Device(); var json = Cli.Json();
-        var cmd = new Command("train", "Time full training steps (forward, backward, AdamW) on synthetic data of the preset's shape.\nExample: mvq bench train --device cpu --preset fmnist-vq --json")
-        { preset, batch, steps, warmup, hyp, device, json };
+        var cmd = new Command("train", "Time full training steps (forward, backward, AdamW) on synthetic data of the preset's shape. On cuda devices also counts kernel launches, cuBLAS calls, copies, synchronisations and allocations per step.\nExample: mvq bench train --device cpu --preset fmnist-vq --json")
+        { preset, batch, steps, warmup, hyp, lr, deviceData, graphs, tf32, device, json };
         cmd.SetAction(r =>
         {
             var p = Presets.Get(r.GetValue(preset)!);
             if (r.GetValue(batch) is int b) p.Train.Batch = b;
             if (r.GetValue(hyp) is int j && p.Model.Mvq != null) { p.Model.Mvq.Hypotheses = j; p.Model.Mvq.Chunk = Math.Min(p.Model.Mvq.Chunk, j); }
+            if (r.GetValue(lr) is float l) p.Train.Lr = l;
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup));
+            bool onCuda = backend is MvqNative.Backends.Cuda.CudaBackend;
+            var options = new TrainerOptions(Cli.On(r.GetValue(deviceData), onCuda), Cli.On(r.GetValue(graphs), onCuda));
+            if (backend is MvqNative.Backends.Cuda.CudaBackend cb) cb.Tf32 = Cli.On(r.GetValue(tf32), false);
+            else if (Cli.On(r.GetValue(tf32), false)) throw new MvqUsageException("--tf32 on needs a cuda device");
+            var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup), options);
             var o = new JsonObject
             {
                 ["device"] = backend.Name, ["preset"] = p.Name, ["batch"] = p.Train.Batch, ["threads"] = CpuParallel.Threads,
@@ -86,8 +96,27 @@ internal static class BenchCommand
                 ["tiered_pgo"] = AppContext.GetData("System.Runtime.TieredPGO")?.ToString(),
             };
             foreach (var (k, v) in res.Sections) o["share_" + k] = v;
+            o["lr"] = p.Train.Lr;
+            o["device_data"] = options.DeviceData;
+            if (res.Counts is { } c)
+            {
+                o["cuda_graphs"] = c.CudaGraphs; o["tf32"] = c.Tf32; o["graph_nodes"] = c.GraphNodes;
+                var per = new JsonObject();
+                foreach (var (k, v) in c.Mean) per[k] = v;
+                o["per_step"] = per;
+                var mx = new JsonObject();
+                foreach (var (k, v) in c.Max) mx[k] = v;
+                o["per_step_max"] = mx;
+                if (c.EmulatorLaunchesPerStep is double e) o["emulator_launches_per_step"] = e;
+            }
             if (r.GetValue(json)) Cli.PrintJson(o);
-            else Console.WriteLine($"{p.Name} on {backend.Name}, batch {p.Train.Batch}, {CpuParallel.Threads} threads: {res.MedianMs:F1} ms/step (median of {res.Steps}), {res.ImagesPerSecond:F0} images/s");
+            else
+            {
+                Console.WriteLine($"{p.Name} on {backend.Name}, batch {p.Train.Batch}, {CpuParallel.Threads} threads: {res.MedianMs:F1} ms/step (median of {res.Steps}), {res.ImagesPerSecond:F0} images/s");
+                if (res.Counts is { } cn)
+                    Console.WriteLine("per step (mean): " + string.Join(", ", cn.Mean.Select(kv => $"{kv.Key} {kv.Value:0.##}")) +
+                        (cn.EmulatorLaunchesPerStep is double e ? $"; kernels run by the emulator {e:0.##}" : "") + $"; graphs {(cn.CudaGraphs ? "on" : "off")}, device data {(cn.DeviceData ? "on" : "off")}");
+            }
             return 0;
         });
         return cmd;

@@ -27,9 +27,12 @@ internal static class TrainCommand
         var resume = new Option<FileInfo?>("--resume") { Description = "continue from a checkpoint written by mvq train (its model config is used when no --preset or --config is given)" };
         var force = new Option<bool>("--force") { Description = "replace a model already in --out (without it, an existing model is kept and the run refused)" };
         var profile = new Option<string?>("--profile-steps") { Description = "A:B: bracket steps A..B with profiler start/stop (Nsight)" };
+        var deviceData = Cli.Switch("--device-data", "cuda: dataset uploaded once, batches (in a counter-based order), MVQ masks and AdamW scalars made on the device (default on for cuda devices)");
+        var graphs = Cli.Switch("--cuda-graphs", "cuda: capture the step once as a CUDA graph and replay it (default on for cuda devices; needs --device-data; off shows per-section NVTX ranges in a profile)");
+        var tf32 = Cli.Switch("--tf32", "cuda: cuBLAS GEMMs with TF32 tensor-op math (default off)");
         var device = Cli.Device(); var seed = Cli.Seed(); var json = Cli.Json(); var convert = Cli.Convert();
         var cmd = new Command("train", "Train a VQ-VAE or MVQ autoencoder.\nExample: mvq train --preset fmnist-vq --data fashion-mnist:train --out runs/vq")
-        { preset, config, data, output, steps, batch, lr, limit, resume, force, convert, profile, device, seed, json };
+        { preset, config, data, output, steps, batch, lr, limit, resume, force, convert, profile, deviceData, graphs, tf32, device, seed, json };
         cmd.SetAction(r =>
         {
             var resumePath = r.GetValue(resume)?.FullName;
@@ -70,7 +73,8 @@ internal static class TrainCommand
             if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
             bool conv = Cli.ConvertFlag(r.GetValue(convert), model.Image.Channels);
             string source = r.GetValue(config)?.FullName ?? resumePath ?? "--preset " + (r.GetValue(preset) ?? "fmnist-vq");
-            return Run(model, train, source, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile));
+            return Run(model, train, source, r.GetValue(data)!, conv, folder, r.GetValue(device)!, r.GetValue(limit), resumePath, resumeFile, trainChanges, r.GetValue(json), r.GetValue(profile),
+                (r.GetValue(deviceData), r.GetValue(graphs), r.GetValue(tf32)));
         });
         return cmd;
     }
@@ -93,7 +97,7 @@ internal static class TrainCommand
     }
 
     private static int Run(ModelConfig mc, TrainConfig tc, string source, string dataSpec, bool convert, OutputFolder folder, string deviceName, int? limit, string? resume,
-        SafeTensorsContent? resumeFile, string? trainChanges, bool json, string? profile)
+        SafeTensorsContent? resumeFile, string? trainChanges, bool json, string? profile, (string? Data, string? Graphs, string? Tf32) gpu = default)
     {
         var (profFrom, profTo) = ParseProfile(profile);
         string outDir = folder.Path;
@@ -107,13 +111,24 @@ internal static class TrainCommand
             tc.Batch = dataset.Count;
         }
         ConfigChecks.CheckMemory(mc, tc.Batch, training: true, source);
-        // The facade trains; this command adds resuming, the progress display, evaluation and the output files.
+        // The facade trains; this command adds resuming, the CUDA options, the progress display, evaluation and the output files.
         using var model = MvqModel.Create(mc, tc, deviceName, source);
         var backend = model.Backend;
+        var cuda = backend as MvqNative.Backends.Cuda.CudaBackend;
+        if (cuda is null && (gpu.Data == "on" || gpu.Graphs == "on" || gpu.Tf32 == "on"))
+            throw new MvqUsageException("--device-data, --cuda-graphs and --tf32 on need a cuda device");
+        // Data on the device by default on CUDA when the dataset takes at most a quarter of the device memory.
+        bool fits = cuda is not null && (long)dataset.Count * dataset.ImageSize * 4 <= cuda.Info.TotalMemory / 4;
+        if (cuda is not null && gpu.Data == "on" && !fits)
+            throw new MvqUsageException($"--device-data on: the dataset ({(long)dataset.Count * dataset.ImageSize * 4 >> 20} MiB as float) exceeds a quarter of the device memory");
+        var trainerOptions = new TrainerOptions(Cli.On(gpu.Data, fits), Cli.On(gpu.Graphs, cuda is not null));
+        if (cuda is not null) cuda.Tf32 = Cli.On(gpu.Tf32, false);
+        if (cuda is not null) Log(json, $"cuda: data on the device {(trainerOptions.DeviceData ? "on" : "off")}, CUDA graphs {(trainerOptions.DeviceData && trainerOptions.CudaGraphs ? "on" : "off")}, TF32 {(cuda.Tf32 ? "on" : "off")}");
         var ckpt = folder.File("model.safetensors");
         var history = new List<StepStats>();
         var hooks = new MvqModel.TrainHooks
         {
+            TrainerOptions = trainerOptions,
             ProfileFrom = profFrom,
             ProfileTo = profTo,
             OnLog = history.Add,

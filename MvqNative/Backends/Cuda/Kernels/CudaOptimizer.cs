@@ -61,6 +61,30 @@ internal static class CudaOptimizer
         }
     }
 
+    private static readonly KernelRef MultiSchedK = new("optimizer.cu", "adamw_multi_sched");
+
+    /// <summary>
+    /// adamw_multi (same tensors, same table) with the step's scalars read on the device: row state[0] - state[1]
+    /// of <paramref name="sched"/> [rows, 3] = {step size, sqrt(bias correction 2), decay multiplier}, so the
+    /// launch is the same every step and a CUDA graph replays it (docs/perf/gpu-throughput.md). Not an op: the
+    /// trainer's device-resident step calls it through AdamW.UseDeviceSchedule. The table is the backend's
+    /// adamw_multi table: a graph that captured it stays valid while no other parameter list runs adamw_multi
+    /// on that backend (a different list rebuilds the table).
+    /// </summary>
+    internal static void MultiScheduled(CudaBackend b, Tensor[] ins, Tensor[] outs, AdamWMultiAttrs a, Tensor sched, ulong state)
+    {
+        var c = new OpCall(b, ins, outs, a);
+        var table = Tables.GetValue(b, static be => new MultiTable(be));
+        lock (table)
+        {
+            table.Prepare(c, a.Decay);
+            if (table.Chunks == 0) { outs[0].Zero(); return; }
+            b.Kernel(MultiNormK).Launch((uint)table.Chunks, CudaBackend.Threads, 0, table.Table, table.ChunkList, table.Partial, table.Counter, CudaBackend.Ptr(outs[0]));
+            b.Kernel(MultiSchedK).Launch((uint)table.Chunks, CudaBackend.Threads, 0, table.Table, table.ChunkList, CudaBackend.Ptr(outs[0]),
+                Hyper(a.Step), CudaBackend.Ptr(sched), state, sched.Length / 3);
+        }
+    }
+
     /// <summary>One backend's adamw_multi table: the host copy it was built from, and its device buffer.</summary>
     private sealed class MultiTable(CudaBackend backend)
     {

@@ -91,6 +91,7 @@ internal static class CudaVq
         using var ws = b.LockWorkspace(k * 4L, out ulong hist);
         b.MakeCurrent();
         Check.Cu(CudaDriver.cuMemsetD32Async(hist, 0, (nuint)k, b.StreamPtr));
+        Interlocked.Increment(ref b.Counters.Memsets);
         b.Kernel(HistCountK).Launch(b.Blocks(n), CudaBackend.Threads, 0, CudaBackend.Ptr(idx), n, k, hist);
         b.Kernel(HistAddK).Launch(b.Blocks(k), CudaBackend.Threads, 0, hist, CudaBackend.Ptr(counts), k);
     }
