@@ -28,4 +28,6 @@ cmp "$work/cli.f32" "$work/c/reconstructions.f32"
 bytes=$(stat -c %s "$work/c/reconstructions.f32")
 [ "$bytes" = $((100 * 784 * 4)) ] || { echo "error: $work/c/reconstructions.f32 has $bytes bytes, expected $((100 * 784 * 4))" >&2; exit 1; }
 echo "C example == mvq reconstruct: 100 images, $bytes bytes of float32, identical"
-"$checks" "$model"
+# A tiny prior for the sampling checks (4 steps; it is only sampled from, not judged).
+"${mvq[@]}" prior train --model "$model" --limit 256 --steps 4 --batch 16 --layers 1 --heads 2 --width 16 --out "$work/prior" --json > "$work/prior.json"
+"$checks" "$model" "$work/prior/prior.safetensors"
