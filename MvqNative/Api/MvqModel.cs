@@ -270,6 +270,7 @@ public sealed class MvqModel : IDisposable
     internal sealed class TrainHooks
     {
         public Func<Trainer, string?>? Resume;
+        public TrainerOptions? TrainerOptions;
         public int ProfileFrom = -1, ProfileTo = -1;
         public Action<StepStats>? OnLog;
     }
@@ -291,7 +292,7 @@ public sealed class MvqModel : IDisposable
             ConfigChecks.CheckMemory(Net.Config, tc.Batch, training: true, "train options");
             _trainer?.Dispose();
             _trainer = null;
-            var trainer = new Trainer(_backend, Net, tc, ds);
+            var trainer = new Trainer(_backend, Net, tc, ds, hooks?.TrainerOptions);
             _trainer = trainer;
             _train = tc;
             string? ckpt = options?.CheckpointPath;
@@ -334,7 +335,7 @@ public sealed class MvqModel : IDisposable
                         lastSave.Restart();
                     }
                 }
-                trainer.ThrowIfDiverged();
+                if (ckpt is null) trainer.ThrowIfDiverged();   // with a checkpoint, Save refuses a diverged run itself
                 if (ckpt is not null)
                 {
                     try { ModelCheckpoint.Save(ckpt, Net, trainer); }

@@ -7,7 +7,7 @@ namespace MvqNative.Backends;
 /// <see cref="Ops.OpRegistry"/>, and the backend's <see cref="ImplKind"/> picks which
 /// implementation slot of each op runs.
 /// </summary>
-public abstract class Backend : IDisposable
+internal abstract class Backend : IDisposable
 {
     private long _liveBuffers;
     private long _liveBytes;
@@ -98,4 +98,4 @@ public abstract class Backend : IDisposable
 }
 
 /// <summary>Implementation slots of an op.</summary>
-public enum ImplKind { Cpu, Cuda }
+internal enum ImplKind { Cpu, Cuda }

@@ -4,7 +4,7 @@ namespace MvqNative.Backends;
 /// A block of backend memory holding <see cref="Count"/> 4-byte elements. Owned by
 /// exactly one tensor (views share it without owning). Freed by Dispose, never by a finalizer.
 /// </summary>
-public abstract class DeviceBuffer : IDisposable
+internal abstract class DeviceBuffer : IDisposable
 {
     /// <summary>Number of 4-byte elements.</summary>
     public long Count { get; }

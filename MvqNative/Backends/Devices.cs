@@ -6,10 +6,10 @@ using MvqNative.Bindings;
 namespace MvqNative.Backends;
 
 /// <summary>One line of the doctor report: what was checked, what was found, and whether it is usable.</summary>
-public sealed record ProbeItem(string Item, string Value, bool Ok);
+internal sealed record ProbeItem(string Item, string Value, bool Ok);
 
 /// <summary>Device names cpu | cuda[:N] | cuda-emu[:N] to backends.</summary>
-public static class Devices
+internal static class Devices
 {
     /// <summary>The names <see cref="Open"/> accepts.</summary>
     public static IReadOnlyList<string> Names { get; } = ["cpu", "cuda", "cuda-emu"];

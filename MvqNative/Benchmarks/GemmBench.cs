@@ -7,10 +7,10 @@ using MvqNative.Backends.Cpu;
 namespace MvqNative.Benchmarks;
 
 /// <summary>One size: GFLOP/s (2*n^3 / seconds, median) of ours and of OpenBLAS (null when not loaded), Ratio = ours / OpenBLAS.</summary>
-public sealed record GemmBenchRow(int Size, double OursGflops, double? OpenBlasGflops, double? Ratio);
+internal sealed record GemmBenchRow(int Size, double OursGflops, double? OpenBlasGflops, double? Ratio);
 
 /// <summary>Square SGEMM benchmark (C = A * B, n x n, no transposes, beta = 0).</summary>
-public static unsafe class GemmBench
+internal static unsafe class GemmBench
 {
     /// <summary>
     /// Times the managed kernel and, when available, OpenBLAS at each size, with

@@ -17,7 +17,7 @@ namespace MvqNative.Benchmarks;
 /// (grid heads, L1 = L2), and the image (C, H, W) whose 3x3 conv at the token grid (H/4, W/4)
 /// gives the calibration GEMM.
 /// </summary>
-public sealed record KernelBenchConfig(string Name, int B, int L1, int L2, int D1, int D2, int K, int J, int F, bool IdentityMix,
+internal sealed record KernelBenchConfig(string Name, int B, int L1, int L2, int D1, int D2, int K, int J, int F, bool IdentityMix,
     int Channels, int Height, int Width, int ConvChannels = 64)
 {
     /// <summary>fmnist-mvq-global at batch 256 with J = 2048: B=256, L1=L2=2, D=16, K=64, F=64, 28x28x1.</summary>
@@ -38,10 +38,10 @@ public sealed record KernelBenchConfig(string Name, int B, int L1, int L2, int D
 }
 
 /// <summary>Peak figures of a device: memory bandwidth (GB/s) and FP32 non-tensor-core rate (TFLOP/s), from datasheets.</summary>
-public sealed record DevicePeak(string Match, double BandwidthGBs, double Fp32Tflops, string Source);
+internal sealed record DevicePeak(string Match, double BandwidthGBs, double Fp32Tflops, string Source);
 
 /// <summary>Datasheet peaks keyed by a substring of the CUDA device name (most specific first).</summary>
-public static class DevicePeaks
+internal static class DevicePeaks
 {
     /// <summary>The table; <see cref="Find"/> returns the first entry whose Match the device name contains.</summary>
     public static IReadOnlyList<DevicePeak> Table { get; } =
@@ -67,15 +67,15 @@ public static class DevicePeaks
 /// or an unknown card). Variant (mvq_score on CUDA): the kernel that ran; Fallback: true when the
 /// fused kernel was asked for and the simple one ran (the reason is in Variant).
 /// </summary>
-public sealed record KernelBenchRow(string Config, string Kernel, string Shape, double Bytes, double Flops, string BytesFormula, string FlopsFormula,
+internal sealed record KernelBenchRow(string Config, string Kernel, string Shape, double Bytes, double Flops, string BytesFormula, string FlopsFormula,
     double? MedianMs, int Samples, double? AchievedGBs, double? AchievedGflops, double? FloorMs, double? FractionOfFloor, string? Note,
     string? Variant = null, bool? Fallback = null);
 
 /// <summary>Result of a kernel benchmark run: device, its peaks (null when not applicable), rows.</summary>
-public sealed record KernelBenchResult(string Device, string DeviceName, string Timing, DevicePeak? Peak, IReadOnlyList<KernelBenchRow> Rows);
+internal sealed record KernelBenchResult(string Device, string DeviceName, string Timing, DevicePeak? Peak, IReadOnlyList<KernelBenchRow> Rows);
 
 /// <summary>Times the fused kernels and a calibration GEMM on a backend.</summary>
-public static class KernelBench
+internal static class KernelBench
 {
     /// <summary>
     /// Runs every kernel at every configuration: <paramref name="warmup"/> untimed calls, then

@@ -8,10 +8,10 @@ using MvqNative.Tensors;
 namespace MvqNative.Benchmarks;
 
 /// <summary>Shapes of one prior: batch B, sequence T, width C, heads H, logit columns V, MLP ratio.</summary>
-public sealed record PriorOpsShape(int B, int T, int C, int H, int V, int MlpRatio = 4);
+internal sealed record PriorOpsShape(int B, int T, int C, int H, int V, int MlpRatio = 4);
 
 /// <summary>One op group: median milliseconds per call and the number of timed calls.</summary>
-public sealed record PriorOpsBenchRow(string Op, double MedianMs, int Calls);
+internal sealed record PriorOpsBenchRow(string Op, double MedianMs, int Calls);
 
 /// <summary>
 /// Times each prior op group on synthetic inputs: embedding (fwd+bwd, tokens), layer_norm (fwd+bwd, [N, C]),
@@ -20,7 +20,7 @@ public sealed record PriorOpsBenchRow(string Op, double MedianMs, int Calls);
 /// Each group runs <c>warmup</c> untimed calls (the JIT's tiers settle), then <c>runs</c> timed samples of
 /// enough calls for about 5 ms each; the median of the per-call times is reported (wall clock, or the process's CPU time with <c>processTime</c>). Figures only; nothing here decides a test.
 /// </summary>
-public static class PriorOpsBench
+internal static class PriorOpsBench
 {
     public static IReadOnlyList<PriorOpsBenchRow> Run(Backend be, PriorOpsShape s, int warmup = 50, int runs = 50, bool processTime = false)
     {

@@ -11,7 +11,7 @@ namespace MvqNative.Benchmarks;
 /// timed steps: garbage collections per generation, GC pause time, bytes allocated per step and
 /// the steps during which a collection ran (to tell GC pauses from other causes of slow steps).
 /// </summary>
-public sealed record TrainBenchResult(int Steps, double MedianMs, double ImagesPerSecond, IReadOnlyList<double> StepMs, IReadOnlyDictionary<string, double> Sections,
+internal sealed record TrainBenchResult(int Steps, double MedianMs, double ImagesPerSecond, IReadOnlyList<double> StepMs, IReadOnlyDictionary<string, double> Sections,
     double MeanMs = 0, int[]? Collections = null, double GcPauseMs = 0, double AllocatedBytesPerStep = 0, IReadOnlyList<int>? StepsWithGc = null,
     StepCounts? Counts = null);
 
@@ -20,11 +20,11 @@ public sealed record TrainBenchResult(int Steps, double MedianMs, double ImagesP
 /// TrainStep call, so the bench's own synchronisation after the step is not included): the mean and the
 /// largest count of any step, and the kernels the emulator actually ran per step (graph replays included).
 /// </summary>
-public sealed record StepCounts(IReadOnlyDictionary<string, double> Mean, IReadOnlyDictionary<string, long> Max, double? EmulatorLaunchesPerStep,
+internal sealed record StepCounts(IReadOnlyDictionary<string, double> Mean, IReadOnlyDictionary<string, long> Max, double? EmulatorLaunchesPerStep,
     long GraphNodes, bool DeviceData, bool CudaGraphs, bool Tf32);
 
 /// <summary>Times full training steps of a preset on synthetic images (uniform noise in [0, 1]).</summary>
-public static class TrainBench
+internal static class TrainBench
 {
     public static TrainBenchResult Run(Backend backend, Preset preset, int steps, int warmup, TrainerOptions? options = null)
     {

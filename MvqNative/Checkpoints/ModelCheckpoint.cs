@@ -14,7 +14,7 @@ namespace MvqNative.Checkpoints;
 /// <param name="BatcherPosition">Position in that epoch's order.</param>
 /// <param name="NewDataOrder">The checkpoint's data position did not fit this dataset (another size): a new order was started.</param>
 /// <param name="SavedDatasetCount">Images in the dataset the checkpoint was trained on (null for older checkpoints).</param>
-public sealed record TrainingState(int Step, TrainConfig Train, long BatcherEpoch, long BatcherPosition, bool NewDataOrder = false, long? SavedDatasetCount = null);
+internal sealed record TrainingState(int Step, TrainConfig Train, long BatcherEpoch, long BatcherPosition, bool NewDataOrder = false, long? SavedDatasetCount = null);
 
 /// <summary>
 /// Model checkpoints in safetensors: every parameter and buffer under its dotted name,
@@ -22,7 +22,7 @@ public sealed record TrainingState(int Step, TrainConfig Train, long BatcherEpoc
 /// (JSON), the train config, the step, the batcher (RNG) state and the bottleneck's own
 /// metadata (e.g. the MVQ evaluation-bank seed). Written atomically.
 /// </summary>
-public static class ModelCheckpoint
+internal static class ModelCheckpoint
 {
     public const string Format = "mvqnative/1";
 

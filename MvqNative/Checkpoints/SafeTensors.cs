@@ -15,7 +15,7 @@ using MvqNative.IO;
 namespace MvqNative.Checkpoints;
 
 /// <summary>Element types this library reads and writes (a subset of the safetensors dtypes).</summary>
-public enum SafeDType
+internal enum SafeDType
 {
     /// <summary>32-bit float, "F32".</summary>
     F32,
@@ -28,7 +28,7 @@ public enum SafeDType
 }
 
 /// <summary>One named tensor: dtype, shape and its little-endian bytes (row-major).</summary>
-public sealed class SafeTensor
+internal sealed class SafeTensor
 {
     /// <param name="name">Key in the file (e.g. "encoder.conv1.weight"); not "__metadata__", not empty.</param>
     /// <param name="dtype">Element type.</param>
@@ -104,7 +104,7 @@ public sealed class SafeTensor
 }
 
 /// <summary>The tensors and string metadata of one safetensors file, in file order.</summary>
-public sealed class SafeTensorsContent
+internal sealed class SafeTensorsContent
 {
     internal SafeTensorsContent(IReadOnlyList<SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
@@ -125,7 +125,7 @@ public sealed class SafeTensorsContent
 }
 
 /// <summary>Reads and writes safetensors files (https://github.com/huggingface/safetensors, format section).</summary>
-public static class SafeTensorsFile
+internal static class SafeTensorsFile
 {
     /// <summary>The reserved header key of the string-to-string metadata map.</summary>
     public const string MetadataKey = "__metadata__";

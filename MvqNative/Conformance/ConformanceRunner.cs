@@ -6,16 +6,16 @@ using MvqNative.Tensors;
 namespace MvqNative.Conformance;
 
 /// <summary>Result of one case on one backend.</summary>
-public sealed record CaseResult(string Op, string Case, string Device, bool Passed, double WorstNmse, string Message);
+internal sealed record CaseResult(string Op, string Case, string Device, bool Passed, double WorstNmse, string Message);
 
 /// <summary>Summary of a conformance run (the body of `mvq selftest --json`).</summary>
-public sealed record ConformanceReport(string Device, int Ops, int Cases, int Passed, int Failed, IReadOnlyList<string> Uncovered, IReadOnlyList<CaseResult> Results);
+internal sealed record ConformanceReport(string Device, int Ops, int Cases, int Passed, int Failed, IReadOnlyList<string> Uncovered, IReadOnlyList<CaseResult> Results);
 
 /// <summary>
 /// Runs every registered op's cases on a backend against the float64 reference.
 /// An op is "uncovered" when it has no case, or when the backend lacks its implementation.
 /// </summary>
-public static class ConformanceRunner
+internal static class ConformanceRunner
 {
     public static ConformanceReport Run(Backend backend, Func<OpDef, bool>? filter = null, Action<CaseResult>? progress = null)
     {

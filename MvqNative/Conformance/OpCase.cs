@@ -6,7 +6,7 @@ namespace MvqNative.Conformance;
 /// One tensor of a conformance case: shape, type, and the range its random contents are
 /// drawn from (floats uniform in [Lo, Hi); ints uniform in [Lo, Hi) truncated).
 /// </summary>
-public sealed record TensorSpec(int[] Shape, DType DType = DType.F32, float Lo = -1f, float Hi = 1f)
+internal sealed record TensorSpec(int[] Shape, DType DType = DType.F32, float Lo = -1f, float Hi = 1f)
 {
     public static TensorSpec F(params int[] shape) => new(shape);
     public static TensorSpec I(int lo, int hi, params int[] shape) => new(shape, DType.I32, lo, hi);
@@ -22,7 +22,7 @@ public sealed record TensorSpec(int[] Shape, DType DType = DType.F32, float Lo =
 /// <see cref="IntMismatch"/> allows a fraction (only for float-vs-double argmin near-ties).
 /// A null input spec passes null for an optional input.
 /// </summary>
-public sealed record OpCase(string Label, TensorSpec?[] In, TensorSpec[] Out, object? Attrs = null)
+internal sealed record OpCase(string Label, TensorSpec?[] In, TensorSpec[] Out, object? Attrs = null)
 {
     /// <summary>Largest normalised MSE accepted per float output.</summary>
     public double Tolerance { get; init; } = 1e-9;

@@ -2,7 +2,7 @@
 namespace MvqNative.Data;
 
 /// <summary>Where a <see cref="Batcher"/> is: epoch number and position within that epoch's permutation.</summary>
-public readonly record struct BatcherState(long Epoch, long Position);
+internal readonly record struct BatcherState(long Epoch, long Position);
 
 /// <summary>
 /// Cuts a dataset into batches of a fixed size in a shuffled order. Epoch <c>e</c> visits every image exactly once,
@@ -10,7 +10,7 @@ public readonly record struct BatcherState(long Epoch, long Position);
 /// (seed, epoch) and a run resumes exactly from a saved <see cref="State"/>. Batches wrap across epoch boundaries:
 /// every batch is full, and a batch may hold the end of one epoch and the start of the next.
 /// </summary>
-public sealed class Batcher
+internal sealed class Batcher
 {
     private readonly ImageDataset _data;
     private readonly int _seed;

@@ -2,7 +2,7 @@
 namespace MvqNative.Data;
 
 /// <summary>What kind of source a <see cref="DataSpec"/> names.</summary>
-public enum DataSourceKind
+internal enum DataSourceKind
 {
     /// <summary>Fashion-MNIST from the usual places (see <see cref="FashionMnist.SearchDirs"/>).</summary>
     FashionMnist,
@@ -24,7 +24,7 @@ public enum DataSourceKind
 /// <item><c>imagenet64:PATH</c>: a downsampled-ImageNet .npz batch file or a folder of them (RGB)</item>
 /// </list>
 /// </summary>
-public sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, string? Path, string? LabelsPath)
+internal sealed record DataSpec(DataSourceKind Kind, string Text, string? Split, string? Path, string? LabelsPath)
 {
     /// <summary>Parses <paramref name="spec"/>; folder and idx paths must exist.</summary>
     /// <exception cref="MvqInputException">Unknown form, bad split, or a missing path (the message shows the spec or the path).</exception>

@@ -6,7 +6,7 @@ namespace MvqNative.Data;
 /// Files are the upstream names (<c>train-images-idx3-ubyte[.gz]</c>, <c>train-labels-idx1-ubyte[.gz]</c>,
 /// <c>t10k-*</c> for test), as shipped by Debian's <c>dataset-fashion-mnist</c> package.
 /// </summary>
-public static class FashionMnist
+internal static class FashionMnist
 {
     /// <summary>Where Debian's dataset-fashion-mnist package installs the files.</summary>
     public const string SystemDir = "/usr/share/datasets/fashion-mnist";

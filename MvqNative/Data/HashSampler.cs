@@ -13,7 +13,7 @@
 namespace MvqNative.Data;
 
 /// <summary>The per-epoch keyed permutation used when batches are drawn on the device (formula in this file's header).</summary>
-public static class HashSampler
+internal static class HashSampler
 {
     private static ulong Mix(ulong z)
     {

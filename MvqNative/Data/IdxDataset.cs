@@ -2,7 +2,7 @@
 namespace MvqNative.Data;
 
 /// <summary>Image datasets stored as IDX ubyte files, MNIST style (pixel byte / 255 gives [0, 1]).</summary>
-public static class IdxDataset
+internal static class IdxDataset
 {
     /// <summary>Builds a dataset from an IDX images file ([N, H, W] or [N, C, H, W], ubyte) and an optional IDX labels file ([N]).</summary>
     /// <exception cref="MvqInputException">A file is corrupt, has an unexpected rank, or the counts disagree.</exception>

@@ -8,7 +8,7 @@ namespace MvqNative.Data;
 /// One IDX file: magic <c>00 00 TYPE NDIM</c>, NDIM big-endian int32 dimensions, then the elements in
 /// row-major order. Only the unsigned-byte type (0x08) is supported, which is what MNIST-style datasets use.
 /// </summary>
-public sealed class IdxFile
+internal sealed class IdxFile
 {
     /// <summary>IDX type code for unsigned bytes.</summary>
     public const byte UByte = 0x08;

@@ -10,7 +10,7 @@ namespace MvqNative.Data;
 /// promises. Each check reads the bytes once and allocates at most a small fixed buffer. A failure is an
 /// <see cref="MvqInputException"/> naming the file. Only the first frame of an animation is checked (only it is decoded).
 /// </summary>
-public static class ImageChecks
+internal static class ImageChecks
 {
     /// <summary>Checks <paramref name="b"/>, which the caller identified as <paramref name="format"/> ("PNG", "JPEG", "BMP", "GIF").</summary>
     /// <param name="path">File name for messages.</param>

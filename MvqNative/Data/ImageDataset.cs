@@ -5,7 +5,7 @@ namespace MvqNative.Data;
 /// Images held in host memory as one float array: image <c>i</c>, channel <c>c</c>, row <c>y</c>, column <c>x</c>
 /// is <c>Pixels[((i*Channels + c)*Height + y)*Width + x]</c>, values in [0, 1].
 /// </summary>
-public sealed class ImageDataset
+internal sealed class ImageDataset
 {
     /// <param name="name">Human-readable origin, e.g. "fashion-mnist:train" or a folder path.</param>
     /// <param name="count">Number of images N.</param>

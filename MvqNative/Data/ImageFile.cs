@@ -26,7 +26,7 @@ namespace MvqNative.Data;
 /// over <see cref="MaxSide"/> per side or <see cref="MaxPixels"/> in all are refused before any pixel is decoded;
 /// the decoder's allocator is also capped.</para>
 /// </summary>
-public static class ImageFile
+internal static class ImageFile
 {
     /// <summary>Default largest accepted file, in bytes (256 MiB; <see cref="IO.Limits.ImageFileBytes"/> is the one applied).</summary>
     public const long MaxFileBytes = 256L << 20;

@@ -2,7 +2,7 @@
 namespace MvqNative.Data;
 
 /// <summary>A directory of PNG/JPEG/BMP/GIF files (not recursive) as one dataset, files in ordinal name order.</summary>
-public static class ImageFolder
+internal static class ImageFolder
 {
     /// <summary>
     /// The image files of <paramref name="dir"/> (full paths) in the order <see cref="Load"/> reads them: image

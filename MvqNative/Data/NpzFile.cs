@@ -8,7 +8,7 @@ using System.Text.RegularExpressions;
 namespace MvqNative.Data;
 
 /// <summary>One array of an .npz file: shape and values widened to long (integer dtypes) or the raw bytes (uint8).</summary>
-public sealed record NpyArray(string Name, long[] Shape, string Descr, byte[] Bytes)
+internal sealed record NpyArray(string Name, long[] Shape, string Descr, byte[] Bytes)
 {
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
 
@@ -36,7 +36,7 @@ public sealed record NpyArray(string Name, long[] Shape, string Descr, byte[] By
 }
 
 /// <summary>Reads the arrays of an .npz archive.</summary>
-public static partial class NpzFile
+internal static partial class NpzFile
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
@@ -104,7 +104,7 @@ public static partial class NpzFile
 /// or [N, S, S, 3] (HWC) or [N, 3, S, S]; 'labels' (optional) are 1-based class numbers in the official files and
 /// become 0-based here. A folder loads every *.npz in it, in name order.
 /// </summary>
-public static class ImageNet64
+internal static class ImageNet64
 {
     public static ImageDataset Load(string path, int? limit = null)
     {

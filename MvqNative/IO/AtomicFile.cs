@@ -7,7 +7,7 @@ namespace MvqNative.IO;
 /// Atomic file replacement: readers see the old file or the complete new one, never a partial one. Every output file
 /// of the library and the CLI goes through <see cref="Write"/>; new commands should too.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     // Linux NAME_MAX (bytes of one path component); the temp name is kept within it whatever the target's length.
     private const int NameMax = 255;

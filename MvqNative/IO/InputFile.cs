@@ -10,7 +10,7 @@ namespace MvqNative.IO;
 /// limit that the caller states. Problems are <see cref="MvqInputException"/>s naming the file. New readers (prior
 /// checkpoints, codes caches, ...) should open their inputs through this class.
 /// </summary>
-public static class InputFile
+internal static class InputFile
 {
     /// <summary>
     /// Checks that <paramref name="path"/> names an existing regular file (symlinks followed) and returns its length.
@@ -169,6 +169,8 @@ public static class InputFile
 /// <summary>An input exceeded a size or memory limit (an <see cref="IOException"/> so that stream users pass it on).</summary>
 public sealed class MvqLimitException(string file, string problem) : IOException($"{file}: {problem}")
 {
+    /// <summary>The file (or input) over its limit.</summary>
     public string File { get; } = file;
+    /// <summary>Which limit, and the variable (MVQ_MAX_*) that raises it.</summary>
     public string Problem { get; } = problem;
 }

@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace MvqNative.IO;
 
 /// <summary>Turns a <see cref="JsonException"/> into "KEY: expected a whole number" style text.</summary>
-public static partial class JsonErrors
+internal static partial class JsonErrors
 {
     [GeneratedRegex(@"could not be converted to (?<t>[\w.`\[\]]+)")]
     private static partial Regex Converted();

@@ -8,7 +8,7 @@ namespace MvqNative.IO;
 /// Each is read from its environment variable (a number in the unit named) when set, else the default; a refusal
 /// message names the variable so a user with a bigger machine knows how to raise it. docs/guarantees.md lists them.
 /// </summary>
-public static class Limits
+internal static class Limits
 {
     /// <summary>MVQ_MAX_IMAGE_MB: largest image file read (MiB; default 256).</summary>
     public static long ImageFileBytes => Mib("MVQ_MAX_IMAGE_MB", 256);

@@ -9,7 +9,7 @@ namespace MvqNative.IO;
 /// runs lock two different files). Taking the lock also proves the folder is writable, so an unwritable <c>--out</c>
 /// fails before training rather than at the first save. Any command that writes a folder should hold one.
 /// </summary>
-public sealed class OutputFolder : IDisposable
+internal sealed class OutputFolder : IDisposable
 {
     /// <summary>Name of the lock file inside a locked folder.</summary>
     public const string LockName = ".mvq-lock";

@@ -7,7 +7,7 @@ using SixLabors.ImageSharp.PixelFormats;
 namespace MvqNative.Imaging;
 
 /// <summary>Writes image batches as a PNG grid, like torchvision's make_grid + save_image.</summary>
-public static class ImageGrid
+internal static class ImageGrid
 {
     /// <summary>
     /// Saves <paramref name="count"/> images from an [N, C, H, W] float batch as one PNG, atomically (temp file + rename).

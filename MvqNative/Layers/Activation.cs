@@ -6,7 +6,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>y = f(x) elementwise, any shape; no parameters. Backward uses the saved input.</summary>
-public sealed class Activation : Module
+internal sealed class Activation : Module
 {
     private readonly ActivationAttrs _attrs;
     private Tensor? _x;

@@ -7,7 +7,7 @@ namespace MvqNative.Layers;
 /// Named activation and workspace buffers of one module, allocated once per shape and
 /// reused across steps; a new shape frees the old buffer. Disposed with the module.
 /// </summary>
-public sealed class Arena : IDisposable
+internal sealed class Arena : IDisposable
 {
     private readonly Backend _backend;
     private readonly Dictionary<string, Tensor> _buffers = new();

@@ -8,7 +8,7 @@ namespace MvqNative.Layers;
 /// unnamed): a token head Chain(Conv2d, ToTokens) named "head" has "head.weight". At most
 /// one child may hold parameters.
 /// </summary>
-public sealed class Chain : Module
+internal sealed class Chain : Module
 {
     private readonly Module[] _layers;
 

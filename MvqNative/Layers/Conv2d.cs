@@ -11,7 +11,7 @@ namespace MvqNative.Layers;
 /// initialised U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in * k * k, as PyTorch does.
 /// Forward keeps a reference to x (valid until its producer's next call) for Backward.
 /// </summary>
-public sealed class Conv2d : Module
+internal sealed class Conv2d : Module
 {
     private readonly Conv2dAttrs _attrs;
     private Tensor? _x;

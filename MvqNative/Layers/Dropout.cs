@@ -10,7 +10,7 @@ namespace MvqNative.Layers;
 /// a call is a function of (<see cref="Stream"/>, <see cref="Step"/>, element index): the owner gives each dropout
 /// layer its own stream and sets the step before every forward, so a resumed run draws the same masks.
 /// </summary>
-public sealed class Dropout : Module
+internal sealed class Dropout : Module
 {
     private DropoutAttrs? _attrs;
     private Tensor? _x;

@@ -9,7 +9,7 @@ namespace MvqNative.Layers;
 /// y[..., C] = weight[ids[...]]: ids I32 of any shape -> floats [ids..., C]. Parameter <c>weight</c> [count, C]
 /// (initialised N(0, std)); its gradient is the scatter-add of dy by id (deterministic). No input gradient.
 /// </summary>
-public sealed class Embedding : Module
+internal sealed class Embedding : Module
 {
     private Tensor? _ids;
 

@@ -8,7 +8,7 @@ namespace MvqNative.Layers;
 /// x [B, d1, ..., dk] -> [B, d1*...*dk] as a view of x (no copy, no buffer); Backward
 /// returns dy reshaped to x's shape, also a view.
 /// </summary>
-public sealed class Flatten : Module
+internal sealed class Flatten : Module
 {
     private int[] _shape = [];
 

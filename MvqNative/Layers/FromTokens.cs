@@ -6,7 +6,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>t [B*H*W, C] -> x [B, C, H, W] for a fixed H and W given at construction; B = rows / (H*W).</summary>
-public sealed class FromTokens : Module
+internal sealed class FromTokens : Module
 {
     /// <param name="backend">Device of the activations.</param>
     /// <param name="height">H of the images the tokens came from.</param>

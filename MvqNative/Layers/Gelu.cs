@@ -6,7 +6,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) elementwise; no parameters.</summary>
-public sealed class Gelu : Module
+internal sealed class Gelu : Module
 {
     private Tensor? _x;
 

@@ -10,7 +10,7 @@ namespace MvqNative.Layers;
 /// (rank >= 2) -> y of the same shape; statistics per sample and group of C/G channels.
 /// Parameters: <c>weight</c> [C] (ones) and <c>bias</c> [C] (zeros), both without weight decay.
 /// </summary>
-public sealed class GroupNorm : Module
+internal sealed class GroupNorm : Module
 {
     private readonly GroupNormAttrs _attrs;
     private Tensor? _x;

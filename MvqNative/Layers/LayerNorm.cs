@@ -10,7 +10,7 @@ namespace MvqNative.Layers;
 /// y = (x - mean) / sqrt(var + eps) * weight + bias over the last dimension C (biased variance), as
 /// PyTorch's nn.LayerNorm. Parameters <c>weight</c> [C] (ones) and <c>bias</c> [C] (zeros), no weight decay.
 /// </summary>
-public sealed class LayerNorm : Module
+internal sealed class LayerNorm : Module
 {
     private Tensor? _x2;
     private int[] _shape = [];

@@ -10,7 +10,7 @@ namespace MvqNative.Layers;
 /// are flattened into rows and kept in the output shape). Parameters <c>weight</c> [out, in]
 /// and <c>bias</c> [out] (no weight decay), initialised U(-1/sqrt(in), 1/sqrt(in)) as PyTorch does.
 /// </summary>
-public sealed class Linear : Module
+internal sealed class Linear : Module
 {
     private Tensor? _x2;
     private int[] _xShape = [];

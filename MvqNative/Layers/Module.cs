@@ -9,7 +9,7 @@ namespace MvqNative.Layers;
 /// gradients (+=). Returned tensors belong to the module's arena and stay valid until
 /// the module's next call.
 /// </summary>
-public abstract class Module : IDisposable
+internal abstract class Module : IDisposable
 {
     private readonly List<(string Name, Module Child)> _children = new();
     private readonly List<Parameter> _params = new();

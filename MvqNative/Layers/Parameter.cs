@@ -3,7 +3,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>A trainable tensor with its gradient (accumulated with +=, zeroed by the optimiser).</summary>
-public sealed class Parameter : IDisposable
+internal sealed class Parameter : IDisposable
 {
     public Parameter(string name, Tensor value, bool decay = true, bool trainable = true)
     {

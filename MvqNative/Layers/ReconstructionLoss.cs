@@ -8,14 +8,14 @@ namespace MvqNative.Layers;
 
 /// <summary>Which reconstruction loss <see cref="ReconstructionLoss"/> computes (config JSON: "mse" | "l1").</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]
-public enum LossKind { [JsonStringEnumMemberName("mse")] Mse, [JsonStringEnumMemberName("l1")] L1 }
+internal enum LossKind { [JsonStringEnumMemberName("mse")] Mse, [JsonStringEnumMemberName("l1")] L1 }
 
 /// <summary>
 /// loss = Scale * mean((pred - target)^2) (<see cref="LossKind.Mse"/>) or Scale * mean|pred - target|
 /// (<see cref="LossKind.L1"/>), with the gradient with respect to pred computed in the same op.
 /// The loss stays on the device (no host synchronisation) until <see cref="Read"/>.
 /// </summary>
-public sealed class ReconstructionLoss : IDisposable
+internal sealed class ReconstructionLoss : IDisposable
 {
     private readonly Arena _arena;
     private readonly OpDef _op;

@@ -4,7 +4,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>A view to a new shape (-1 infers one dimension); Backward restores the input's shape.</summary>
-public sealed class Reshape : Module
+internal sealed class Reshape : Module
 {
     private readonly int[] _shape;
     private int[] _inShape = [];

@@ -5,7 +5,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>y = x + inner(x); dx = dy + inner.Backward(dy). Inner must keep the shape.</summary>
-public sealed class Residual : Module
+internal sealed class Residual : Module
 {
     private readonly Module _inner;
 

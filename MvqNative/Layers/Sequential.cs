@@ -4,7 +4,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>Modules applied in order; Backward runs them in reverse.</summary>
-public sealed class Sequential : Module
+internal sealed class Sequential : Module
 {
     private readonly List<Module> _layers = new();
 

@@ -9,7 +9,7 @@ namespace MvqNative.Layers;
 /// x [B, C, H, W] -> t [B*H*W, C], token (b*H + i)*W + j holding pixel (i, j) of image b.
 /// Remembers the image shape for Backward (and for <see cref="Height"/>, <see cref="Width"/>).
 /// </summary>
-public sealed class ToTokens : Module
+internal sealed class ToTokens : Module
 {
     private int[] _shape = [];
 

@@ -5,7 +5,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>x [B, prod(shape)] -> [B, ...shape] as a view; Backward reshapes dy back to [B, prod].</summary>
-public sealed class Unflatten : Module
+internal sealed class Unflatten : Module
 {
     private readonly int[] _shape;
     private readonly int _prod;

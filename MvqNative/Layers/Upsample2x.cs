@@ -6,7 +6,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Layers;
 
 /// <summary>x [B, C, H, W] -> y [B, C, 2H, 2W], each pixel repeated in a 2x2 block; no parameters.</summary>
-public sealed class Upsample2x : Module
+internal sealed class Upsample2x : Module
 {
     public Upsample2x(Backend backend) : base(backend) { }
 

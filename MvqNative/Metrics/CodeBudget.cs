@@ -5,7 +5,7 @@ using MvqNative.Models;
 namespace MvqNative.Metrics;
 
 /// <summary>Tokens per instance and bits per instance = sum over the code's integers of log2(vocabulary).</summary>
-public sealed record CodeBudget(int Tokens, double Bits, IReadOnlyDictionary<string, double> BitsPerSegment)
+internal sealed record CodeBudget(int Tokens, double Bits, IReadOnlyDictionary<string, double> BitsPerSegment)
 {
     public static CodeBudget Of(IReadOnlyList<CodeSegment> segments)
     {

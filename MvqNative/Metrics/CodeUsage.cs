@@ -1,7 +1,7 @@
 namespace MvqNative.Metrics;
 
 /// <summary>How a vocabulary of codes is used over a split: fraction of entries used, perplexity exp(H).</summary>
-public sealed class CodeUsage
+internal sealed class CodeUsage
 {
     private readonly long[] _counts;
 

@@ -3,15 +3,15 @@
 namespace MvqNative.Metrics;
 
 /// <summary>Sizes and seeds of the distribution metrics.</summary>
-public sealed record DistributionOptions(int KidSubsets = 20, int KidSubsetSize = 1000, int PrLimit = 5000, int K = 3,
+internal sealed record DistributionOptions(int KidSubsets = 20, int KidSubsetSize = 1000, int PrLimit = 5000, int K = 3,
     int PrdClusters = 20, int PrdRuns = 10, int Batch = 256, int Seed = 0);
 
 /// <summary>Feature-space comparison of a real and a generated (or reconstructed) image set.</summary>
 /// Precision/recall need more than K images per set and PRD at least PrdClusters; below that they are null.
-public sealed record DistributionReport(int Images, double Fid, double Kid, double KidStd, double? Precision, double? Recall,
+internal sealed record DistributionReport(int Images, double Fid, double Kid, double KidStd, double? Precision, double? Recall,
     double? F8, double? F1_8, double? Perceptual, int PrImages, string Network);
 
-public static class DistributionMetrics
+internal static class DistributionMetrics
 {
     /// <summary>
     /// Scores <paramref name="fake"/> against <paramref name="real"/> (n images each, [n, C, H, W]); with

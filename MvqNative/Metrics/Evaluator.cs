@@ -4,10 +4,10 @@ using MvqNative.Models;
 namespace MvqNative.Metrics;
 
 /// <summary>Usage of one code segment (k1, k2, w) over a split.</summary>
-public sealed record SegmentReport(int Vocabulary, double UsedFraction, double Perplexity);
+internal sealed record SegmentReport(int Vocabulary, double UsedFraction, double Perplexity);
 
 /// <summary>The figures of `mvq eval`; <c>Distribution</c> (rFID, KID, precision/recall, F8, F1/8, perceptual) when a feature network was given.</summary>
-public sealed record EvalReport(string Dataset, int Images, double Mse, double Psnr, double Ssim,
+internal sealed record EvalReport(string Dataset, int Images, double Mse, double Psnr, double Ssim,
     double CodebookUsage, double Perplexity, IReadOnlyDictionary<string, SegmentReport> Codes, double Seconds)
 {
     /// <summary>Tokens and bits per instance of the model's code.</summary>
@@ -16,7 +16,7 @@ public sealed record EvalReport(string Dataset, int Images, double Mse, double P
 }
 
 /// <summary>Runs a model in evaluation mode over a dataset and measures reconstructions and code usage.</summary>
-public static class Evaluator
+internal static class Evaluator
 {
     /// <summary>
     /// Reconstruction figures and code usage over the first <paramref name="limit"/> images; with a feature

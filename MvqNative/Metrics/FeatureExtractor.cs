@@ -8,7 +8,7 @@ namespace MvqNative.Metrics;
 /// Feature extraction in evaluation mode. Pixels are clamped to [0, 1] first (decoder outputs are
 /// not squashed; a saved PNG would be clamped the same way).
 /// </summary>
-public static class FeatureExtractor
+internal static class FeatureExtractor
 {
     /// <summary>Penultimate features of n images [n, C, H, W].</summary>
     public static FeatureSet Extract(FeatureNet net, ReadOnlySpan<float> images, int n, int batch = 256)

@@ -12,7 +12,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Metrics;
 
 /// <summary>Shape of a feature network: input image, conv widths [a, b, c], penultimate width, classes.</summary>
-public sealed class FeatureNetConfig
+internal sealed class FeatureNetConfig
 {
     public int Channels { get; set; } = 1;
     public int Height { get; set; } = 28;
@@ -44,7 +44,7 @@ internal sealed partial class FeatureJson : JsonSerializerContext { }
 /// (the features) | fc.1 Linear(hidden -> classes) (logits). The five post-activation conv maps are the
 /// perceptual distance's layers. Parameter names are the safetensors keys.
 /// </summary>
-public sealed class FeatureNet : Module
+internal sealed class FeatureNet : Module
 {
     /// <summary>The network committed with the library (FashionMNIST 28x28 gray), embedded in the assembly.</summary>
     public const string DefaultResource = "features/fmnist-cnn.safetensors";

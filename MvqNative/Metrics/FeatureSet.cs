@@ -2,7 +2,7 @@
 namespace MvqNative.Metrics;
 
 /// <summary>Feature vectors of a set of images: <c>Values</c> [Count, Dim] row-major.</summary>
-public sealed class FeatureSet
+internal sealed class FeatureSet
 {
     public FeatureSet(float[] values, int count, int dim)
     {

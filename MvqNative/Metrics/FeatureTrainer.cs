@@ -7,13 +7,13 @@ using MvqNative.Optim;
 namespace MvqNative.Metrics;
 
 /// <summary>Settings of `mvq features train`.</summary>
-public sealed record FeatureTrainConfig(int Epochs = 8, int Batch = 128, float Lr = 2e-3f, float MinLr = 2e-5f, int WarmupSteps = 100,
+internal sealed record FeatureTrainConfig(int Epochs = 8, int Batch = 128, float Lr = 2e-3f, float MinLr = 2e-5f, int WarmupSteps = 100,
     float WeightDecay = 0.05f, int Seed = 1, int MaxShift = 2, bool Flip = true);
 
 /// <summary>One log line of classifier training.</summary>
-public sealed record FeatureTrainLog(int Epoch, int Step, double Loss, double TrainAccuracy, double? TestAccuracy, double Seconds);
+internal sealed record FeatureTrainLog(int Epoch, int Step, double Loss, double TrainAccuracy, double? TestAccuracy, double Seconds);
 
-public static class FeatureTrainer
+internal static class FeatureTrainer
 {
     /// <summary>Trains <paramref name="net"/> on labelled <paramref name="train"/>; logs after every epoch with the test accuracy.</summary>
     public static double Train(FeatureNet net, ImageDataset train, ImageDataset test, FeatureTrainConfig cfg, Action<FeatureTrainLog>? log = null)

@@ -7,7 +7,7 @@ namespace MvqNative.Metrics;
 /// symmetric matrix), but every square root is of a symmetric PSD matrix, taken by symmetric
 /// eigendecomposition, so there is no complex part to discard as with a general sqrtm.
 /// </summary>
-public static class Fid
+internal static class Fid
 {
     public static double Compute(FeatureSet real, FeatureSet fake)
     {

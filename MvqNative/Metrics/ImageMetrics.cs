@@ -5,7 +5,7 @@ namespace MvqNative.Metrics;
 /// 100 dB for exact matches) and SSIM (Wang et al. 2004: 7x7 uniform window, K1 = 0.01,
 /// K2 = 0.03, L = 1, sample covariance, mean over the valid windows and channels).
 /// </summary>
-public static class ImageMetrics
+internal static class ImageMetrics
 {
     public static double Mse(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {

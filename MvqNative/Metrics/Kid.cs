@@ -5,14 +5,14 @@ using MvqNative.Backends.Cpu;
 namespace MvqNative.Metrics;
 
 /// <summary>KID: mean and standard deviation of the unbiased MMD^2 over random subsets.</summary>
-public sealed record KidResult(double Mean, double Std, int Subsets, int SubsetSize);
+internal sealed record KidResult(double Mean, double Std, int Subsets, int SubsetSize);
 
 /// <summary>
 /// k(x, y) = (x.y / d + 1)^3. MMD^2_u = sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (m (m - 1))
 /// - 2 sum_{i, j} k(x_i, y_j) / m^2 over subsets of m images drawn without replacement from each set
 /// (fresh draw per subset, System.Random(seed)); Std is the population standard deviation over subsets.
 /// </summary>
-public static class Kid
+internal static class Kid
 {
     public static KidResult Compute(FeatureSet real, FeatureSet fake, int subsets = 20, int subsetSize = 1000, int seed = 0)
     {

@@ -4,7 +4,7 @@ using MvqNative.Quantizers;
 namespace MvqNative.Metrics;
 
 /// <summary>The PRD curve (averaged over runs) and its summaries: F8 (weighs recall) and F1/8 (weighs precision).</summary>
-public sealed record PrdResult(double F8, double F1_8, double[] Precision, double[] Recall, int Clusters, int Runs);
+internal sealed record PrdResult(double F8, double F1_8, double[] Precision, double[] Recall, int Clusters, int Runs);
 
 /// <summary>
 /// Both sets are quantized together into <c>clusters</c> k-means clusters (k-means++ seeding, Lloyd
@@ -15,7 +15,7 @@ public sealed record PrdResult(double F8, double F1_8, double[] Precision, doubl
 /// F_beta(p, r) = (1 + beta^2) p r / (beta^2 p + r + 1e-10); F8 = max over the curve of F_8(precision, recall),
 /// F1/8 = max of F_8(recall, precision). The sets are cut to the same size first (balanced).
 /// </summary>
-public static class Prd
+internal static class Prd
 {
     public static PrdResult Compute(FeatureSet real, FeatureSet fake, int clusters = 20, int angles = 1001, int runs = 10, int iterations = 10)
     {

@@ -5,14 +5,14 @@ using MvqNative.Backends.Cpu;
 namespace MvqNative.Metrics;
 
 /// <summary>Precision: share of generated images inside the real manifold; recall: share of real images inside the generated one.</summary>
-public sealed record PrecisionRecallResult(double Precision, double Recall, int K);
+internal sealed record PrecisionRecallResult(double Precision, double Recall, int K);
 
 /// <summary>
 /// The manifold of a set is the union of balls around its points, each ball's radius the distance to
 /// the point's k-th nearest neighbour in the same set (itself excluded). A point is inside when it lies
 /// within (&lt;=) some ball. Squared Euclidean distances, accumulated in float (SIMD) and compared in float64.
 /// </summary>
-public static class PrecisionRecall
+internal static class PrecisionRecall
 {
     public static PrecisionRecallResult Compute(FeatureSet real, FeatureSet fake, int k = 3)
     {

@@ -8,7 +8,7 @@ namespace MvqNative.Metrics;
 /// eigenvalues, which is what a Frechet distance of 128-wide features needs; written here rather than
 /// taking a linear-algebra package for one routine (docs/metrics.md).
 /// </summary>
-public static class SymmetricEigen
+internal static class SymmetricEigen
 {
     /// <summary>Eigenvalues (ascending) and eigenvectors (columns of <c>vectors</c>, [n, n] row-major) of the symmetric <paramref name="a"/> [n, n].</summary>
     public static (double[] Values, double[] Vectors) Decompose(ReadOnlySpan<double> a, int n)

@@ -9,7 +9,7 @@ namespace MvqNative.Models;
 /// A discrete autoencoder (VQ-VAE or MVQ) as in docs/model.md: encoder trunk, bottleneck,
 /// decoder. Forward(x [B, C, H, W]) returns x_hat of the same shape.
 /// </summary>
-public sealed class Autoencoder : Module
+internal sealed class Autoencoder : Module
 {
     /// <summary>Creates bottlenecks of other kinds (MVQ); registered by their own files.</summary>
     public static readonly Dictionary<ModelKind, Func<Backend, ModelConfig, Random, Bottleneck>> BottleneckFactories = new()

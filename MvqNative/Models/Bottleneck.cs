@@ -10,7 +10,7 @@ namespace MvqNative.Models;
 /// the hypotheses. Forward(h [B, c1, H', W']) returns the decoder's input map of the same
 /// shape; Backward adds the gradients of its own loss terms (VQ, WTA) itself.
 /// </summary>
-public abstract class Bottleneck : Module
+internal abstract class Bottleneck : Module
 {
     protected Bottleneck(Backend backend) : base(backend) { }
 
@@ -46,4 +46,4 @@ public abstract class Bottleneck : Module
 }
 
 /// <summary>A named run of integers inside an instance's code, each in [0, Vocabulary).</summary>
-public sealed record CodeSegment(string Name, int Start, int Length, int Vocabulary);
+internal sealed record CodeSegment(string Name, int Start, int Length, int Vocabulary);

@@ -10,7 +10,7 @@ namespace MvqNative.Models;
 /// negative cadence or a width of 10^8 is refused with one line naming the key), and a memory estimate from the config
 /// alone, so that a model or batch that would not fit is refused with the estimate and the limit before it is built.
 /// </summary>
-public static class ConfigChecks
+internal static class ConfigChecks
 {
     /// <summary>Largest channel width, code dimension, token count or hidden width accepted.</summary>
     public const int MaxWidth = 4096;

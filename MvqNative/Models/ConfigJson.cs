@@ -10,7 +10,7 @@ namespace MvqNative.Models;
 /// <see cref="MvqConfigException"/>: "SOURCE: unknown key 'model.encoder.resBlock'" or
 /// "SOURCE: bad value for 'model.kind' (...)".
 /// </summary>
-public static class ConfigJson
+internal static class ConfigJson
 {
     public static T? Read<T>(string json, JsonTypeInfo<T> type, string source, string section)
     {

@@ -7,7 +7,7 @@ namespace MvqNative.Models;
 /// Runs a model in evaluation mode on batches of a dataset or on codes: the reconstruction
 /// and the codes of each image (encode), or reconstructions from codes (decode).
 /// </summary>
-public sealed class InferenceSession : IDisposable
+internal sealed class InferenceSession : IDisposable
 {
     private readonly Autoencoder _model;
     private readonly int _batch;

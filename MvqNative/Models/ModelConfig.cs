@@ -8,14 +8,14 @@ namespace MvqNative.Models;
 
 /// <summary>The autoencoder's bottleneck (config JSON: "vq" | "mvq").</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ModelKind>))]
-public enum ModelKind { [JsonStringEnumMemberName("vq")] Vq, [JsonStringEnumMemberName("mvq")] Mvq }
+internal enum ModelKind { [JsonStringEnumMemberName("vq")] Vq, [JsonStringEnumMemberName("mvq")] Mvq }
 
 /// <summary>How latents become tokens (config JSON: "grid": one per latent position | "global": a few per image).</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<HeadKind>))]
-public enum HeadKind { [JsonStringEnumMemberName("grid")] Grid, [JsonStringEnumMemberName("global")] Global }
+internal enum HeadKind { [JsonStringEnumMemberName("grid")] Grid, [JsonStringEnumMemberName("global")] Global }
 
 /// <summary>Image shape a model is built for.</summary>
-public sealed class ImageShape
+internal sealed class ImageShape
 {
     public int Channels { get; set; } = 1;
     public int Height { get; set; } = 28;
@@ -23,7 +23,7 @@ public sealed class ImageShape
 }
 
 /// <summary>Encoder trunk and decoder widths (docs/model.md).</summary>
-public sealed class EncoderConfig
+internal sealed class EncoderConfig
 {
     /// <summary>[c0, c1]: widths after the first and second stride-2 convolution.</summary>
     public int[] Channels { get; set; } = [32, 64];
@@ -34,7 +34,7 @@ public sealed class EncoderConfig
 }
 
 /// <summary>Codebook training mode and its knobs (docs/model.md, losses).</summary>
-public sealed class QuantizerConfig
+internal sealed class QuantizerConfig
 {
     public VqMode Mode { get; set; } = VqMode.Ema;
     public float Beta { get; set; } = 0.25f;
@@ -47,7 +47,7 @@ public sealed class QuantizerConfig
 }
 
 /// <summary>The secondary code of MVQ.</summary>
-public sealed class SecondaryConfig
+internal sealed class SecondaryConfig
 {
     public int Tokens { get; set; } = 2;
     public int CodeDim { get; set; } = 16;
@@ -55,7 +55,7 @@ public sealed class SecondaryConfig
 }
 
 /// <summary>Multiple-Hypotheses Dropout settings.</summary>
-public sealed class MvqConfig
+internal sealed class MvqConfig
 {
     /// <summary>J, hypotheses per instance in training.</summary>
     public int Hypotheses { get; set; } = 256;
@@ -77,7 +77,7 @@ public sealed class MvqConfig
 /// Everything that defines a model's graph (docs/model.md). Serialised into checkpoints, so a
 /// model can be rebuilt from its file alone.
 /// </summary>
-public sealed class ModelConfig
+internal sealed class ModelConfig
 {
     public ModelKind Kind { get; set; } = ModelKind.Vq;
     public ImageShape Image { get; set; } = new();
@@ -148,7 +148,7 @@ public sealed class ModelConfig
 internal sealed partial class ModelJson : JsonSerializerContext { }
 
 /// <summary>The JSON names of the config enums (what logs and codes.json print).</summary>
-public static class ConfigNames
+internal static class ConfigNames
 {
     public static string Name(this ModelKind k) => k == ModelKind.Mvq ? "mvq" : "vq";
     public static string Name(this HeadKind h) => h == HeadKind.Global ? "global" : "grid";

@@ -6,7 +6,7 @@ using System.Text;
 namespace MvqNative.Models;
 
 /// <summary>Hashes that identify an autoencoder: codes files and priors record them and are refused by another model.</summary>
-public static class ModelIdentity
+internal static class ModelIdentity
 {
     /// <summary>SHA-256 (hex) of what decoding depends on besides the weights: the model config and the evaluation bank.</summary>
     public static string ConfigHash(Autoencoder model)

@@ -22,7 +22,7 @@ namespace MvqNative.Models;
 /// <c>f</c> (f.0 Linear D2->F, f.1 BatchNorm, f.2 LeakyReLU, f.3 Linear F->D1), <c>mix</c>
 /// (global heads only), <c>out</c>.
 /// </summary>
-public sealed class MvqBottleneck : Bottleneck
+internal sealed class MvqBottleneck : Bottleneck
 {
     private readonly Chain _head, _head2, _out;
     private readonly VectorQuantizer _vq, _vq2;

@@ -6,10 +6,10 @@ using MvqNative.Training;
 namespace MvqNative.Models;
 
 /// <summary>A named model and training recipe (`mvq train --preset NAME`).</summary>
-public sealed record Preset(string Name, string Description, ModelConfig Model, TrainConfig Train);
+internal sealed record Preset(string Name, string Description, ModelConfig Model, TrainConfig Train);
 
 /// <summary>The built-in presets. Each call returns fresh, mutable copies.</summary>
-public static class Presets
+internal static class Presets
 {
     private const string Prefix = "presets/";
     private static readonly Assembly Self = typeof(Presets).Assembly;

@@ -3,7 +3,7 @@ using MvqNative.Quantizers;
 namespace MvqNative.Models;
 
 /// <summary>Maps the JSON quantizer section onto <see cref="VqOptions"/>.</summary>
-public static class QuantizerFactory
+internal static class QuantizerFactory
 {
     public static VqOptions Options(QuantizerConfig q, int codes, int dim, int seed) => new()
     {

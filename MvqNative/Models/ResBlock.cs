@@ -9,7 +9,7 @@ namespace MvqNative.Models;
 /// Residual(Sequential(act, conv, act, conv)) so its parameters are named
 /// inner.1.* and inner.3.*, as in the PyTorch reference.
 /// </summary>
-public static class ResBlock
+internal static class ResBlock
 {
     public static Residual Create(Backend backend, int channels, int hidden, float slope, Random rng) =>
         new(backend, new Sequential(backend,

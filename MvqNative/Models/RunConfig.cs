@@ -9,7 +9,7 @@ namespace MvqNative.Models;
 /// replacing the base's section when present. Any other top-level key, and any unknown key
 /// inside a section, is refused with one line naming it.
 /// </summary>
-public sealed record RunConfig(ModelConfig Model, TrainConfig Train, string? Description)
+internal sealed record RunConfig(ModelConfig Model, TrainConfig Train, string? Description)
 {
     public static RunConfig Parse(string json, string source, ModelConfig baseModel, TrainConfig baseTrain)
     {

@@ -7,7 +7,7 @@ namespace MvqNative.Models;
 /// Builders of the token heads of docs/model.md: trunk map [B, c1, H', W'] to tokens
 /// [B*L, D], and tokens back to a decoder input map.
 /// </summary>
-public static class TokenHeads
+internal static class TokenHeads
 {
     /// <summary>Encoder head: grid = 1x1 conv + NCHW->tokens; global = flatten + linear + [B*L, D].</summary>
     public static Chain Encode(Backend b, ModelConfig c, int tokens, int dim, Random rng)

@@ -7,7 +7,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Models;
 
 /// <summary>The VQ-VAE bottleneck: head -> vector quantizer (straight-through) -> decoder head.</summary>
-public sealed class VqBottleneck : Bottleneck
+internal sealed class VqBottleneck : Bottleneck
 {
     private readonly Chain _head, _out;
     private readonly VectorQuantizer _vq;

@@ -13,7 +13,7 @@ namespace MvqNative.Mvq;
 /// into gamma and beta only). Parameters <c>weight</c> [F] (ones), <c>bias</c> [F] (zeros), and the
 /// non-trainable buffers <c>running_mean</c> [F] (zeros) and <c>running_var</c> [F] (ones).
 /// </summary>
-public sealed class HypothesisBatchNorm : Module
+internal sealed class HypothesisBatchNorm : Module
 {
     private Tensor? _a, _mean, _rstd;
 

@@ -35,7 +35,7 @@ namespace MvqNative.Mvq;
 /// keep dimension i (no rescaling). Stateless and reproducible: the same inputs give the same
 /// words on every platform (formula in this file's header).
 /// </summary>
-public static class MaskHash
+internal static class MaskHash
 {
     /// <summary>Step value of the evaluation bank (never reached by training).</summary>
     public const ulong EvalStep = ulong.MaxValue;

@@ -11,7 +11,7 @@ namespace MvqNative.Mvq;
 /// Parameters <c>weight</c> [L1, L2] (weight decay) and <c>bias</c> [L1, D] (none), both
 /// U(-1/sqrt(L2), 1/sqrt(L2)) as in the PyTorch reference.
 /// </summary>
-public sealed class TokenMix : Module
+internal sealed class TokenMix : Module
 {
     private Tensor? _f;
 

@@ -6,15 +6,15 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the activation ops.</summary>
-public sealed record ActivationAttrs(ActivationKind Kind, float Slope = 0.2f);
+internal sealed record ActivationAttrs(ActivationKind Kind, float Slope = 0.2f);
 
-public enum ActivationKind { Relu, LeakyRelu, Silu, Sigmoid }
+internal enum ActivationKind { Relu, LeakyRelu, Silu, Sigmoid }
 
 /// <summary>
 /// Pointwise activations. forward: y = f(x); backward: dx = dy * f'(x) (from x, not y).
 /// Shapes: any; in = [x] / [x, dy], out = [y] / [dx].
 /// </summary>
-public static class ActivationOps
+internal static class ActivationOps
 {
     public static readonly OpDef Forward = new("activation_forward")
     {

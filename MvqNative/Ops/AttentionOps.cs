@@ -12,7 +12,7 @@ namespace MvqNative.Ops;
 /// Attributes of the attention ops: batch B, sequence length T, heads H (head width hd = C / H).
 /// For kv_cache_append and attention_decode, T is the cache length Tmax.
 /// </summary>
-public sealed record AttentionAttrs(int B, int T, int H);
+internal sealed record AttentionAttrs(int B, int T, int H);
 
 /// <summary>
 /// Fused causal multi-head self-attention. Rows are (b, t), row-major; qkv [B*T, 3C] holds per row
@@ -30,7 +30,7 @@ public sealed record AttentionAttrs(int B, int T, int H);
 ///   attends to cache rows 0..pos (append the new token's k, v first).
 /// The position is a device tensor, not an attribute, so a sampling step can be replayed (CUDA graph).
 /// </summary>
-public static class AttentionOps
+internal static class AttentionOps
 {
     public static readonly OpDef Forward = new("attention_forward")
     {

@@ -9,7 +9,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the conv2d ops: stride and zero padding, the same on both axes.</summary>
-public sealed record Conv2dAttrs(int Stride, int Padding)
+internal sealed record Conv2dAttrs(int Stride, int Padding)
 {
     /// <summary>Output size of one spatial axis: (n + 2P - k) / S + 1.</summary>
     public int OutSize(int n, int kernel) => (n + 2 * Padding - kernel) / Stride + 1;
@@ -61,7 +61,7 @@ internal readonly record struct ConvShape(int B, int Cin, int H, int W, int Cout
 /// CPU: im2col + GEMM per image, parallel over the batch; dw/db reduced from fixed
 /// per-chunk partials in chunk order, so they are bit-reproducible for a given thread count.
 /// </summary>
-public static class ConvOps
+internal static class ConvOps
 {
     private static OpCase Fwd(string label, int b, int cin, int h, int w, int cout, int k, int s, int p)
     {

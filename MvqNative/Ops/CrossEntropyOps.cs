@@ -19,7 +19,7 @@ namespace MvqNative.Ops;
 /// Bounds with lo &lt; 0, hi &gt; V or lo &gt;= hi, or a target outside [lo, hi), are an error on the CPU;
 /// on CUDA that row's loss and lse are NaN and its dlogits row is NaN.
 /// </summary>
-public static class CrossEntropyOps
+internal static class CrossEntropyOps
 {
     public static readonly OpDef Forward = new("cross_entropy_forward")
     {

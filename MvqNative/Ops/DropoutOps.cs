@@ -10,7 +10,7 @@ namespace MvqNative.Ops;
 /// Attributes of <see cref="DropoutOps.Apply"/>: drop probability <paramref name="P"/> in [0, 1) and a 32-bit
 /// <paramref name="Seed"/> (the caller mixes its run seed, layer and step into it).
 /// </summary>
-public sealed record DropoutAttrs(float P, uint Seed)
+internal sealed record DropoutAttrs(float P, uint Seed)
 {
     /// <summary>An element is kept when the top 24 bits of its hash are at least this (round(p * 2^24)).</summary>
     public uint Threshold => (uint)Math.Round((double)P * (1 << 24));
@@ -23,7 +23,7 @@ public sealed record DropoutAttrs(float P, uint Seed)
 /// dropout: in [x] out [y (=)], y = keep(i) ? x * 1/(1-p) : 0 with keep(i) a hash of (seed, i), the same on every
 /// backend. The map is diagonal, so it is its own adjoint: the backward pass is this op on dy with the same seed.
 /// </summary>
-public static class DropoutOps
+internal static class DropoutOps
 {
     public static readonly OpDef Apply = new("dropout")
     {

@@ -7,14 +7,14 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of <see cref="ElementwiseOps.Axpby"/>: y = alpha * a + beta * b.</summary>
-public sealed record AxpbyAttrs(float Alpha, float Beta);
+internal sealed record AxpbyAttrs(float Alpha, float Beta);
 
 /// <summary>
 /// Elementwise arithmetic over equal-length tensors (any shape).
 /// add: y = a + b. axpby: y = alpha a + beta b (alpha, beta attributes). No backward op:
 /// the gradient of a sum is routed by the caller.
 /// </summary>
-public static class ElementwiseOps
+internal static class ElementwiseOps
 {
     public static readonly OpDef Add = new("add")
     {

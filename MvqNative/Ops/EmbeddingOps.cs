@@ -13,7 +13,7 @@ namespace MvqNative.Ops;
 ///   the rows of each v added in increasing n (deterministic, no float atomics).
 /// An id outside [0, V) is an error on the CPU; on CUDA the forward writes a NaN row and the backward skips it.
 /// </summary>
-public static class EmbeddingOps
+internal static class EmbeddingOps
 {
     public static readonly OpDef Forward = new("embedding_forward")
     {

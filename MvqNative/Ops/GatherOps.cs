@@ -11,7 +11,7 @@ namespace MvqNative.Ops;
 /// gather_rows: in [table(K, D), idx(N) I32], out [y(N, D)] (written): y[n] = table[idx[n]].
 /// An index outside [0, K) is an error on the CPU (the CUDA kernel clamps nothing and must not be fed one).
 /// </summary>
-public static class GatherOps
+internal static class GatherOps
 {
     public static readonly OpDef GatherRows = new("gather_rows")
     {

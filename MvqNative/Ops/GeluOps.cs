@@ -11,7 +11,7 @@ namespace MvqNative.Ops;
 /// forward: in [x] out [y], y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 /// backward: in [x, dy] out [dx (=)], dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(u).
 /// </summary>
-public static class GeluOps
+internal static class GeluOps
 {
     internal const double K0 = 0.7978845608028654; // sqrt(2 / pi)
     internal const double K1 = 0.044715;

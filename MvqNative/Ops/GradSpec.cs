@@ -4,7 +4,7 @@
 namespace MvqNative.Ops;
 
 /// <summary>One input of a backward call: a forward input, a forward output, or the seed (upstream gradient) of a forward output.</summary>
-public readonly record struct GradArg(GradArg.Source From, int Index)
+internal readonly record struct GradArg(GradArg.Source From, int Index)
 {
     public enum Source { Input, Output, Seed }
 
@@ -25,7 +25,7 @@ public readonly record struct GradArg(GradArg.Source From, int Index)
 /// constant in the differentiated input (an argmin, a winner selection) say why in
 /// <see cref="ClosedForm"/>; a closed-form test covers them instead.</para>
 /// </summary>
-public sealed record GradSpec
+internal sealed record GradSpec
 {
     /// <summary>The backward op's name, or null for a <see cref="Fused"/> gradient.</summary>
     public string? Op { get; init; }

@@ -9,7 +9,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the group norm ops: number of groups (divides C) and the variance epsilon.</summary>
-public sealed record GroupNormAttrs(int Groups, float Eps = 1e-5f);
+internal sealed record GroupNormAttrs(int Groups, float Eps = 1e-5f);
 
 /// <summary>
 /// Group normalisation (PyTorch's GroupNorm). x [B, C, S...] (rank >= 2; S... may be empty),
@@ -21,7 +21,7 @@ public sealed record GroupNormAttrs(int Groups, float Eps = 1e-5f);
 ///   xhat = (x - mean) rstd, dx = rstd (gamma dy - mean_g(gamma dy) - xhat mean_g(gamma dy xhat)),
 ///   dgamma += sum_{b,s} dy xhat, dbeta += sum_{b,s} dy.
 /// </summary>
-public static class GroupNormOps
+internal static class GroupNormOps
 {
     public static readonly OpDef Forward = new("group_norm_forward")
     {

@@ -8,7 +8,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the layer norm ops: the variance epsilon (PyTorch's default 1e-5).</summary>
-public sealed record LayerNormAttrs(float Eps = 1e-5f);
+internal sealed record LayerNormAttrs(float Eps = 1e-5f);
 
 /// <summary>
 /// Layer normalisation over the last dimension (PyTorch's LayerNorm(C)). x [N, C] (any rank; the last
@@ -19,7 +19,7 @@ public sealed record LayerNormAttrs(float Eps = 1e-5f);
 ///   xhat = (x - mean) rstd, g = gamma dy, dx = rstd (g - mean_c(g) - xhat mean_c(g xhat)),
 ///   dgamma += sum_n dy xhat, dbeta += sum_n dy (fixed row chunks summed in order: deterministic).
 /// </summary>
-public static class LayerNormOps
+internal static class LayerNormOps
 {
     public static readonly OpDef Forward = new("layer_norm_forward")
     {

@@ -12,7 +12,7 @@ namespace MvqNative.Ops;
 /// tokens_to_nchw: [t(B*H*W, C)] -> [x(B,C,H,W)], the inverse. The output tensor's shape
 /// carries B, H and W, so there are no attributes. Each op is the other's backward.
 /// </summary>
-public static class LayoutOps
+internal static class LayoutOps
 {
     public static readonly OpDef NchwToTokens = new("nchw_to_tokens")
     {

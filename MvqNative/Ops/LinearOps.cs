@@ -13,7 +13,7 @@ namespace MvqNative.Ops;
 /// backward: in [x, w, dy(N,out)], out [dx(N,in) written, dw(out,in) accumulates, db(out) accumulates]:
 /// dx = dy w, dw += dy^T x, db += column sums of dy. No attributes.
 /// </summary>
-public static class LinearOps
+internal static class LinearOps
 {
     private static readonly (string Label, int N, int In, int Out)[] Sizes =
     [

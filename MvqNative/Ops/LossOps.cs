@@ -7,7 +7,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the loss ops: a factor applied to the loss and its gradient.</summary>
-public sealed record LossAttrs(float Scale = 1f);
+internal sealed record LossAttrs(float Scale = 1f);
 
 /// <summary>
 /// Reconstruction losses over equal-size tensors of any shape (n elements), mean reduction
@@ -17,7 +17,7 @@ public sealed record LossAttrs(float Scale = 1f);
 /// l1_loss: in [pred, target], out [loss(1), dpred]: loss = Scale mean |p - t|, dpred = Scale sign(p - t) / n, sign(0) = 0.
 /// sum_squared_error: in [a, b], out [s(1)]: s = sum (a - b)^2 (evaluation; no gradient).
 /// </summary>
-public static class LossOps
+internal static class LossOps
 {
     public static readonly OpDef Mse = new("mse_loss")
     {

@@ -14,7 +14,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Attributes of the BatchNorm helpers: eps, momentum and the row count n of the batch statistics.</summary>
-public sealed record BatchNormAttrs(float Eps = 1e-5f, float Momentum = 0.1f, long Count = 1);
+internal sealed record BatchNormAttrs(float Eps = 1e-5f, float Momentum = 0.1f, long Count = 1);
 
 /// <summary>
 /// Ops of the MVQ bottleneck (docs/model.md, "MVQ bottleneck"). Shapes: g [B, L2, D2] (the
@@ -38,7 +38,7 @@ public sealed record BatchNormAttrs(float Eps = 1e-5f, float Momentum = 0.1f, lo
 /// <item>token_mix_backward: in [f, M, dy], out [df (=), dM (+=), dbias (+=)].</item>
 /// </list>
 /// </summary>
-public static class MvqOps
+internal static class MvqOps
 {
     public static readonly OpDef SelectWords = new("mvq_select_words")
     {

@@ -15,7 +15,7 @@ namespace MvqNative.Ops;
 /// Attributes of mvq_score: the chunk [Offset, Offset + Count) of the J hypotheses to score,
 /// the LeakyReLU slope of f, and whether U is the identity (grid heads, L1 = L2).
 /// </summary>
-public sealed record MvqScoreAttrs(int Offset, int Count, float Slope, bool IdentityMix);
+internal sealed record MvqScoreAttrs(int Offset, int Count, float Slope, bool IdentityMix);
 
 /// <summary>
 /// The hypothesis ops of the MVQ bottleneck (docs/model.md, "MVQ bottleneck"); shapes as in
@@ -34,7 +34,7 @@ public sealed record MvqScoreAttrs(int Offset, int Count, float Slope, bool Iden
 /// gives the same winner as one call. With IdentityMix, mix and mixBias are ignored.</item>
 /// </list>
 /// </summary>
-public static class MvqScoreOps
+internal static class MvqScoreOps
 {
     public static readonly OpDef HiddenStats = new("mvq_hidden_stats")
     {

@@ -7,7 +7,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Ops;
 
 /// <summary>The arguments of one op invocation on a backend.</summary>
-public readonly ref struct OpCall
+internal readonly ref struct OpCall
 {
     public readonly Backend Backend;
     public readonly ReadOnlySpan<Tensor> In;
@@ -28,7 +28,7 @@ public readonly ref struct OpCall
 /// outputs to be filled. Plain loops, no SIMD, no threads: the ground truth in tests.
 /// An absent optional input is null in <see cref="In"/> and <see cref="InShapes"/>.
 /// </summary>
-public sealed class RefCall
+internal sealed class RefCall
 {
     public required double[][] In { get; init; }
     public required int[][] InShapes { get; init; }
@@ -38,8 +38,8 @@ public sealed class RefCall
     public T A<T>() where T : class => Attrs as T ?? throw new ArgumentException($"op expects attributes of type {typeof(T).Name}");
 }
 
-public delegate void OpImpl(in OpCall call);
-public delegate void RefImpl(RefCall call);
+internal delegate void OpImpl(in OpCall call);
+internal delegate void RefImpl(RefCall call);
 
 /// <summary>
 /// The shape rule of an op: reads the shapes of <see cref="OpCall.In"/> / <see cref="OpCall.Out"/>
@@ -47,10 +47,10 @@ public delegate void RefImpl(RefCall call);
 /// e.g. "w has 3 input channels, x has 4") when they do not fit together. Must not allocate
 /// when the shapes are right: it runs on every call.
 /// </summary>
-public delegate void ShapeRule(in OpCall call);
+internal delegate void ShapeRule(in OpCall call);
 
 /// <summary>How an op uses one tensor argument.</summary>
-public enum Access
+internal enum Access
 {
     /// <summary>An input: read only.</summary>
     Read,
@@ -68,7 +68,7 @@ public enum Access
 /// the repeated arguments of an op come last among its inputs and among its outputs, and a call
 /// passes them as T groups (T &gt;= 1, the same T for inputs and outputs), group by group.
 /// </summary>
-public sealed record Arg(string Name, DType DType, Access Access, bool Optional = false)
+internal sealed record Arg(string Name, DType DType, Access Access, bool Optional = false)
 {
     /// <summary>Whether the argument is one of the op's repeated group (see the type's summary).</summary>
     public bool Repeated { get; init; }
@@ -104,7 +104,7 @@ public sealed record Arg(string Name, DType DType, Access Access, bool Optional 
 /// rule), its CPU implementation, its CUDA launcher, its float64 reference, how its gradients
 /// are computed (<see cref="GradSpec"/>), and its conformance cases. Outputs are allocated by the caller.
 /// </summary>
-public sealed class OpDef
+internal sealed class OpDef
 {
     private Arg[] _inputs = [];
     private Arg[] _outputs = [];
@@ -242,7 +242,7 @@ public sealed class OpDef
 }
 
 /// <summary>Small helpers for shape rules; they allocate only when building an error message.</summary>
-public static class ShapeText
+internal static class ShapeText
 {
     /// <summary>"[a,b,c]".</summary>
     public static string Of(ReadOnlySpan<int> shape) => "[" + string.Join(',', shape.ToArray()) + "]";

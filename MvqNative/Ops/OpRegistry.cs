@@ -7,7 +7,7 @@ namespace MvqNative.Ops;
 /// their own file, so adding an op never edits a shared list. Dispatch
 /// (<see cref="OpDef.Run"/>), `supports` and the test coverage report all derive from here.
 /// </summary>
-public static class OpRegistry
+internal static class OpRegistry
 {
     private static readonly ConcurrentDictionary<string, OpDef> Ops = new();
 

@@ -12,13 +12,13 @@ namespace MvqNative.Ops;
 /// Attributes of adamw_step. <paramref name="Step"/> is 1-based (the bias corrections use it).
 /// <paramref name="ClipNorm"/> &lt;= 0 disables clipping by the global gradient norm.
 /// </summary>
-public sealed record AdamWAttrs(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, int Step, float ClipNorm);
+internal sealed record AdamWAttrs(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, int Step, float ClipNorm);
 
 /// <summary>
 /// Attributes of adamw_multi: the step's hyper-parameters and, per tensor group, whether it gets
 /// weight decay (<see cref="AdamWAttrs.WeightDecay"/> for a true entry, none for a false one).
 /// </summary>
-public sealed record AdamWMultiAttrs(AdamWAttrs Step, bool[] Decay);
+internal sealed record AdamWMultiAttrs(AdamWAttrs Step, bool[] Decay);
 
 /// <summary>Scalars shared by every element of one adamw_step call (PyTorch AdamW semantics), computed on the host by every backend.</summary>
 internal readonly record struct AdamWScalars(float Clip, float DecayMul, float Beta1, float Beta2, float StepSize, float Bc2Sqrt, float Eps)
@@ -35,7 +35,7 @@ internal readonly record struct AdamWScalars(float Clip, float DecayMul, float B
 }
 
 /// <summary>Optimiser update ops (no backward).</summary>
-public static class OptimizerOps
+internal static class OptimizerOps
 {
     /// <summary>in [grad, gradNormSq [1]], out [param, m, v] (read and written in place).</summary>
     public static readonly OpDef AdamWStep = new("adamw_step")

@@ -7,7 +7,7 @@ using static MvqNative.Conformance.TensorSpec;
 namespace MvqNative.Ops;
 
 /// <summary>Reductions to a device scalar, so no host sync is needed to use the result.</summary>
-public static class ReduceOps
+internal static class ReduceOps
 {
     /// <summary>in [x (any shape)], out [s [1]] (accumulated): s += sum x^2.</summary>
     public static readonly OpDef SumSquares = new("sum_squares")

@@ -12,7 +12,7 @@ namespace MvqNative.Ops;
 /// backward: [dy(B,C,2H,2W)] -> [dx(B,C,H,W)] (written), dx[.., i, j] = sum of the 2x2 block of dy.
 /// No attributes.
 /// </summary>
-public static class UpsampleOps
+internal static class UpsampleOps
 {
     public static readonly OpDef Forward = new("upsample_nearest2x_forward")
     {

@@ -15,15 +15,15 @@ namespace MvqNative.Ops;
 /// false in EMA mode (dcodebook untouched). <paramref name="LossScale"/>: weight of the VQ
 /// loss in the total loss (multiplies the commitment and codebook terms, not dq).
 /// </summary>
-public sealed record VqBackwardAttrs(float Beta, bool CodebookGradient, float LossScale = 1f);
+internal sealed record VqBackwardAttrs(float Beta, bool CodebookGradient, float LossScale = 1f);
 
 /// <summary>Attributes of vq_ema_update: EMA decay and the Laplace smoothing epsilon.</summary>
-public sealed record VqEmaAttrs(float Decay = 0.99f, float Eps = 1e-5f);
+internal sealed record VqEmaAttrs(float Decay = 0.99f, float Eps = 1e-5f);
 
 /// <summary>
 /// Vector quantization ops. Tokens are rows: z [N, D], codebook [K, D], idx I32 [N].
 /// </summary>
-public static class VqOps
+internal static class VqOps
 {
     /// <summary>Why vq_lookup's and vq_loss's gradients are not checked by finite differences.</summary>
     private const string ClosedFormVq = "the code assignment is an argmin (piecewise constant) and vq_backward is the straight-through "

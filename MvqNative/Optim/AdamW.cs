@@ -15,7 +15,7 @@ namespace MvqNative.Optim;
 /// call over all parameters (on CUDA two launches, whatever the parameter count); with
 /// <see cref="MultiTensor"/> off, sum_squares and adamw_step run per parameter instead.
 /// </summary>
-public sealed class AdamW : IDisposable
+internal sealed class AdamW : IDisposable
 {
     private readonly Parameter[] _params;
     private readonly Tensor[] _m, _v;

@@ -2,7 +2,7 @@
 namespace MvqNative.Optim;
 
 /// <summary>Learning-rate schedules as pure functions of the (0-based) step.</summary>
-public static class LrSchedule
+internal static class LrSchedule
 {
     /// <summary>
     /// Linear warmup to <paramref name="peakLr"/> over <paramref name="warmupSteps"/> steps

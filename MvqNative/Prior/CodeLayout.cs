@@ -9,7 +9,7 @@ namespace MvqNative.Prior;
 /// vocabulary is V = sum V_s; the start token is id V (input only, never a target). Position t of the
 /// sequence predicts token t from the start token and tokens 0..t-1; its valid logits are its segment's range.
 /// </summary>
-public sealed class CodeLayout
+internal sealed class CodeLayout
 {
     public CodeLayout(IReadOnlyList<CodeSegment> segments)
     {

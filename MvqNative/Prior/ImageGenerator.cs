@@ -5,12 +5,12 @@ using MvqNative.Mvq;
 namespace MvqNative.Prior;
 
 /// <summary>How an MVQ sample gets its mask: the prior's w (an index into the evaluation bank) or a fresh random mask.</summary>
-public enum MaskSource { Prior, Random }
+internal enum MaskSource { Prior, Random }
 
 /// <summary>Generated images with their codes and the time of each half.</summary>
-public sealed record Generated(int[] Codes, uint[]? MaskWords, float[] Images, double PriorMs, double DecodeMs);
+internal sealed record Generated(int[] Codes, uint[]? MaskWords, float[] Images, double PriorMs, double DecodeMs);
 
-public static class ImageGenerator
+internal static class ImageGenerator
 {
     /// <summary>
     /// Samples <paramref name="count"/> codes from the prior, <paramref name="batch"/> sequences at a time, and decodes

@@ -9,7 +9,7 @@ using MvqNative.Training;
 namespace MvqNative.Prior;
 
 /// <summary>The autoencoder a prior or a codes cache belongs to.</summary>
-public sealed record AutoencoderRef(string Kind, string ConfigHash, string WeightsHash)
+internal sealed record AutoencoderRef(string Kind, string ConfigHash, string WeightsHash)
 {
     public static AutoencoderRef Of(Autoencoder ae) => new(ae.Config.Kind.ToString().ToLowerInvariant(), ModelIdentity.ConfigHash(ae), ModelIdentity.WeightsHash(ae));
 
@@ -39,7 +39,7 @@ public sealed record AutoencoderRef(string Kind, string ConfigHash, string Weigh
 /// in the metadata the prior config, the code layout, the autoencoder reference (kind, config and weights
 /// hashes) and the training state (train config, step, batcher, optimiser step). Written atomically.
 /// </summary>
-public static class PriorCheckpoint
+internal static class PriorCheckpoint
 {
     public const string Format = "mvqnative-prior/1";
 
@@ -177,7 +177,7 @@ public static class PriorCheckpoint
 /// Codes of a dataset under one autoencoder, cached as safetensors (tensor "codes" I32 [N, T]; metadata: the
 /// autoencoder reference, the data spec, the layout). A cache made by another autoencoder is refused.
 /// </summary>
-public static class CodesCache
+internal static class CodesCache
 {
     public const string Format = "mvqnative-codes-cache/1";
 
@@ -211,7 +211,7 @@ public static class CodesCache
 }
 
 /// <summary>Encodes a whole dataset in evaluation mode.</summary>
-public static class DatasetEncoder
+internal static class DatasetEncoder
 {
     /// <summary>Codes [N, CodeLength] of every image of <paramref name="data"/>; <paramref name="progress"/> gets images done.</summary>
     public static int[] Encode(Autoencoder ae, Data.ImageDataset data, int batch = 256, Action<int>? progress = null)

@@ -10,7 +10,7 @@ namespace MvqNative.Prior;
 /// A GPT-style decoder-only transformer (docs/prior.md): width C, <see cref="Layers"/> pre-LayerNorm blocks of
 /// <see cref="Heads"/>-head causal self-attention and a GELU MLP of width <see cref="MlpRatio"/> x C.
 /// </summary>
-public sealed class PriorConfig
+internal sealed class PriorConfig
 {
     public int Layers { get; set; } = 3;
     public int Heads { get; set; } = 4;

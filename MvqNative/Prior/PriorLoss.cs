@@ -8,7 +8,7 @@ namespace MvqNative.Prior;
 /// loss = mean over the N = B*T tokens of -log softmax(logits[n, lo_n..hi_n))[target_n] in nats, the softmax taken
 /// over the token's segment only (cross_entropy_forward); <see cref="Grad"/> = dloss/dlogits (1/N per row).
 /// </summary>
-public sealed class PriorLoss : IDisposable
+internal sealed class PriorLoss : IDisposable
 {
     private readonly Backend _backend;
     private Tensor? _loss, _lse, _grad, _dloss;

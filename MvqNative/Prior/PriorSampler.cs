@@ -9,7 +9,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Prior;
 
 /// <summary>Sampling knobs: temperature &gt; 0; top-k (0 = off); top-p in (0, 1] (1 = off); seed.</summary>
-public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, int Seed = 1)
+internal sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, int Seed = 1)
 {
     public void Validate()
     {
@@ -27,7 +27,7 @@ public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float
 /// token does not grow with the prefix except in attention. Image i of a run draws from Random(SeedFor(seed, i)),
 /// so its code does not depend on the batch size.
 /// </summary>
-public sealed class PriorSampler : IDisposable
+internal sealed class PriorSampler : IDisposable
 {
     private readonly TransformerPrior _m;
     private readonly Backend _b;

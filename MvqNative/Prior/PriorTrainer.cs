@@ -11,13 +11,13 @@ using MvqNative.Training;
 namespace MvqNative.Prior;
 
 /// <summary>Figures of one logged prior step.</summary>
-public sealed record PriorStepStats(int Step, double Loss, double BitsPerToken, double GradNorm, float Lr, double MsPerStep, double TokensPerSecond);
+internal sealed record PriorStepStats(int Step, double Loss, double BitsPerToken, double GradNorm, float Lr, double MsPerStep, double TokensPerSecond);
 
 /// <summary>
 /// Batches of code rows: epoch e visits the rows in a Fisher-Yates permutation from Random(Batcher.SeedFor(seed, e))
 /// (as <see cref="Batcher"/> does for images); batches wrap across epochs; the state is (epoch, position).
 /// </summary>
-public sealed class CodeBatcher
+internal sealed class CodeBatcher
 {
     private readonly int _count, _seed;
     private readonly int[] _perm;
@@ -63,7 +63,7 @@ public sealed class CodeBatcher
 /// inputs/targets by the layout, forward, segment-masked cross-entropy, backward, clipped AdamW at the
 /// warmup + cosine learning rate. Logging steps (every LogEvery) are the only host synchronisations.
 /// </summary>
-public sealed class PriorTrainer : IDisposable
+internal sealed class PriorTrainer : IDisposable
 {
     private readonly Backend _backend;
     private readonly int[] _codes;
@@ -156,10 +156,10 @@ public sealed class PriorTrainer : IDisposable
 }
 
 /// <summary>Held-out figures of a prior: NLL, and the unigram baselines it must beat.</summary>
-public sealed record PriorEvalReport(int Images, int TokensPerImage, double NatsPerToken, double BitsPerImage,
+internal sealed record PriorEvalReport(int Images, int TokensPerImage, double NatsPerToken, double BitsPerImage,
     double UnigramPositionBitsPerImage, double UnigramSegmentBitsPerImage, IReadOnlyDictionary<string, double> BitsPerImageBySegment);
 
-public static class PriorEvaluator
+internal static class PriorEvaluator
 {
     /// <summary>
     /// NLL of <paramref name="codes"/> [N, T] under the prior (teacher forcing, evaluation mode), and two

@@ -8,7 +8,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Prior;
 
 /// <summary>Causal multi-head self-attention: qkv = Linear(C -> 3C), fused attention, proj = Linear(C -> C). x [B, T, C].</summary>
-public sealed class CausalSelfAttention : Module
+internal sealed class CausalSelfAttention : Module
 {
     private Tensor? _qkv;
     private int _b, _t;
@@ -54,7 +54,7 @@ public sealed class CausalSelfAttention : Module
 }
 
 /// <summary>fc = Linear(C -> rC), GELU (tanh), proj = Linear(rC -> C).</summary>
-public sealed class Mlp : Module
+internal sealed class Mlp : Module
 {
     private readonly Gelu _act;
 
@@ -79,7 +79,7 @@ public sealed class Mlp : Module
 }
 
 /// <summary>x = x + attn(ln1(x)); x = x + mlp(ln2(x)). x [B, T, C].</summary>
-public sealed class TransformerBlock : Module
+internal sealed class TransformerBlock : Module
 {
     // dropoutStream: the first of this block's two dropout streams (attention output, then MLP output).
     public TransformerBlock(Backend backend, PriorConfig c, Random rng, ulong dropoutStream = 0) : base(backend)
@@ -124,7 +124,7 @@ public sealed class TransformerBlock : Module
 /// gradient. Parameter names (checkpoint keys, the same as tools/reference/prior_reference.py): tok_emb.weight [V+1, C],
 /// pos_emb.weight [T, C], blocks.i.{ln1,attn.qkv,attn.proj,ln2,mlp.fc,mlp.proj}.{weight,bias}, ln_f.*, head.*.
 /// </summary>
-public sealed class TransformerPrior : Module
+internal sealed class TransformerPrior : Module
 {
     private readonly Sequential _blocks;
     private int[] _posShape = [];

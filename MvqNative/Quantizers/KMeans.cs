@@ -4,7 +4,7 @@ using MvqNative.Backends.Cpu;
 namespace MvqNative.Quantizers;
 
 /// <summary>k-means on the host in double precision, deterministic for a given generator.</summary>
-public static class KMeans
+internal static class KMeans
 {
     /// <summary>
     /// Clusters the rows of <paramref name="x"/> [n, d] into <paramref name="k"/> centres [k, d].

@@ -19,7 +19,7 @@ namespace MvqNative.Quantizers;
 /// returned q uses the codebook as it was), counts usage, runs k-means on the first batch when
 /// asked, and every <see cref="VqOptions.RestartEvery"/> steps calls <see cref="RestartDeadCodes"/>.</para>
 /// </summary>
-public sealed class VectorQuantizer : Module
+internal sealed class VectorQuantizer : Module
 {
     private readonly Random _rng;
     private readonly Parameter _codebook;

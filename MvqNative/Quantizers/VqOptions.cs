@@ -5,7 +5,7 @@ namespace MvqNative.Quantizers;
 
 /// <summary>How the codebook learns (config JSON: "gradient" | "ema").</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<VqMode>))]
-public enum VqMode
+internal enum VqMode
 {
     /// <summary>Codebook trained by the optimiser: loss ||sg(z) - q||^2 + beta ||z - sg(q)||^2.</summary>
     [JsonStringEnumMemberName("gradient")] Gradient,
@@ -14,7 +14,7 @@ public enum VqMode
 }
 
 /// <summary>Options of a <see cref="VectorQuantizer"/>.</summary>
-public sealed class VqOptions
+internal sealed class VqOptions
 {
     /// <summary>K, the number of codebook entries.</summary>
     public int Codes { get; set; } = 512;

@@ -1,7 +1,7 @@
 namespace MvqNative.Tensors;
 
 /// <summary>Element type of a tensor. Both are 4 bytes, so buffers are typeless.</summary>
-public enum DType
+internal enum DType
 {
     /// <summary>32-bit IEEE float: activations, parameters, gradients.</summary>
     F32,

@@ -8,7 +8,7 @@ namespace MvqNative.Tensors;
 /// A dense, row-major, 4-byte-element tensor over a backend buffer. A tensor made by a
 /// factory owns its buffer; <see cref="View"/> and <see cref="Reshape"/> share it.
 /// </summary>
-public sealed class Tensor : IDisposable
+internal sealed class Tensor : IDisposable
 {
     private readonly bool _owns;
 

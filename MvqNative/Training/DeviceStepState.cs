@@ -12,7 +12,7 @@ namespace MvqNative.Training;
 /// The host keeps a mirror of both; <see cref="Advance"/> queues the increment at the end of a step.
 /// On the CPU backend the buffer exists but only the mirror is used.
 /// </summary>
-public sealed class DeviceStepState : IDisposable
+internal sealed class DeviceStepState : IDisposable
 {
     private readonly Backend _backend;
     private readonly Tensor _buffer;

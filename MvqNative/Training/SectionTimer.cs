@@ -7,7 +7,7 @@ namespace MvqNative.Training;
 /// Wall time per named section of a step (encoder, bottleneck, decoder, optimiser; forward and
 /// backward). Synchronises the backend at section edges, so it is only switched on by benchmarks.
 /// </summary>
-public sealed class SectionTimer
+internal sealed class SectionTimer
 {
     private readonly Dictionary<string, double> _ms = new();
 
@@ -17,7 +17,7 @@ public sealed class SectionTimer
 }
 
 /// <summary>Brackets a section with an NVTX range and, when a timer is attached, times it.</summary>
-public readonly struct Section : IDisposable
+internal readonly struct Section : IDisposable
 {
     private readonly Backend _backend;
     private readonly SectionTimer? _timer;

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace MvqNative.Training;
 
 /// <summary>Optimisation settings of a run (the paper's reference: AdamW 5e-4, betas 0.9/0.999, clip 1.0, batch 64).</summary>
-public sealed class TrainConfig
+internal sealed class TrainConfig
 {
     public int Steps { get; set; } = 1200;
     public int Batch { get; set; } = 64;

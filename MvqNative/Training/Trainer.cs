@@ -12,7 +12,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Training;
 
 /// <summary>Figures of one logged step.</summary>
-public sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
+internal sealed record StepStats(int Step, double Loss, double Reconstruction, IReadOnlyDictionary<string, double> Terms, double GradNorm, float Lr, double MsPerStep, double ImagesPerSecond);
 
 /// <summary>
 /// Raised when a loss, the gradient norm, a weight or an optimiser moment stops being finite. No checkpoint is
@@ -37,7 +37,7 @@ public sealed class TrainingDivergedException(int step, string what, string kept
 /// shuffled order, uploaded per step (the CPU reference trajectory).
 /// </param>
 /// <param name="CudaGraphs">With <paramref name="DeviceData"/> on a CUDA backend: after two eager steps the step is captured once as a CUDA graph and replayed.</param>
-public sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = false)
+internal sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = false)
 {
     /// <summary>The reference path: host batches in shuffled order, eager steps.</summary>
     public static readonly TrainerOptions Default = new();
@@ -48,7 +48,7 @@ public sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = f
 /// logging every <see cref="TrainConfig.LogEvery"/> steps (the only host synchronisation of a
 /// step), checkpoints. Resuming from a checkpoint reproduces the loss trajectory exactly on the CPU.
 /// </summary>
-public sealed class Trainer : IDisposable
+internal sealed class Trainer : IDisposable
 {
     private readonly Backend _backend;
     private readonly ImageDataset _data;

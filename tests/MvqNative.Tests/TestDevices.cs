@@ -12,7 +12,7 @@ namespace MvqNative.Tests;
 /// opt-out MVQ_SKIP_EMU=1 is set (the build prints a warning then); cuda instead of cuda-emu
 /// when MVQ_TEST_CUDA=1 (a process binds either the real driver or the emulator).
 /// </summary>
-public static class TestDevices
+internal static class TestDevices
 {
     private static readonly Lazy<Backend> Emu = new(() => CudaBackend.Create(emulator: true));
     private static readonly Lazy<Backend> Real = new(() => CudaBackend.Create(emulator: false));

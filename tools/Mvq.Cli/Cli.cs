@@ -8,7 +8,7 @@ using MvqNative.Backends.Cpu;
 namespace MvqNative.Cli;
 
 /// <summary>Options shared by many subcommands, parsing helpers, and the error boundary.</summary>
-public static class Cli
+internal static class Cli
 {
     public static Option<string> Device() => new("--device") { Description = "cpu | cuda | cuda-emu", DefaultValueFactory = _ => "cpu" };
     public static Option<bool> Json() => new("--json") { Description = "print one JSON object instead of a table" };

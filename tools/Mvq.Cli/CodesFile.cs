@@ -10,7 +10,7 @@ namespace MvqNative.Cli;
 /// "segments": [ { name, start, length, vocabulary } ] (k1 [L1]; k1 [L1], k2 [L2], w [1] for MVQ),
 /// "instances": [ { "source", "code": [code_length ints] } ] }.
 /// </summary>
-public static class CodesFile
+internal static class CodesFile
 {
     public const string Format = "mvqnative-codes/1";
 

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace MvqNative.Cli;
 
 /// <summary>Compares two JSON objects leaf by leaf (dotted keys).</summary>
-public static class ConfigDiff
+internal static class ConfigDiff
 {
     /// <summary>"codes 128 -> 64, encoder.resBlocks 2 -> 3" (at most 8 items), or "" when equal.</summary>
     public static string Describe(string beforeJson, string afterJson)

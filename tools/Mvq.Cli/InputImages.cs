@@ -6,7 +6,7 @@ using MvqNative.Models;
 namespace MvqNative.Cli;
 
 /// <summary>Images to run through a model, each with the name it came from.</summary>
-public static class InputImages
+internal static class InputImages
 {
     /// <summary>
     /// Loads <paramref name="input"/> (an image file, a folder of images, or a data spec such as

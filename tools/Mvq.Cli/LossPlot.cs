@@ -3,7 +3,7 @@ using MvqNative.Training;
 namespace MvqNative.Cli;
 
 /// <summary>loss.png: total and reconstruction loss against step (ScottPlot), log-scaled y.</summary>
-public static class LossPlot
+internal static class LossPlot
 {
     public static void Save(string path, IReadOnlyList<StepStats> history, string title)
     {

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace MvqNative.Backends.Cpu;
 
 /// <summary>Host memory buffer: a managed float array (ints are reinterpreted in place).</summary>
-public sealed class CpuBuffer : DeviceBuffer
+internal sealed class CpuBuffer : DeviceBuffer
 {
     public float[] Data { get; private set; }
 
@@ -17,7 +17,7 @@ public sealed class CpuBuffer : DeviceBuffer
 }
 
 /// <summary>The managed, multi-threaded, SIMD CPU backend.</summary>
-public sealed class CpuBackend : Backend
+internal sealed class CpuBackend : Backend
 {
     /// <summary>The process-wide CPU backend.</summary>
     public static CpuBackend Instance { get; } = new();

@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 namespace MvqNative.Backends.Cpu;
 
 /// <summary>Which implementation <see cref="CpuGemm.Sgemm"/> uses.</summary>
-public enum GemmProvider
+internal enum GemmProvider
 {
     /// <summary>The managed, packed, register-tiled SIMD kernel (deterministic, always present).</summary>
     Managed,
@@ -24,7 +24,7 @@ public enum GemmProvider
 /// depends only on k (k is cut into equal blocks of at most <see cref="KcMax"/>), never on the
 /// thread split, so results are bit-identical run to run and for any thread count.
 /// </remarks>
-public static unsafe class CpuGemm
+internal static unsafe class CpuGemm
 {
     // Cache blocking. A KC x NR packed B micro-panel (32 KiB at 256 x 32) stays in L1 while the
     // micro-kernel walks the MC x KC packed A block (192 KiB, in L2); the KC x NC B panel sits in L2/L3.

@@ -1,7 +1,7 @@
 namespace MvqNative.Backends.Cpu;
 
 /// <summary>Chunked parallel loops sized so that small work stays on the calling thread.</summary>
-public static class CpuParallel
+internal static class CpuParallel
 {
     /// <summary>Worker threads used by CPU kernels (MVQ_THREADS or the core count).</summary>
     public static int Threads { get; set; } =

@@ -8,7 +8,7 @@ namespace MvqNative.Backends.Cpu;
 /// The system BLAS <c>cblas_sgemm</c>, if one can be loaded: MVQ_BLAS_LIB (a path) first, then
 /// libopenblas.so.0, libopenblas.so, libblas.so.3 (and the macOS/Windows names).
 /// </summary>
-public static unsafe class SystemBlas
+internal static unsafe class SystemBlas
 {
     private const int CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112;
 

@@ -7,7 +7,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Backends.Cuda;
 
 /// <summary>Device memory: a CUdeviceptr to <see cref="DeviceBuffer.Count"/> 4-byte elements.</summary>
-public sealed class CudaBuffer : DeviceBuffer
+internal sealed class CudaBuffer : DeviceBuffer
 {
     private readonly CudaBackend _backend;
 
@@ -23,7 +23,7 @@ public sealed class CudaBuffer : DeviceBuffer
 }
 
 /// <summary>An instantiated CUDA graph of one <see cref="CudaBackend"/> (from <see cref="CudaBackend.CaptureGraph"/>).</summary>
-public sealed class CudaGraph : IDisposable
+internal sealed class CudaGraph : IDisposable
 {
     private readonly CudaBackend _backend;
     private IntPtr _exec;
@@ -52,7 +52,7 @@ public sealed class CudaGraph : IDisposable
 }
 
 /// <summary>What `mvq doctor` shows of a CUDA device.</summary>
-public sealed record CudaDeviceInfo(int Ordinal, string Name, int Major, int Minor, long TotalMemory, int SmCount, int DriverVersion)
+internal sealed record CudaDeviceInfo(int Ordinal, string Name, int Major, int Minor, long TotalMemory, int SmCount, int DriverVersion)
 {
     /// <summary>The NVRTC arch, e.g. sm_80.</summary>
     public string Arch => $"sm_{Major}{Minor}";
@@ -63,7 +63,7 @@ public sealed record CudaDeviceInfo(int Ordinal, string Name, int Major, int Min
 /// kernels are queued on one non-blocking stream (no hidden synchronisation); Download
 /// synchronises. Named "cuda", or "cuda-emu" when the driver is the host emulator.
 /// </summary>
-public sealed class CudaBackend : Backend
+internal sealed class CudaBackend : Backend
 {
     private static readonly byte[] EmptyImage = [0];
     [ThreadStatic] private static IntPtr _currentContext;

@@ -7,7 +7,7 @@ namespace MvqNative.Backends.Cuda;
 /// <see cref="Snapshot"/> before and after a piece of work and subtract (<see cref="CudaCounts.operator-"/>).
 /// Every increment is one interlocked add, so counting costs nothing measurable next to a driver call.
 /// </summary>
-public sealed class CudaCounters
+internal sealed class CudaCounters
 {
     internal long Launches, BlasCalls, HtoD, DtoH, DtoD, Memsets, Syncs, DeviceAllocs, PinnedAllocs, Frees, GraphLaunches, GraphNodes;
 
@@ -24,7 +24,7 @@ public sealed class CudaCounters
 /// <see cref="Syncs"/> counts every host wait: stream or context synchronisation, a device-to-host copy (which
 /// waits for the stream), an event wait.
 /// </summary>
-public readonly record struct CudaCounts(long KernelLaunches, long BlasCalls, long CopiesHtoD, long CopiesDtoH, long CopiesDtoD,
+internal readonly record struct CudaCounts(long KernelLaunches, long BlasCalls, long CopiesHtoD, long CopiesDtoH, long CopiesDtoD,
     long Memsets, long Syncs, long DeviceAllocs, long PinnedAllocs, long Frees, long GraphLaunches, long GraphNodes)
 {
     public static CudaCounts operator -(CudaCounts a, CudaCounts b) => new(

@@ -6,14 +6,14 @@ using MvqNative.Bindings;
 namespace MvqNative.Backends.Cuda;
 
 /// <summary>Grid or block dimensions.</summary>
-public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
+internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 {
     public static implicit operator Dim3(int x) => new(checked((uint)x));
     public static implicit operator Dim3(uint x) => new(x);
 }
 
 /// <summary>Names a kernel by (file, name); resolved once per backend into a <see cref="Kernel"/>.</summary>
-public sealed class KernelRef
+internal sealed class KernelRef
 {
     private static int _next;
 
@@ -40,7 +40,7 @@ public sealed class KernelRef
 /// by a lock (the block is shared); kernel arguments must be unmanaged values (device pointers
 /// are <c>ulong</c>).
 /// </summary>
-public sealed unsafe class Kernel : IDisposable
+internal sealed unsafe class Kernel : IDisposable
 {
     /// <summary>Most arguments a kernel may take.</summary>
     public const int MaxArgs = 32;

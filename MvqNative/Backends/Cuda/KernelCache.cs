@@ -10,7 +10,7 @@ namespace MvqNative.Backends.Cuda;
 /// so a hit never needs NVRTC. Writes are atomic (temp file + rename); an unwritable folder
 /// only costs recompiles.
 /// </summary>
-public sealed class KernelCache
+internal sealed class KernelCache
 {
     private long _hits, _misses;
 

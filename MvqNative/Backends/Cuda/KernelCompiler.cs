@@ -13,14 +13,14 @@ namespace MvqNative.Backends.Cuda;
 /// <param name="IsCubin">True for a cubin, false for PTX.</param>
 /// <param name="FromCache">Whether NVRTC was skipped.</param>
 /// <param name="Key">The cache key (hex SHA-256).</param>
-public sealed record CompiledKernel(string File, string Arch, string Target, byte[] Image, bool IsCubin, bool FromCache, string Key);
+internal sealed record CompiledKernel(string File, string Arch, string Target, byte[] Image, bool IsCubin, bool FromCache, string Key);
 
 /// <summary>
 /// NVRTC front end for the kernel sources embedded in this assembly (resources kernels/NAME).
 /// Options: -lineinfo --std=c++17 -arch=sm_XY (cubin) when NVRTC knows the arch, else
 /// -arch=compute_XY (PTX, JIT-compiled by the driver) for the newest arch NVRTC knows not above it.
 /// </summary>
-public static class KernelCompiler
+internal static class KernelCompiler
 {
     private const string Prefix = "kernels/";
     private static readonly ConcurrentDictionary<string, string> Sources = new();

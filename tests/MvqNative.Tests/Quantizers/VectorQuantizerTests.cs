@@ -84,8 +84,9 @@ public class VectorQuantizerTests
     [Theory]
     [InlineData(VqMode.Gradient)]
     [InlineData(VqMode.Ema)]
-    public void RestartReseedsExactlyTheDeadEntriesAndResetsTheirStatistics(VqMode mode)
+    public void RestartReseedsExactlyTheDeadEntriesAndResetsTheirStatistics(object modeArg)
     {
+        var mode = (VqMode)modeArg;   // object: the enum is internal to the library
         var (vq, z) = DeadCodeSetup(mode, restartEvery: 0);
         using var _ = vq; using var __ = z;
         vq.Forward(z);

@@ -9,8 +9,8 @@ using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops|sample|prior`: figures printed as JSON or a table; never a pass/fail.</summary>
-public static class BenchCommand
+/// <summary>`mvq bench gemm|train|kernels|mvq|prior-ops|sample|prior|api`: figures printed as JSON or a table; never a pass/fail.</summary>
+internal static class BenchCommand
 {
     public static Command Create()
     {
@@ -22,6 +22,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(PriorOps());
         cmd.Subcommands.Add(BenchSampleCommand.Create());
         cmd.Subcommands.Add(BenchPriorCommand.Create());
+        cmd.Subcommands.Add(BenchApiCommand.Create());
         return cmd;
     }
 

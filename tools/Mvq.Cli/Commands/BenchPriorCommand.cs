@@ -11,7 +11,7 @@ namespace MvqNative.Cli.Commands;
 /// codes of a preset's layout with its default prior; median step time after an untimed warm-up (the statistic
 /// tools/reference/prior_reference.py bench-train reports).
 /// </summary>
-public static class BenchPriorCommand
+internal static class BenchPriorCommand
 {
     public static Command Create()
     {

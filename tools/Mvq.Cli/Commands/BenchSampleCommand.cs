@@ -12,7 +12,7 @@ namespace MvqNative.Cli.Commands;
 /// (KV cache) and autoencoder decoding, with images/s and time per token. Untrained weights of the preset's
 /// shapes (speed does not depend on the values); one untimed run first (JIT warm-up), then the median of runs.
 /// </summary>
-public static class BenchSampleCommand
+internal static class BenchSampleCommand
 {
     public static readonly string[] DefaultPresets = ["fmnist-vq", "fmnist-vq-global", "fmnist-mvq-global"];
 

@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>The subcommands of `mvq`, in help order.</summary>
-public static class CommandCatalog
+internal static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [

@@ -6,7 +6,7 @@ using MvqNative.Models;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq decode`: codes.json -> one PNG per instance and grid.png, in evaluation mode.</summary>
-public static class DecodeCommand
+internal static class DecodeCommand
 {
     /// <summary>Instances shown in grid.png at most (the PNGs of all are written).</summary>
     public const int GridMax = 256;

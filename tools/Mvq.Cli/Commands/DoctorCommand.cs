@@ -11,7 +11,7 @@ using Spectre.Console;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq doctor`: what this machine offers (devices, driver, NVRTC, kernel cache, emulator, CPU GEMM).</summary>
-public static class DoctorCommand
+internal static class DoctorCommand
 {
     public static Command Create()
     {

@@ -5,7 +5,7 @@ using MvqNative.Models;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq encode`: images -> codes.json (k1 for VQ; k1, k2, w for MVQ), in evaluation mode.</summary>
-public static class EncodeCommand
+internal static class EncodeCommand
 {
     public static Command Create()
     {

@@ -12,7 +12,7 @@ namespace MvqNative.Cli.Commands;
 /// `mvq eval`: reconstruction quality (rFID, KID, precision/recall, F8, F1/8, perceptual distance, mse, psnr, ssim),
 /// code usage and the code budget of a model on a dataset; with --samples, generated images (gFID, ...) against the data.
 /// </summary>
-public static class EvalCommand
+internal static class EvalCommand
 {
     public static Command Create()
     {

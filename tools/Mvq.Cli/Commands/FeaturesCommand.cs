@@ -7,7 +7,7 @@ using MvqNative.Metrics;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq features train | accuracy`: the classifier whose features FID, KID, precision/recall and the perceptual distance use.</summary>
-public static class FeaturesCommand
+internal static class FeaturesCommand
 {
     public static Command Create()
     {

@@ -14,7 +14,7 @@ namespace MvqNative.Cli.Commands;
 /// autoencoder), trains the transformer prior, evaluates held-out NLL against the unigram baselines, and writes
 /// prior.safetensors, metrics.json and loss.png.
 /// </summary>
-public static class PriorCommand
+internal static class PriorCommand
 {
     public static Command Create()
     {

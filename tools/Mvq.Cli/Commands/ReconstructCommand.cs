@@ -8,7 +8,7 @@ using MvqNative.Models;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq reconstruct`: runs images through a model (encode + decode) and writes the reconstructions.</summary>
-public static class ReconstructCommand
+internal static class ReconstructCommand
 {
     public static Command Create()
     {

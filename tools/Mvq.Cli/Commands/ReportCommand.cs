@@ -10,7 +10,7 @@ namespace MvqNative.Cli.Commands;
 /// cells.json (tools/experiments/sweep.py eval): rFID against bits per instance, rFID against K at 2 and
 /// 5 tokens, rFID and step time against J, and the training-loss curves.
 /// </summary>
-public static class ReportCommand
+internal static class ReportCommand
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 

@@ -6,7 +6,7 @@ using MvqNative.Prior;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq sample`: codes from a prior (KV-cache decoding), images from its autoencoder: NNNNN.png, grid.png, codes.json.</summary>
-public static class SampleCommand
+internal static class SampleCommand
 {
     public static Command Create()
     {

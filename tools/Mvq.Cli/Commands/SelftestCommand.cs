@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq selftest --device cpu|cuda|cuda-emu [--json] [--filter OP] [--list]`.</summary>
-public static class SelftestCommand
+internal static class SelftestCommand
 {
     public static Command Create()
     {

@@ -12,7 +12,7 @@ using Spectre.Console;
 namespace MvqNative.Cli.Commands;
 
 /// <summary>`mvq train`: trains a preset or config and writes model.safetensors, metrics.json, reconstructions.png, loss.png.</summary>
-public static class TrainCommand
+internal static class TrainCommand
 {
     public static Command Create()
     {
@@ -111,7 +111,9 @@ public static class TrainCommand
             tc.Batch = dataset.Count;
         }
         ConfigChecks.CheckMemory(mc, tc.Batch, training: true, source);
-        using var backend = Cli.OpenDevice(deviceName);
+        // The facade trains; this command adds resuming, the CUDA options, the progress display, evaluation and the output files.
+        using var model = MvqModel.Create(mc, tc, deviceName, source);
+        var backend = model.Backend;
         var cuda = backend as MvqNative.Backends.Cuda.CudaBackend;
         if (cuda is null && (gpu.Data == "on" || gpu.Graphs == "on" || gpu.Tf32 == "on"))
             throw new MvqUsageException("--device-data, --cuda-graphs and --tf32 on need a cuda device");
@@ -119,85 +121,64 @@ public static class TrainCommand
         bool fits = cuda is not null && (long)dataset.Count * dataset.ImageSize * 4 <= cuda.Info.TotalMemory / 4;
         if (cuda is not null && gpu.Data == "on" && !fits)
             throw new MvqUsageException($"--device-data on: the dataset ({(long)dataset.Count * dataset.ImageSize * 4 >> 20} MiB as float) exceeds a quarter of the device memory");
-        var options = new TrainerOptions(Cli.On(gpu.Data, fits), Cli.On(gpu.Graphs, cuda is not null));
+        var trainerOptions = new TrainerOptions(Cli.On(gpu.Data, fits), Cli.On(gpu.Graphs, cuda is not null));
         if (cuda is not null) cuda.Tf32 = Cli.On(gpu.Tf32, false);
-        if (cuda is not null) Log(json, $"cuda: data on the device {(options.DeviceData ? "on" : "off")}, CUDA graphs {(options.DeviceData && options.CudaGraphs ? "on" : "off")}, TF32 {(cuda.Tf32 ? "on" : "off")}");
-        using var model = new Autoencoder(backend, mc, tc.Seed);
-        using var trainer = new Trainer(backend, model, tc, dataset, options);
+        if (cuda is not null) Log(json, $"cuda: data on the device {(trainerOptions.DeviceData ? "on" : "off")}, CUDA graphs {(trainerOptions.DeviceData && trainerOptions.CudaGraphs ? "on" : "off")}, TF32 {(cuda.Tf32 ? "on" : "off")}");
         var ckpt = folder.File("model.safetensors");
-        // Which step the checkpoint on disk holds, for the divergence message (null: none, or not ours).
-        int? savedStep = null;
-        if (resume != null)
+        var history = new List<StepStats>();
+        var hooks = new MvqModel.TrainHooks
         {
-            var st = ModelCheckpoint.RestoreTraining(resumeFile!, resume, trainer);
-            if (Path.GetFullPath(resume) == ckpt) savedStep = st.Step;
-            Log(json, $"resumed from {resume} at step {st.Step}");
-            if (st.NewDataOrder)
-                Log(json, $"the checkpoint was trained on {(st.SavedDatasetCount is long c ? c + " images" : "another dataset")}, this dataset has {dataset.Count}: continuing with a new data order");
-            if (!string.IsNullOrEmpty(trainChanges)) Log(json, $"train settings changed from the checkpoint's: {trainChanges}");
-            if (st.Step >= tc.Steps)
-                throw new MvqInputException(resume, $"the checkpoint is at step {st.Step}, which already reaches --steps {tc.Steps}; pass a larger --steps to train further");
-        }
+            TrainerOptions = trainerOptions,
+            ProfileFrom = profFrom,
+            ProfileTo = profTo,
+            OnLog = history.Add,
+            Resume = resume is null ? null : trainer =>
+            {
+                var st = ModelCheckpoint.RestoreTraining(resumeFile!, resume, trainer);
+                Log(json, $"resumed from {resume} at step {st.Step}");
+                if (st.NewDataOrder)
+                    Log(json, $"the checkpoint was trained on {(st.SavedDatasetCount is long c ? c + " images" : "another dataset")}, this dataset has {dataset.Count}: continuing with a new data order");
+                if (!string.IsNullOrEmpty(trainChanges)) Log(json, $"train settings changed from the checkpoint's: {trainChanges}");
+                if (st.Step >= tc.Steps)
+                    throw new MvqInputException(resume, $"the checkpoint is at step {st.Step}, which already reaches --steps {tc.Steps}; pass a larger --steps to train further");
+                return resume;
+            },
+        };
         Log(json, $"training {mc.Kind.Name()} ({mc.Head.Name()} head, {mc.TokensPerInstance} tokens/instance, {model.ParameterCount:N0} parameters) on {backend.Name}: {tc.Steps} steps x {tc.Batch} images of {dataset.Name} ({dataset.Count} images)");
 
-        var history = new List<StepStats>();
         var started = DateTime.UtcNow;
-        var lastSave = System.Diagnostics.Stopwatch.StartNew();
-        TrainingDivergedException? reported = null;
-        void Save()
-        {
-            try { ModelCheckpoint.Save(ckpt, model, trainer); }
-            catch (TrainingDivergedException e) { throw reported = Diverged(e); }
-            savedStep = trainer.Step;
-            lastSave.Restart();
-        }
-        TrainingDivergedException Diverged(TrainingDivergedException e) => new(e.Step, e.What,
-            savedStep is int k ? $"{ckpt} is kept as it was (step {k})"
-            : File.Exists(ckpt) ? $"{ckpt} is kept as it was" : "no checkpoint was written");
-        void Body(Action<StepStats>? onLog)
-        {
-            try
-            {
-                while (trainer.Step < tc.Steps)
-                {
-                    if (trainer.Step == profFrom) backend.ProfilerStart();
-                    var st = trainer.TrainStep();
-                    if (trainer.Step == profTo) backend.ProfilerStop();
-                    if (st != null) { history.Add(st); onLog?.Invoke(st); }
-                    bool byStep = tc.CheckpointEvery > 0 && trainer.Step % tc.CheckpointEvery == 0;
-                    bool byTime = tc.CheckpointMinutes > 0 && lastSave.Elapsed.TotalMinutes >= tc.CheckpointMinutes;
-                    if ((byStep || byTime) && trainer.Step < tc.Steps) Save();
-                }
-            }
-            catch (TrainingDivergedException e) when (!ReferenceEquals(e, reported))
-            {
-                throw Diverged(e);
-            }
-        }
+        var options = new MvqTrainOptions { CheckpointPath = ckpt };
+        var images = new MvqImages(dataset);
+        MvqTrainResult result;
         if (Cli.Interactive && !json)
         {
+            MvqTrainResult? r = null;
             AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("training", maxValue: tc.Steps);
-                    task.Value = trainer.Step;
-                    Body(st =>
+                    hooks.OnLog = st =>
                     {
+                        history.Add(st);
                         task.Value = st.Step;
                         task.Description = $"loss {st.Loss:F4} rec {st.Reconstruction:F4} {st.ImagesPerSecond:F0} img/s";
-                    });
+                    };
+                    r = model.TrainCore(images, options, null, CancellationToken.None, hooks);
                 });
+            result = r!;
         }
-        else Body(st => Log(json, FormatStep(st)));
-
-        Save();
+        else
+        {
+            hooks.OnLog = st => { history.Add(st); Log(json, FormatStep(st)); };
+            result = model.TrainCore(images, options, null, CancellationToken.None, hooks);
+        }
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
         // Held-out figures: the test split when training on FashionMNIST, else the first images.
         var evalData = dataSpec.StartsWith("fashion-mnist", StringComparison.Ordinal)
             ? DataSpec.Parse("fashion-mnist:test").Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
-        var report = Evaluator.Run(model, evalData, 256, limit: 2000);
-        WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
+        var report = Evaluator.Run(model.Net, evalData, 256, limit: 2000);
+        WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model.Net, evalData);
         LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind.Name()} {mc.Head.Name()}: training loss");
         var metrics = new JsonObject
         {
@@ -205,7 +186,7 @@ public static class TrainCommand
             ["train"] = JsonNode.Parse(tc.ToJson()),
             ["device"] = backend.Name,
             ["dataset"] = dataset.Name,
-            ["steps"] = trainer.Step,
+            ["steps"] = result.Step,
             ["seconds"] = seconds,
             ["tokens_per_instance"] = mc.TokensPerInstance,
             ["final_loss"] = history.Count > 0 ? history[^1].Loss : null,
@@ -219,7 +200,7 @@ public static class TrainCommand
         };
         var metricsText = metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
         AtomicFile.WriteText(Path.Combine(outDir, "metrics.json"), metricsText);
-        if (json) Cli.PrintJson(new JsonObject { ["out"] = outDir, ["steps"] = trainer.Step, ["seconds"] = seconds, ["eval"] = EvalCommand.ToJson(report) });
+        if (json) Cli.PrintJson(new JsonObject { ["out"] = outDir, ["steps"] = result.Step, ["seconds"] = seconds, ["eval"] = EvalCommand.ToJson(report) });
         else
         {
             Console.WriteLine($"done in {seconds:F0} s; held-out ({report.Images} images of {report.Dataset}): mse {report.Mse:F5} psnr {report.Psnr:F2} ssim {report.Ssim:F3} codebook usage {report.CodebookUsage:P0} perplexity {report.Perplexity:F1}");

@@ -11,7 +11,7 @@ namespace MvqNative.Cli.Commands;
 /// original and the winner's reconstruction; then one image per single mask bit toggled from the winner's
 /// word (D2 images, in bit order); then N random masks (seeded, drop rate p). Rows are padded with white cells.
 /// </summary>
-public static class TraverseCommand
+internal static class TraverseCommand
 {
     /// <summary>Most random masks one grid shows (each is a decoded image held in memory and drawn).</summary>
     public const int MaxRandom = 1024;

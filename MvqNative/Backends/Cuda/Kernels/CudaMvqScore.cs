@@ -16,7 +16,7 @@ internal readonly record struct Int4(int X, int Y, int Z, int W);
 /// <see cref="ScoreKernel"/> (a grid of (hypothesis blocks, B)) and then mvq_score_finalize,
 /// which folds the blocks' winners into bestIndex / bestDist in ascending j.
 /// </summary>
-public static class CudaMvqScore
+internal static class CudaMvqScore
 {
     /// <summary>The shared-memory fused scoring kernel (the default).</summary>
     public const string Fused = "mvq_score_fused";

@@ -4,7 +4,7 @@ using MvqNative.Ops;
 namespace MvqNative.Backends.Cuda.Kernels;
 
 /// <summary>sum_squares: in [x] (any shape), out [s(1)], s += sum x^2; and the per-channel sums that accumulate parameter gradients.</summary>
-public static class CudaReduce
+internal static class CudaReduce
 {
     private static readonly KernelRef PartialK = new("reduce.cu", "sum_squares_partial");
     private static readonly KernelRef FinalizeK = new("reduce.cu", "sum_squares_finalize");

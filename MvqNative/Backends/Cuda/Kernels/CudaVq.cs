@@ -7,7 +7,7 @@ using MvqNative.Tensors;
 namespace MvqNative.Backends.Cuda.Kernels;
 
 /// <summary>vq_lookup: in [z(N,D), codebook(K,D)], out [idx(N) I32, q(N,D)]; and the other VQ ops (see VqOps).</summary>
-public static class CudaVq
+internal static class CudaVq
 {
     private static readonly KernelRef LookupK = new("vq.cu", "vq_lookup_forward");
     private static readonly KernelRef DzK = new("vq.cu", "vq_backward_dz");
