@@ -2,7 +2,8 @@
  * abi_checks.c: the C ABI's contract on a real checkpoint: status codes and messages for NULL pointers, short
  * buffers, wrong shapes, bad tokens, missing files, unknown devices, freed and made-up handles; and that
  * decode(encode(x)) equals reconstruct(x) bit for bit, in one call or image by image, from two threads at once.
- *   abi_checks MODEL
+ * With PRIOR (a prior.safetensors of `mvq prior train` for MODEL), also sampling: seeded, decodable, its errors.
+ *   abi_checks MODEL [PRIOR]
  * Prints one line per failed check and "abi_checks: N passed, M failed"; exit 0 only when none failed.
  */
 #include <pthread.h>
@@ -48,7 +49,7 @@ static void *reconstruct_again(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) { fprintf(stderr, "usage: %s MODEL\n", argv[0]); return 1; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: %s MODEL [PRIOR]\n", argv[0]); return 1; }
     check(mvq_abi_version() == MVQ_ABI_VERSION, "mvq_abi_version");
     check(strncmp(mvq_version(), "MvqNative ", 10) == 0, "mvq_version");
     check(mvq_last_error() != NULL, "mvq_last_error before any call");
@@ -111,6 +112,31 @@ int main(int argc, char **argv)
     expect(mvq_prior_load(m, "/no/such/prior.safetensors", &p), MVQ_ERR_INPUT, "/no/such/prior.safetensors", "prior_load missing file");
     check(p == 0, "a failed prior load sets the handle to 0");
     expect(mvq_sample(m, 1, NULL, codes, cl, NULL, 0), MVQ_ERR_HANDLE, "prior", "sample with a model handle");
+
+    if (argc == 3) {
+        /* Sampling: the images are the decoded codes, the same seed gives the same samples, errors are codes. */
+        mvq_prior pr = 0;
+        expect(mvq_prior_load(m, argv[2], &pr), MVQ_OK, "", "prior_load");
+        mvq_sample_options so = { 1.0f, 0, 1.0f, 4, 0, 2 };
+        int32_t *sc = malloc(3 * (size_t)cl * sizeof(int32_t)), *sc2 = malloc(3 * (size_t)cl * sizeof(int32_t));
+        float *si = malloc(3 * per * sizeof(float)), *sd = malloc(3 * per * sizeof(float));
+        expect(mvq_sample(pr, 3, &so, sc, 3 * (int64_t)cl, si, 3 * (int64_t)per), MVQ_OK, "", "sample");
+        expect(mvq_decode(m, sc, 3, cl, sd, 3 * (int64_t)per), MVQ_OK, "", "decode the samples' codes");
+        check(memcmp(si, sd, 3 * per * sizeof(float)) == 0, "sampled images == decode(sampled codes) bit for bit");
+        so.batch = 3;
+        expect(mvq_sample(pr, 3, &so, sc2, 3 * (int64_t)cl, NULL, 0), MVQ_OK, "", "sample codes only, another batch size");
+        check(memcmp(sc, sc2, 3 * (size_t)cl * sizeof(int32_t)) == 0, "the same seed gives the same codes");
+        expect(mvq_sample(pr, 3, NULL, sc, 3 * (int64_t)cl - 1, NULL, 0), MVQ_ERR_BUFFER, "codes", "sample short codes");
+        expect(mvq_sample(pr, 3, NULL, NULL, 0, NULL, 0), MVQ_ERR_NULL, "NULL", "sample with no output");
+        expect(mvq_sample(pr, 0, NULL, sc, 3 * (int64_t)cl, NULL, 0), MVQ_ERR_ARGUMENT, "count", "sample count 0");
+        so.temperature = 0.0f;
+        expect(mvq_sample(pr, 1, &so, sc, 3 * (int64_t)cl, NULL, 0), MVQ_ERR_ARGUMENT, "temperature", "sample temperature 0");
+        expect(mvq_reconstruct(pr, x, 1, c, h, w, rec, (int64_t)per), MVQ_ERR_HANDLE, "not a model handle", "a prior handle as a model");
+        expect(mvq_prior_free(pr), MVQ_OK, "", "prior_free");
+        expect(mvq_prior_free(pr), MVQ_ERR_HANDLE, "freed", "prior double free");
+        expect(mvq_sample(pr, 1, NULL, sc, 3 * (int64_t)cl, NULL, 0), MVQ_ERR_HANDLE, "freed", "sample after prior_free");
+        free(sc); free(sc2); free(si); free(sd);
+    }
 
     /* Two threads on one model, each reconstructing its slice three times: the results of the single call. */
     shared_model = m; shared_images = x; shared_expected = dec; shared_per = per;

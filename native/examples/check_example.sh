@@ -2,9 +2,16 @@
 # CTest c_abi_example_matches_cli: trains a small checkpoint with the mvq CLI, reconstructs the first 100
 # FashionMNIST test images with `mvq reconstruct --raw` and with the C example (through libmvqnative.so), and
 # requires the two float32 files to be equal byte for byte; then runs the C ABI's contract checks on it.
-#   check_example.sh EXAMPLE ABI_CHECKS REPO WORKDIR
+# First, the functions libmvqnative.so exports must be exactly those mvq.h declares.
+#   check_example.sh EXAMPLE ABI_CHECKS REPO WORKDIR LIBMVQNATIVE
 set -euo pipefail
-example=$1 checks=$2 repo=$3 work=$4
+example=$1 checks=$2 repo=$3 work=$4 lib=$5
+exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" {sub(/@.*/, "", $3); print $3}' | grep '^mvq_' | sort)
+declared=$(grep -E '^[A-Za-z].*\bmvq_[a-z_]+\(' "$repo/native/include/mvq.h" | grep -oE 'mvq_[a-z_]+\(' | tr -d '(' | sort)
+if [ "$exported" != "$declared" ]; then
+  echo "error: $lib exports [$(echo $exported)] but mvq.h declares [$(echo $declared)]" >&2; exit 1
+fi
+echo "exports = mvq.h: $(echo "$exported" | wc -l) functions"
 mvq=(dotnet "$repo/tools/Mvq.Cli/bin/Release/net10.0/mvq.dll")
 [ -f "${mvq[1]}" ] || { echo "error: ${mvq[1]}: not built (dotnet build tools/Mvq.Cli -c Release)" >&2; exit 1; }
 data="${MVQ_DATA:-/usr/share/datasets/fashion-mnist}"
@@ -21,4 +28,6 @@ cmp "$work/cli.f32" "$work/c/reconstructions.f32"
 bytes=$(stat -c %s "$work/c/reconstructions.f32")
 [ "$bytes" = $((100 * 784 * 4)) ] || { echo "error: $work/c/reconstructions.f32 has $bytes bytes, expected $((100 * 784 * 4))" >&2; exit 1; }
 echo "C example == mvq reconstruct: 100 images, $bytes bytes of float32, identical"
-"$checks" "$model"
+# A tiny prior for the sampling checks (4 steps; it is only sampled from, not judged).
+"${mvq[@]}" prior train --model "$model" --limit 256 --steps 4 --batch 16 --layers 1 --heads 2 --width 16 --out "$work/prior" --json > "$work/prior.json"
+"$checks" "$model" "$work/prior/prior.safetensors"
