@@ -690,7 +690,8 @@ CUresult cuFuncSetCacheConfig(CUfunction func, int) {
 }
 
 static CUresult launch_now(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra);
+                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra,
+                           const std::vector<Region>* captured = nullptr);
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra) {
@@ -729,16 +730,26 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         }
     }
     unsigned n = k->nparams;
+    // The buffer each pointer argument stands for now, so that a sub-region registered only while the op was
+    // captured (e.g. the workspace bytes it locked) still bounds the replayed launch.
+    auto regions = std::make_shared<std::vector<Region>>(n);
+    for (unsigned i = 0; i < n; ++i) {
+        if (!k->isPointer[i]) continue;
+        std::uintptr_t v;
+        std::memcpy(&v, bytes->data() + offsets[i], sizeof v);
+        if (v) mem_region_of(v, &(*regions)[i]);
+    }
     record(stream, std::string("kernel ") + k->name, [=]() {
         std::vector<void*> ptrs(std::max(1u, n));
         for (unsigned i = 0; i < n; ++i) ptrs[i] = bytes->data() + offsets[i];
-        return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, nullptr, ptrs.data(), nullptr);
+        return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, nullptr, ptrs.data(), nullptr, regions.get());
     });
     return CUDA_SUCCESS;
 }
 
 static CUresult launch_now(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra) {
+                           unsigned int bz, unsigned int sharedMemBytes, CUstream stream, void** kernelParams, void** extra,
+                           const std::vector<Region>* captured) {
     if (!func_ok(f)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: invalid function handle");
     const KernelDesc* k = f->k;
     std::string who = std::string("cuLaunchKernel '") + k->name + "'";
@@ -801,6 +812,12 @@ static CUresult launch_now(CUfunction f, unsigned int gx, unsigned int gy, unsig
         if (p && !mem_region_of(reinterpret_cast<std::uintptr_t>(p), &reg))
             return fail(CUDA_ERROR_ILLEGAL_ADDRESS, who + ": pointer argument #" + std::to_string(i) + " (" + hex(p) +
                                                        ") does not point into a live cuMemAlloc allocation");
+        // A replayed launch: the sub-region captured with it, when it still lies inside this live allocation.
+        if (p && captured && i < captured->size()) {
+            const Region& c = (*captured)[i];
+            auto v = reinterpret_cast<std::uintptr_t>(p);
+            if (c.sub && c.lo <= v && v <= c.hi && reg.lo <= c.lo && c.hi <= reg.hi) reg = c;
+        }
         if (p) info.args.push_back(reg);
     }
     // Device pointers passed inside structures (e.g. a {a, b} pair of buffers) count as arguments too.

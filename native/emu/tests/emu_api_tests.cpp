@@ -248,6 +248,45 @@ TEST_F(Api, StreamCaptureRecordsAndReplaysInOrder) {
     CU_OK(cuStreamDestroy_v2(s));
 }
 
+TEST_F(Api, ReplayedLaunchesRunUnderTheSanitizer) {
+    // memcheck on a replayed kernel: the out-of-bounds write of emu_oob_write fails the graph launch, named.
+    CUdeviceptr y = alloc(100 * 4);
+    int n = 100;
+    CUstream s;
+    CU_OK(cuStreamCreate(&s, 1));
+    CU_OK(cuStreamBeginCapture_v2(s, 1));
+    void* args[] = {&y, &n};
+    CU_OK(cuLaunchKernel(fn("emu_oob_write"), 1, 1, 1, 128, 1, 1, 0, s, args, nullptr));
+    CUgraph g = nullptr;
+    CU_OK(cuStreamEndCapture(s, &g));
+    CUgraphExec e = nullptr;
+    CU_OK(cuGraphInstantiateWithFlags(&e, g, 0));
+    EXPECT_EQ(cuGraphLaunch(e, s), CUDA_ERROR_ILLEGAL_ADDRESS);
+    std::string msg = mvqemu_last_error();
+    EXPECT_NE(msg.find("cuGraphLaunch: node 0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("emu_oob_write"), std::string::npos) << msg;
+    // A sub-region registered during capture bounds the replay: 64 of the 100 floats, the kernel writes all 100.
+    CUdeviceptr z = alloc(100 * 4);
+    CU_OK(cuStreamBeginCapture_v2(s, 1));
+    ASSERT_EQ(mvqemu_register_region(z, 64 * 4, "locked part"), 0);
+    void* args2[] = {&z, &n};
+    CU_OK(cuLaunchKernel(fn("emu_oob_write"), 1, 1, 1, 128, 1, 1, 0, s, args2, nullptr));
+    ASSERT_EQ(mvqemu_unregister_region(z), 0);
+    CUgraph g2 = nullptr;
+    CU_OK(cuStreamEndCapture(s, &g2));
+    CUgraphExec e2 = nullptr;
+    CU_OK(cuGraphInstantiateWithFlags(&e2, g2, 0));
+    EXPECT_EQ(cuGraphLaunch(e2, s), CUDA_ERROR_ILLEGAL_ADDRESS);
+    msg = mvqemu_last_error();
+    EXPECT_NE(msg.find("(sub-region) [") , std::string::npos) << msg;
+    EXPECT_NE(msg.find(", +256)"), std::string::npos) << msg;  // the 64 floats registered at capture
+    CU_OK(cuGraphExecDestroy(e));
+    CU_OK(cuGraphDestroy(g));
+    CU_OK(cuGraphExecDestroy(e2));
+    CU_OK(cuGraphDestroy(g2));
+    CU_OK(cuStreamDestroy_v2(s));
+}
+
 TEST_F(Api, CaptureRefusesSynchronisationHostCopiesAndAllocation) {
     CUstream s;
     CU_OK(cuStreamCreate(&s, 1));
