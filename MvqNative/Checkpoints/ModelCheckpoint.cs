@@ -140,7 +140,8 @@ internal static class ModelCheckpoint
             throw new MvqInputException(path, $"model_config describes a model of {needed:N0} parameters but the file holds {held:N0} values");
     }
 
-    private static float[] Finite(float[] values, string what, int step, string kept)
+    /// <summary>The values, or <see cref="TrainingDivergedException"/> naming <paramref name="what"/> when one is not finite (also used by PriorCheckpoint).</summary>
+    internal static float[] Finite(float[] values, string what, int step, string kept)
     {
         foreach (var x in values)
             if (!float.IsFinite(x)) throw new TrainingDivergedException(step, what, kept);

@@ -15,15 +15,7 @@ namespace MvqNative.Data;
 /// <summary>The per-epoch keyed permutation used when batches are drawn on the device (formula in this file's header).</summary>
 internal static class HashSampler
 {
-    private static ulong Mix(ulong z)
-    {
-        unchecked
-        {
-            z ^= z >> 30; z *= 0xBF58476D1CE4E5B9UL;
-            z ^= z >> 27; z *= 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-    }
+    private static ulong Mix(ulong z) => Mvq.MaskHash.Mix(z);
 
     /// <summary>The dataset index of position <paramref name="pos"/> of epoch <paramref name="epoch"/> (0 &lt;= pos &lt; n).</summary>
     public static int Index(int seed, long epoch, long pos, int n)

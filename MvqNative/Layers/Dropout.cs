@@ -1,5 +1,6 @@
 // Layer: inverted dropout with a counter-based mask (DropoutOps): nothing is stored between forward and backward.
 using MvqNative.Backends;
+using MvqNative.Mvq;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
@@ -13,7 +14,6 @@ namespace MvqNative.Layers;
 internal sealed class Dropout : Module
 {
     private DropoutAttrs? _attrs;
-    private Tensor? _x;
 
     public Dropout(Backend backend, float p, ulong stream) : base(backend)
     {
@@ -32,7 +32,6 @@ internal sealed class Dropout : Module
     public override Tensor Forward(Tensor x)
     {
         if (!Active) { _attrs = null; return x; }
-        _x = x;
         _attrs = new DropoutAttrs(P, Seed(Stream, Step));
         var y = Arena.Get("y", x.Shape);
         DropoutOps.Apply.Run(Backend, [x], [y], _attrs);
@@ -42,7 +41,7 @@ internal sealed class Dropout : Module
     public override Tensor Backward(Tensor dy)
     {
         if (_attrs is null) return dy;
-        var dx = Arena.Get("dx", _x!.Shape);
+        var dx = Arena.Get("dx", dy.Shape);
         DropoutOps.Apply.Run(Backend, [dy], [dx], _attrs);
         return dx;
     }
@@ -50,13 +49,7 @@ internal sealed class Dropout : Module
     /// <summary>A 32-bit seed from (stream, step): two rounds of a 64-bit finaliser (splitmix64's).</summary>
     internal static uint Seed(ulong stream, long step)
     {
-        static ulong Mix(ulong z)
-        {
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-        ulong h = Mix(Mix(stream + 0x9E3779B97F4A7C15UL) ^ (ulong)step);
+        ulong h = MaskHash.Mix(MaskHash.Mix(stream + 0x9E3779B97F4A7C15UL) ^ (ulong)step);
         return (uint)(h ^ (h >> 32));
     }
 }

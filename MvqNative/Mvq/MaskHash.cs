@@ -43,8 +43,9 @@ internal static class MaskHash
     /// <summary>Step value of the fixed training bank (<see cref="Models.MvqConfig.FixedTrainBank"/>).</summary>
     public const ulong FixedTrainStep = ulong.MaxValue - 1;
 
+    /// <summary>The splitmix64 finaliser: the one 64-bit mixer of the project's counter-based generators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Mix(ulong z)
+    internal static ulong Mix(ulong z)
     {
         unchecked
         {

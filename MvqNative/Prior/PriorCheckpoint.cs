@@ -63,7 +63,7 @@ internal static class PriorCheckpoint
         ae.Write(meta);
         var tensors = new List<SafeTensor>();
         foreach (var p in prior.Parameters())
-            tensors.Add(SafeTensor.FromFloats(p.Name, Longs(p.Value.Shape), Finite(p.Value.ToArray(), $"tensor '{p.Name}'", step, kept)));
+            tensors.Add(SafeTensor.FromFloats(p.Name, Longs(p.Value.Shape), ModelCheckpoint.Finite(p.Value.ToArray(), $"tensor '{p.Name}'", step, kept)));
         if (trainer != null)
         {
             meta["train_config"] = trainer.Config.ToJson();
@@ -73,18 +73,11 @@ internal static class PriorCheckpoint
             meta["optimizer_step"] = trainer.Optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
             foreach (var (name, m, v) in trainer.Optimizer.State)
             {
-                tensors.Add(SafeTensor.FromFloats("optim.m." + name, Longs(m.Shape), Finite(m.ToArray(), $"AdamW moment m of '{name}'", step, kept)));
-                tensors.Add(SafeTensor.FromFloats("optim.v." + name, Longs(v.Shape), Finite(v.ToArray(), $"AdamW moment v of '{name}'", step, kept)));
+                tensors.Add(SafeTensor.FromFloats("optim.m." + name, Longs(m.Shape), ModelCheckpoint.Finite(m.ToArray(), $"AdamW moment m of '{name}'", step, kept)));
+                tensors.Add(SafeTensor.FromFloats("optim.v." + name, Longs(v.Shape), ModelCheckpoint.Finite(v.ToArray(), $"AdamW moment v of '{name}'", step, kept)));
             }
         }
         SafeTensorsFile.Write(path, tensors, meta);
-    }
-
-    private static float[] Finite(float[] values, string what, int step, string kept)
-    {
-        foreach (var x in values)
-            if (!float.IsFinite(x)) throw new TrainingDivergedException(step, what, kept);
-        return values;
     }
 
     internal static string LayoutJson(CodeLayout layout) =>

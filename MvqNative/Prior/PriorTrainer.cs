@@ -70,10 +70,9 @@ internal sealed class PriorTrainer : IDisposable
     private readonly int _t;
     private readonly int[] _rows, _batchCodes, _hostIn, _hostTg;
     private readonly Tensor _in, _tg, _bounds;
-    // 0 while every step's losses and gradient norm are finite, NaN from the first step where one was not: updated on
-    // the device each step (health += 0 * x), read only when logging or saving, so a diverged prior is never saved.
-    private readonly Tensor _health, _lossSq;
-    private static readonly AxpbyAttrs Poison = new(1f, 0f);
+    // Every step's losses (through their sum of squares) and gradient norm, read only when logging or saving.
+    private readonly HealthFlag _health;
+    private readonly Tensor _lossSq;
     private readonly PriorLoss _loss;
     private readonly Stopwatch _clock = new();
     private int _sinceLog;
@@ -91,7 +90,7 @@ internal sealed class PriorTrainer : IDisposable
         _rows = new int[config.Batch];
         _batchCodes = new int[config.Batch * _t];
         _hostIn = new int[config.Batch * _t]; _hostTg = new int[config.Batch * _t];
-        _health = backend.Zeros(1);
+        _health = new HealthFlag(backend);
         _lossSq = backend.Zeros(1);
         _in = backend.EmptyInt(config.Batch, _t);
         _tg = backend.EmptyInt(config.Batch * _t);
@@ -125,8 +124,8 @@ internal sealed class PriorTrainer : IDisposable
         Optimizer.Step(lr);
         _lossSq.Zero();
         ReduceOps.SumSquares.Run(_backend, [_loss.Losses], [_lossSq]);
-        ElementwiseOps.Axpby.Run(_backend, [_health, _lossSq], [_health], Poison);
-        if (Optimizer.GradNormSquared is Tensor gns) ElementwiseOps.Axpby.Run(_backend, [_health, gns], [_health], Poison);
+        _health.Add(_lossSq);
+        if (Optimizer.GradNormSquared is Tensor gns) _health.Add(gns);
         Step++;
         _sinceLog++;
         if (!forceLog && Step % Config.LogEvery != 0 && Step != Config.Steps) return null;
@@ -146,7 +145,7 @@ internal sealed class PriorTrainer : IDisposable
     /// True when some step since this trainer started had a non-finite loss or gradient norm. Reads one device scalar
     /// (a host synchronisation): call it when logging or saving, not every step.
     /// </summary>
-    public bool Diverged => !float.IsFinite(_health.ToArray()[0]);
+    public bool Diverged => _health.Diverged;
 
     public void Dispose()
     {

@@ -57,10 +57,8 @@ internal sealed class Trainer : IDisposable
     private readonly ReconstructionLoss _rec;
     private readonly Stopwatch _clock = new();
     private int _stepsSinceLog;
-    // 0 while every loss term and gradient norm since the start is finite; NaN from the first step where one was not.
-    // Updated on the device every step (health = health + 0 * x), read only when logging or saving: no extra host sync.
-    private readonly Tensor _health;
-    private static readonly AxpbyAttrs Poison = new(1f, 0f);
+    // Every loss term and the gradient norm of every step, read only when logging or saving.
+    private readonly HealthFlag _health;
 
     public Trainer(Backend backend, Autoencoder model, TrainConfig config, ImageDataset data, TrainerOptions? options = null)
     {
@@ -76,7 +74,7 @@ internal sealed class Trainer : IDisposable
         _host = new float[config.Batch * im.Channels * im.Height * im.Width];
         _x = backend.Empty(config.Batch, im.Channels, im.Height, im.Width);
         _rec = new ReconstructionLoss(backend, model.Config.Loss);
-        _health = backend.Zeros(1);
+        _health = new HealthFlag(backend);
         model.SetTraining(true);
         Options = options ?? TrainerOptions.Default;
     }
@@ -239,22 +237,16 @@ internal sealed class Trainer : IDisposable
         var loss = _rec.Compute(xhat, _x);
         Model.Backward(_rec.Grad);
         using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
-        Poison1(loss);
-        foreach (var (_, t) in Model.Bottleneck.LossTerms) Poison1(t);
-        if (Optimizer.GradNormSquared is Tensor gns) Poison1(gns);
-    }
-
-    private void Poison1(Tensor x)
-    {
-        if (x.Length != 1) throw new InvalidOperationException($"loss term of {x.Length} elements, expected a scalar");
-        ElementwiseOps.Axpby.Run(_backend, [_health, x], [_health], Poison);
+        _health.Add(loss);
+        foreach (var (_, t) in Model.Bottleneck.LossTerms) _health.Add(t);
+        if (Optimizer.GradNormSquared is Tensor gns) _health.Add(gns);
     }
 
     /// <summary>
     /// True when some step since this trainer started had a non-finite loss term or gradient norm. Reads one device
     /// scalar (a host synchronisation): call it when logging or saving, not every step.
     /// </summary>
-    public bool Diverged => !float.IsFinite(_health.ToArray()[0]);
+    public bool Diverged => _health.Diverged;
 
     /// <summary>Throws <see cref="TrainingDivergedException"/> when <see cref="Diverged"/>.</summary>
     public void ThrowIfDiverged()

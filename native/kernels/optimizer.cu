@@ -70,7 +70,9 @@ extern "C" __global__ void adamw_multi_norm(const unsigned long long* table, con
     if (threadIdx.x == 0) gns[0] = total;
 }
 
-extern "C" __global__ void adamw_multi_step(const unsigned long long* table, const int2* chunks, const float* gns, float4 h, float step_size, float bc2_sqrt, float decay_mul)
+// One block's chunk of adamw_multi_step / adamw_multi_sched: table row ck.x, elements ck.y .. ck.y + ADAMW_CHUNK.
+static __device__ __forceinline__ void mvq_adamw_chunk(const unsigned long long* table, const int2* chunks, const float* gns, float4 h,
+                                                       float step_size, float bc2_sqrt, float decay_mul)
 {
     const int2 ck = chunks[blockIdx.x];
     const unsigned long long* e = table + 6LL * ck.x;
@@ -86,6 +88,11 @@ extern "C" __global__ void adamw_multi_step(const unsigned long long* table, con
         mvq_adamw(p + i, m + i, v + i, grad[i] * clip, h, dm, step_size, bc2_sqrt);
 }
 
+extern "C" __global__ void adamw_multi_step(const unsigned long long* table, const int2* chunks, const float* gns, float4 h, float step_size, float bc2_sqrt, float decay_mul)
+{
+    mvq_adamw_chunk(table, chunks, gns, h, step_size, bc2_sqrt, decay_mul);
+}
+
 // adamw_multi_sched: adamw_multi_step with the per-step scalars read on the device, so that the launch
 // is the same every step (a CUDA graph replays it): row = state[0] - state[1] (device_step.cu's
 // step counter) of sched [rows, 3] = {step_size, bc2_sqrt, decay_mul}, computed on the host once
@@ -96,17 +103,5 @@ extern "C" __global__ void adamw_multi_sched(const unsigned long long* table, co
 {
     const long long row = state[0] - state[1];
     if (row < 0 || row >= rows) __trap();
-    const float step_size = sched[3 * row], bc2_sqrt = sched[3 * row + 1], decay_mul = sched[3 * row + 2];
-    const int2 ck = chunks[blockIdx.x];
-    const unsigned long long* e = table + 6LL * ck.x;
-    float* p = (float*)e[0];
-    const float* grad = (const float*)e[1];
-    float* m = (float*)e[2];
-    float* v = (float*)e[3];
-    const long long count = (long long)e[4];
-    const float dm = e[5] != 0ull ? decay_mul : 1.0f;
-    const float clip = mvq_clip(gns, h.w);
-    const long long end = mvq_min(count, (long long)ck.y + ADAMW_CHUNK);
-    for (long long i = ck.y + threadIdx.x; i < end; i += blockDim.x)
-        mvq_adamw(p + i, m + i, v + i, grad[i] * clip, h, dm, step_size, bc2_sqrt);
+    mvq_adamw_chunk(table, chunks, gns, h, sched[3 * row], sched[3 * row + 1], sched[3 * row + 2]);
 }
