@@ -123,11 +123,17 @@ internal sealed class VectorQuantizer : Module
     public void AfterStep()
     {
         if (DeferRestarts && _z is { } z && RestartDue)
-            LastRestartCount = RestartDeadCodes(z, new Random(HashCode.Combine(Options.Seed, TrainingSteps)));
+            LastRestartCount = RestartDeadCodes(z, RestartRng());
     }
 
     /// <summary>Training-mode Forward calls so far.</summary>
     public int TrainingSteps { get; private set; }
+
+    // The restart's generator from (seed, step) through a fixed mixer: HashCode.Combine is salted per process, which made
+    // a restart (and every step after it) differ between two runs of the same command, and a resumed run from the
+    // uninterrupted one.
+    private Random RestartRng() =>
+        new(unchecked((int)Mvq.MaskHash.Mix(((ulong)(uint)Options.Seed << 32) | (uint)TrainingSteps)));
 
     /// <summary>Entries re-seeded by the most recent restart.</summary>
     public int LastRestartCount { get; private set; }
@@ -159,7 +165,7 @@ internal sealed class VectorQuantizer : Module
                 VqOps.EmaUpdate.Run(Backend, [z, idx], [_codebook.Value, _clusterSize!.Value, _embedSum!.Value], _emaAttrs);
             TrainingSteps++;
             if (!DeferRestarts && RestartDue)
-                LastRestartCount = RestartDeadCodes(z, new Random(HashCode.Combine(Options.Seed, TrainingSteps)));
+                LastRestartCount = RestartDeadCodes(z, RestartRng());
         }
         _z = z; _q = q; _idx = idx;
         return q;
