@@ -112,6 +112,35 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         }
     }
 
+    public static IEnumerable<object[]> AllDevices() => TestDevices.All.Select(d => new object[] { d });
+
+    /// <summary>
+    /// An out-of-range winner index is an error on every backend with the same message: the CPU throws at once, a CUDA
+    /// device records it in its fault word and the next wait (here the download of the words) throws; the fault is
+    /// cleared, so the backend keeps working.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AllDevices))]
+    public void OutOfRangeWinnerIsReportedOnEveryBackend(string device)
+    {
+        var be = TestDevices.Get(device);
+        const int b = 4, j = 5;
+        using var masks = be.FromArray(Enumerable.Range(100, b * j).ToArray(), b, j);
+        using var index = be.FromArray(new[] { 0, 4, 7, 2 }, b);
+        using var words = be.EmptyInt(b);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+        {
+            MvqOps.SelectWords.Run(be, [masks, index], [words]);
+            words.ToIntArray();
+        });
+        output.WriteLine($"{device}: {e.Message}");
+        Assert.Contains("mvq_select_words: index 7 of instance 2 outside [0, 5)", e.Message);
+        // Cleared: a valid call afterwards runs and downloads without an error.
+        using var good = be.FromArray(new[] { 0, 4, 3, 2 }, b);
+        MvqOps.SelectWords.Run(be, [masks, good], [words]);
+        Assert.Equal(new[] { 100, 109, 113, 117 }, words.ToIntArray());
+    }
+
     [Theory]
     [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
     public void FusedAndSimpleVariantsPickTheSameWinners(string device)
