@@ -5,6 +5,7 @@
 using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
 using MvqNative.Backends.Cuda.Kernels;
+using MvqNative.Benchmarks;
 using MvqNative.Conformance;
 using MvqNative.Mvq;
 using MvqNative.Ops;
@@ -224,6 +225,29 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
             }
             for (int i = 0; i < cpu.Dist.Length; i++) Assert.Equal(cpu.Dist[i], gpu.Dist[i], 1e-4f);
             Assert.Equal(cpu.Win, gpu.Win);
+        }
+    }
+
+    /// <summary>
+    /// `mvq bench kernels` at the grid configurations (64x64 and 128x128 RGB, one image, J cut to 4 for the emulator:
+    /// which scoring kernel runs does not depend on J) times every kernel, and its mvq_score rows say the fused kernel
+    /// ran: the rows the issue found measuring the simple kernel without saying so now carry variant and fallback.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
+    public void KernelBenchRunsTheFusedKernelAtGridSizes(string device)
+    {
+        if (NoDevice(device)) return;
+        var configs = new[] { KernelBenchConfig.Rgb64Grid(1) with { J = 4 }, KernelBenchConfig.Rgb128Grid(1) with { J = 4 } };
+        var res = KernelBench.Run(TestDevices.Get(device), configs, repeats: 1, warmup: 0);
+        foreach (var c in configs)
+        {
+            var score = Assert.Single(res.Rows, r => r.Config == c.Name && r.Kernel == MvqScoreOps.Score.Name);
+            output.WriteLine($"{c.Name}: mvq_score {score.MedianMs:F1} ms, variant {score.Variant}, fallback {score.Fallback}");
+            Assert.NotNull(score.MedianMs);
+            Assert.Equal(CudaMvqScore.Fused, score.Variant);
+            Assert.False(score.Fallback);
+            Assert.All(res.Rows.Where(r => r.Config == c.Name), r => Assert.NotNull(r.MedianMs));
         }
     }
 
