@@ -94,7 +94,10 @@ internal static class EvalCommand
     {
         using var net = FeatureNet.Load(backend, featuresPath);
         var c = net.Config;
-        var gen = DataSpec.Parse("folder:" + dir.FullName).Load(c.Channels, c.Height, c.Width);
+        // A folder written by `mvq sample` / `mvq decode` (it has codes.json) also holds grid.png, the overview of the
+        // first instances: that is not a sample, and scoring it as one would add a resized grid to the generated set.
+        var skip = File.Exists(Path.Combine(dir.FullName, "codes.json")) ? new HashSet<string> { "grid.png" } : null;
+        var gen = MvqNative.Data.ImageFolder.Load(dir.FullName, c.Channels, c.Height, c.Width, skipNames: skip);
         var real = DataSpec.Parse(dataSpec).Load(c.Channels, c.Height, c.Width);
         int nGen = Math.Min(gen.Count, limit ?? int.MaxValue), nReal = Math.Min(real.Count, limit ?? int.MaxValue);
         if (nGen < 2) throw new MvqInputException(dir.FullName, "fewer than two images to score");
