@@ -1,6 +1,7 @@
 // PriorSampler.cs: batched incremental decoding with a KV cache (one position per step for B sequences),
 // segment-restricted logits, temperature / top-k / top-p sampling with per-image seeds.
 using MvqNative.Backends;
+using MvqNative.Backends.Cpu;
 using MvqNative.Data;
 using MvqNative.Layers;
 using MvqNative.Ops;
@@ -27,21 +28,37 @@ internal sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, flo
 /// token does not grow with the prefix except in attention. Image i of a run draws from Random(SeedFor(seed, i)),
 /// so its code does not depend on the batch size.
 /// </summary>
-internal sealed class PriorSampler : IDisposable
+/// <remarks>
+/// On the CPU backend the first <see cref="Sample"/> packs every projection's weight (and the head's rows of each
+/// segment) into the GEMM's panel layout and keeps the packs until <see cref="Dispose"/>, so a sampling step streams
+/// each weight once instead of packing it on every call. The packs are a snapshot: a sampler must not outlive a
+/// change of the prior's weights (create one per sampling session; training never holds one). The codes are
+/// bit-identical to the unpacked path (<c>MVQ_SAMPLE_PACK=0</c>), which a test checks.
+/// </remarks>
+internal sealed partial class PriorSampler : IDisposable
 {
     private readonly TransformerPrior _m;
     private readonly Backend _b;
     private readonly Arena _arena;
     private readonly int _c, _t;
 
-    public PriorSampler(TransformerPrior model)
+    /// <param name="model">The prior (its weights must not change while this sampler lives).</param>
+    /// <param name="packWeights">Pack the weights on the CPU (default: on unless MVQ_SAMPLE_PACK=0; only with the managed
+    /// GEMM, whose panel layout the packs hold). Off gives the same codes, slower.</param>
+    public PriorSampler(TransformerPrior model, bool? packWeights = null)
     {
+        _pack = (packWeights ?? s_packDefault) && model.Backend is CpuBackend && CpuGemm.Provider == GemmProvider.Managed;
         _m = model;
         _b = model.Backend;
         _arena = new Arena(_b);
         _c = model.Config.Width;
         _t = model.Layout.Length;
     }
+
+    private Packs? _packs;
+
+    /// <summary>Milliseconds the first <see cref="Sample"/> spent packing the weights (CPU only; 0 otherwise), included in its <see cref="LastMilliseconds"/>.</summary>
+    public double PackMilliseconds { get; private set; }
 
     /// <summary>Wall-clock milliseconds spent in the last <see cref="Sample"/>.</summary>
     public double LastMilliseconds { get; private set; }
@@ -54,17 +71,88 @@ internal sealed class PriorSampler : IDisposable
         if (batch < 1) throw new MvqUsageException($"--batch must be >= 1, got {batch}");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var codes = new int[count * _t];
+        if (Profiling) Array.Clear(_profile);
+        // On the CPU the weights are packed once per call (they cannot change during it) instead of once per GEMM.
+        Tick(-1);
+        if (_packs is null && _pack)
+        {
+            // On the CPU the weights are packed once per sampler (see the class remarks) instead of once per GEMM.
+            _packs = new Packs(_m);
+            PackMilliseconds = sw.Elapsed.TotalMilliseconds;
+        }
+        Tick(0);
         for (int start = 0; start < count; start += batch)
         {
             int b = Math.Min(batch, count - start);
             var rngs = Enumerable.Range(start, b).Select(i => new Random(Batcher.SeedFor(opt.Seed, firstIndex + i))).ToArray();
-            SampleBatch(b, opt, rngs, codes.AsSpan(start * _t, b * _t));
+            SampleBatch(b, opt, rngs, codes.AsSpan(start * _t, b * _t), _packs);
         }
         LastMilliseconds = sw.Elapsed.TotalMilliseconds;
         return codes;
     }
 
-    private void SampleBatch(int b, SamplingOptions opt, Random[] rngs, Span<int> codes)
+    /// <summary>MVQ_SAMPLE_PROFILE=1: <see cref="Sample"/> times each kind of op (<see cref="LastProfile"/>).</summary>
+    public static bool Profiling { get; set; } = Environment.GetEnvironmentVariable("MVQ_SAMPLE_PROFILE") == "1";
+
+    /// <summary>Names of the profiled op kinds, in <see cref="LastProfile"/> order.</summary>
+    public static readonly string[] ProfileNames = ["setup", "embed", "layernorm", "qkv", "kv_attention", "attn_proj", "residual", "mlp_fc", "gelu", "mlp_proj", "head", "download", "draw"];
+    private readonly double[] _profile = new double[ProfileNames.Length];
+    private long _mark;
+
+    /// <summary>Milliseconds per op kind in the last <see cref="Sample"/> (zeros unless <see cref="Profiling"/>).</summary>
+    public double[] LastProfile => (double[])_profile.Clone();
+
+    // The profile reads the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not the wall clock, so that time
+    // the thread spends preempted on a loaded machine is not charged to whichever op was running; it is meant for
+    // MVQ_THREADS=1 (work on other threads is not seen).
+    private void Tick(int kind)
+    {
+        if (!Profiling) return;
+        long now = ThreadCpuNanoseconds();
+        if (kind >= 0) _profile[kind] += (now - _mark) * 1e-6;
+        _mark = now;
+    }
+
+    private static unsafe long ThreadCpuNanoseconds()
+    {
+        if (!OperatingSystem.IsLinux()) return System.Diagnostics.Stopwatch.GetTimestamp() * (1_000_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        long* ts = stackalloc long[2];
+        return clock_gettime(3 /* CLOCK_THREAD_CPUTIME_ID */, ts) == 0 ? ts[0] * 1_000_000_000 + ts[1] : 0;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern unsafe int clock_gettime(int clock, long* ts);
+
+    /// <summary>MVQ_SAMPLE_PACK=0 turns off the CPU weight packing (same codes, for side-by-side timing).</summary>
+    private static readonly bool s_packDefault = Environment.GetEnvironmentVariable("MVQ_SAMPLE_PACK") != "0";
+    private readonly bool _pack;
+
+    /// <summary>The CPU packs of every projection and of the head's rows of each segment.</summary>
+    private sealed class Packs : IDisposable
+    {
+        public readonly CpuPackedLinear[][] Blocks;
+        public readonly Dictionary<int, CpuPackedLinear> Head = [];
+
+        public Packs(TransformerPrior m)
+        {
+            Blocks = m.Blocks.Select(b => new[] { P(b.Attn.Qkv), P(b.Attn.Proj), P(b.Mlp.Fc), P(b.Mlp.Proj) }).ToArray();
+            for (int t = 0; t < m.Layout.Length; t++)
+            {
+                var (lo, hi) = m.Layout.Bounds(t);
+                if (!Head.ContainsKey(lo)) Head[lo] = new CpuPackedLinear(m.Head.Weight.Value.Slice0(lo, hi - lo), m.Head.Bias.Value.Slice0(lo, hi - lo));
+            }
+        }
+
+        private static CpuPackedLinear P(Linear l) => new(l.Weight.Value, l.Bias.Value);
+
+        public void Dispose()
+        {
+            foreach (var p in Blocks.SelectMany(x => x)) p.Dispose();
+            foreach (var p in Head.Values) p.Dispose();
+        }
+    }
+
+    private void SampleBatch(int b, SamplingOptions opt, Random[] rngs, Span<int> codes, Packs? packs)
     {
         var layout = _m.Layout;
         var blocks = _m.Blocks.ToArray();
@@ -77,55 +165,81 @@ internal sealed class PriorSampler : IDisposable
         var qkv = _arena.Get("qkv", b, 3 * _c); var att = _arena.Get("att", b, _c); var o = _arena.Get("o", b, _c);
         int hidden = _m.Config.MlpRatio * _c;
         var f = _arena.Get("f", b, hidden); var g = _arena.Get("g", b, hidden);
+        var kcs = new Tensor[blocks.Length]; var vcs = new Tensor[blocks.Length];
+        for (int l = 0; l < blocks.Length; l++) { kcs[l] = _arena.Get($"k{l}", b, _t, _c); vcs[l] = _arena.Get($"v{l}", b, _t, _c); }
         var hostIds = new int[b];
         Array.Fill(hostIds, layout.StartToken);
         var hostPos = new int[b];
+        var hostT = new int[1];
         float[] logitsHost = [];
         var probs = new float[layout.Vocabulary];
         var order = new int[layout.Vocabulary];
         var attrs = new AttentionAttrs(b, _t, _m.Config.Heads);
+        Tick(0);
         for (int t = 0; t < _t; t++)
         {
             ids.CopyFrom(hostIds);
             Array.Fill(hostPos, t);
             posIds.CopyFrom(hostPos);
-            pos.CopyFrom([t]);
+            hostT[0] = t;
+            pos.CopyFrom(hostT);
             PriorKernels.Embedding(_b, ids, _m.TokEmb.Weight.Value, te);
             PriorKernels.Embedding(_b, posIds, _m.PosEmb.Weight.Value, pe);
             ElementwiseOps.Add.Run(_b, [te, pe], [x]);
+            Tick(1);
             for (int l = 0; l < blocks.Length; l++)
             {
                 var blk = blocks[l];
-                var kc = _arena.Get($"k{l}", b, _t, _c); var vc = _arena.Get($"v{l}", b, _t, _c);
+                var pk = packs?.Blocks[l];
+                var kc = kcs[l]; var vc = vcs[l];
                 PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
-                Lin(blk.Attn.Qkv, h, qkv);
+                Tick(2);
+                Lin(blk.Attn.Qkv, pk?[0], h, qkv);
+                Tick(3);
                 PriorKernels.KvCacheAppend(_b, qkv, pos, kc, vc, attrs);
                 PriorKernels.AttentionDecode(_b, qkv, kc, vc, pos, att, attrs);
-                Lin(blk.Attn.Proj, att, o);
+                Tick(4);
+                Lin(blk.Attn.Proj, pk?[1], att, o);
+                Tick(5);
                 ElementwiseOps.Add.Run(_b, [x, o], [x1]);
+                Tick(6);
                 PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
-                Lin(blk.Mlp.Fc, h, f);
+                Tick(2);
+                Lin(blk.Mlp.Fc, pk?[2], h, f);
+                Tick(7);
                 PriorKernels.Gelu(_b, f, g);
-                Lin(blk.Mlp.Proj, g, o);
+                Tick(8);
+                Lin(blk.Mlp.Proj, pk?[3], g, o);
+                Tick(9);
                 ElementwiseOps.Add.Run(_b, [x1, o], [x]);
+                Tick(6);
             }
             PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Attrs);
+            Tick(2);
             var (lo, hi) = layout.Bounds(t);
             int v = hi - lo;
             var logits = _arena.Get("logits", b, v);
-            LinearOps.Forward.Run(_b, [h, _m.Head.Weight.Value.Slice0(lo, v), _m.Head.Bias.Value.Slice0(lo, v)], [logits]);
+            if (packs != null) packs.Head[lo].Forward(h, logits);
+            else LinearOps.Forward.Run(_b, [h, _m.Head.Weight.Value.Slice0(lo, v), _m.Head.Bias.Value.Slice0(lo, v)], [logits]);
+            Tick(10);
             if (logitsHost.Length != b * v) logitsHost = new float[b * v];
             logits.Backend.Download(logits.Buffer, logits.Offset, logitsHost.AsSpan());
+            Tick(11);
             for (int i = 0; i < b; i++)
             {
                 int k = Draw(logitsHost.AsSpan(i * v, v), opt, rngs[i], probs, order);
                 codes[i * _t + t] = k;
                 hostIds[i] = lo + k;
             }
+            Tick(12);
         }
     }
 
-    private void Lin(Linear l, Tensor x, Tensor y) => LinearOps.Forward.Run(_b, [x, l.Weight.Value, l.Bias.Value], [y]);
+    private void Lin(Linear l, CpuPackedLinear? packed, Tensor x, Tensor y)
+    {
+        if (packed != null) packed.Forward(x, y);
+        else LinearOps.Forward.Run(_b, [x, l.Weight.Value, l.Bias.Value], [y]);
+    }
 
     /// <summary>
     /// One draw from softmax(logits / temperature) restricted to the top-k entries and then to the smallest set of
@@ -163,5 +277,10 @@ internal sealed class PriorSampler : IDisposable
         return order[keep - 1];
     }
 
-    public void Dispose() => _arena.Dispose();
+    public void Dispose()
+    {
+        _packs?.Dispose();
+        _packs = null;
+        _arena.Dispose();
+    }
 }

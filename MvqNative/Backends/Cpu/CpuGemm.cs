@@ -168,6 +168,72 @@ internal static unsafe class CpuGemm
         });
     }
 
+    /// <summary>
+    /// C[m,n] = op(A) * B^T + beta * C with B given pre-packed (<see cref="PackedB"/>, alpha = 1). Bit-identical to
+    /// <see cref="Sgemm"/> with transB and the same B: the packed panels are the ones Sgemm would pack per call, the
+    /// k blocks are the same and every tile runs the same micro-kernel, so only the packing is saved.
+    /// Rows are split over at most <paramref name="threads"/> threads (results do not depend on the split).
+    /// </summary>
+    internal static void SgemmPacked(int threads, bool transA, int m, float* a, int lda, PackedB b, float beta, float* c, int ldc)
+    {
+        if (m == 0 || b.N == 0) return;
+        if (b.K == 0) { ScaleC(m, b.N, beta, c, ldc); return; }
+        if (b.Isa != Isa) throw new InvalidOperationException($"weights packed for {b.Isa}, GEMM runs {Isa}");
+        var kern = CpuGemmKernels.Get(b.Isa);
+        var job = new Job
+        {
+            Kern = kern, TransA = transA, TransB = true, M = m, N = b.N, K = b.K, Alpha = 1f, Beta = beta,
+            A = a, Lda = lda, B = null, Ldb = b.K, C = c, Ldc = ldc, Packed = b.Data,
+        };
+        int mTiles = (m + kern.MR - 1) / kern.MR;
+        threads = (int)Math.Clamp(Math.Min(threads, (long)m * b.N * b.K / MinMacsPerThread), 1, mTiles);
+        if (threads == 1) { job.Run(0, m, 0, b.N); return; }
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int r0 = (int)((long)mTiles * t / threads) * kern.MR, r1 = Math.Min(m, (int)((long)mTiles * (t + 1) / threads) * kern.MR);
+            if (r0 < r1) job.Run(r0, r1, 0, b.N);
+        });
+    }
+
+    /// <summary>
+    /// A weight W [n, k] (row-major, used as op(B) = W^T) packed once into the micro-panels <see cref="Sgemm"/>
+    /// packs per call: for each column block of <see cref="NcMax"/> and each k block, the PackB panels in order.
+    /// For inference, where the same weight multiplies many small batches (the prior's sampling step).
+    /// </summary>
+    internal sealed class PackedB : IDisposable
+    {
+        public readonly int N, K;
+        public readonly GemmIsa Isa;
+        internal float* Data;
+        private readonly long _floats;
+
+        public PackedB(float* w, int n, int k, int ldw)
+        {
+            N = n; K = k; Isa = CpuGemm.Isa;
+            int nr = CpuGemmKernels.Get(Isa).NR;
+            int kBlocks = Math.Max(1, (k + KcMax - 1) / KcMax), kcStep = Math.Max(1, (k + kBlocks - 1) / kBlocks);
+            int nPad = (n + nr - 1) / nr * nr;
+            _floats = Math.Max(1, (long)nPad * k);
+            Data = (float*)NativeMemory.AlignedAlloc((nuint)(_floats * sizeof(float)), 64);
+            float* d = Data;
+            for (int jc = 0; jc < n; jc += NcMax)
+            {
+                int nc = Math.Min(NcMax, n - jc), ncPad = (nc + nr - 1) / nr * nr;
+                for (int pc = 0; pc < k; pc += kcStep)
+                {
+                    int kc = Math.Min(kcStep, k - pc);
+                    CpuGemmKernels.PackB(true, w, ldw, pc, kc, jc, nc, nr, d);
+                    d += (long)ncPad * kc;
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Data != null) { NativeMemory.AlignedFree(Data); Data = null; }
+        }
+    }
+
     /// <summary>One GEMM call's arguments; Run computes the C rectangle [r0,r1) x [c0,c1) on the calling thread.</summary>
     private struct Job
     {
@@ -176,6 +242,8 @@ internal static unsafe class CpuGemm
         public int M, N, K, Lda, Ldb, Ldc;
         public float Alpha, Beta;
         public float* A, B, C;
+        // Non-null: B comes pre-packed (PackedB.Data), nothing is packed per call.
+        public float* Packed;
 
         public readonly void Run(int r0, int r1, int c0, int c1)
         {
@@ -184,7 +252,7 @@ internal static unsafe class CpuGemm
             int kBlocks = (K + KcMax - 1) / KcMax, kcStep = (K + kBlocks - 1) / kBlocks;
             int mcStep = Math.Max(mr, McTarget / mr * mr);
             int ncMax = Math.Min(NcMax, (c1 - c0 + nr - 1) / nr * nr);
-            long aFloats = (long)mcStep * kcStep, bFloats = (long)ncMax * kcStep;
+            long aFloats = (long)mcStep * kcStep, bFloats = Packed != null ? 0 : (long)ncMax * kcStep;
             float* buf = PackBuffers.Rent(aFloats + bFloats, out long cap);
             float* ap = buf, bp = buf + aFloats;
             float* tmp = stackalloc float[mr * nr];
@@ -196,7 +264,8 @@ internal static unsafe class CpuGemm
                     for (int pc = 0; pc < K; pc += kcStep)
                     {
                         int kc = Math.Min(kcStep, K - pc);
-                        CpuGemmKernels.PackB(TransB, B, Ldb, pc, kc, jc, nc, nr, bp);
+                        if (Packed != null) bp = Packed + (long)jc * K + (long)((nc + nr - 1) / nr * nr) * pc;
+                        else CpuGemmKernels.PackB(TransB, B, Ldb, pc, kc, jc, nc, nr, bp);
                         // First k block applies beta (0: write only); later blocks accumulate.
                         float cScale = pc == 0 ? Beta : 1f;
                         for (int ic = r0; ic < r1; ic += mcStep)

@@ -231,6 +231,26 @@ public unsafe class GemmTests
                 }
     }
 
+    [Theory]
+    [InlineData(64, 384, 128)]
+    [InlineData(70, 300, 300)]    // two k blocks, a column tail
+    [InlineData(5, 2100, 40)]     // two column blocks of the driver
+    [InlineData(1, 7, 1)]
+    public void PackedLinearIsBitIdenticalToTheLinearOp(int n, int fout, int fin)
+    {
+        var rng = new Random(n * 31 + fout);
+        float[] R(int len) => Enumerable.Range(0, len).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var be = CpuBackend.Instance;
+        using var x = be.FromArray(R(n * fin), n, fin);
+        using var w = be.FromArray(R(fout * fin), fout, fin);
+        using var b = be.FromArray(R(fout), fout);
+        using var y0 = be.Zeros(n, fout);
+        using var y1 = be.Zeros(n, fout);
+        MvqNative.Ops.LinearOps.Forward.Run(be, [x, w, b], [y0]);
+        using (var p = new CpuPackedLinear(w, b)) p.Forward(x, y1);
+        Assert.Equal(y0.ToArray().Select(BitConverter.SingleToInt32Bits), y1.ToArray().Select(BitConverter.SingleToInt32Bits));
+    }
+
     [Fact]
     public void RejectsLeadingDimensionsSmallerThanTheWidth()
     {

@@ -68,6 +68,24 @@ public class PriorTests
         Assert.NotEqual(a, sampler.Sample(9, 9, new SamplingOptions(Temperature: 2f, Seed: 6)));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PackedWeightsDrawTheSameCodesAsTheLinearOp(bool mvq)
+    {
+        // Width 72 and 3 heads: projections of 216, 72 and 288 columns (tails of the GEMM's 32-column panels).
+        var layout = mvq ? Mvq : new CodeLayout([new("k", 0, 7, 40)]);
+        using var prior = new TransformerPrior(Cpu, new PriorConfig { Layers = 2, Heads = 3, Width = 72 }, layout, seed: 8);
+        using var packed = new PriorSampler(prior, packWeights: true);
+        using var plain = new PriorSampler(prior, packWeights: false);
+        var opt = new SamplingOptions(Temperature: 1.5f, Seed: 9);
+        var a = packed.Sample(21, 8, opt);
+        Assert.True(packed.PackMilliseconds > 0, "the packed sampler did not pack");
+        Assert.Equal(0, plain.PackMilliseconds);
+        Assert.Equal(plain.Sample(21, 8, opt), a);
+        Assert.Equal(a, packed.Sample(21, 8, opt));   // the packs carry over to the next call
+    }
+
     [Fact]
     public void TopKTopPAndTemperatureRestrictTheDraw()
     {

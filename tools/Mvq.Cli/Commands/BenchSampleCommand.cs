@@ -1,3 +1,4 @@
+// A developer command: it may reach library internals (docs/api.md, "Which commands use the facade").
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MvqNative.Backends.Cpu;
@@ -49,22 +50,36 @@ internal static class BenchSampleCommand
                 pc.Validate();
                 using var ae = new Autoencoder(backend, preset.Model, seed: 1);
                 using var prior = new TransformerPrior(backend, pc, new CodeLayout(ae.Bottleneck.Segments), seed: 1);
+                // One sampler for the whole benchmark, as a program that samples repeatedly keeps one: on the CPU it
+                // packs the weights once (its first run, a warm-up run; reported as prior_pack_ms).
+                using var sampler = new PriorSampler(prior);
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 int warmed = 0;
-                while (warmed < r.GetValue(warmup) || clock.Elapsed.TotalSeconds < r.GetValue(warmupSeconds)) { ImageGenerator.Run(ae, prior, n, bs, opt); warmed++; }
-                var res = Enumerable.Range(0, nr).Select(_ => ImageGenerator.Run(ae, prior, n, bs, opt)).ToList();
+                while (warmed < r.GetValue(warmup) || clock.Elapsed.TotalSeconds < r.GetValue(warmupSeconds)) { ImageGenerator.Run(ae, prior, n, bs, opt, sampler: sampler); warmed++; }
+                var res = Enumerable.Range(0, nr).Select(_ => ImageGenerator.Run(ae, prior, n, bs, opt, sampler: sampler)).ToList();
                 double priorMs = Median(res.Select(x => x.PriorMs)), decodeMs = Median(res.Select(x => x.DecodeMs));
                 double totalMs = Median(res.Select(x => x.PriorMs + x.DecodeMs));
                 int t = prior.Layout.Length;
-                rows.Add(new JsonObject
+                var row = new JsonObject
                 {
                     ["preset"] = name, ["tokens_per_image"] = t, ["count"] = n, ["batch"] = bs, ["runs"] = nr, ["warmup_runs"] = warmed,
                     ["prior_ms"] = Math.Round(priorMs, 2), ["decode_ms"] = Math.Round(decodeMs, 2), ["total_ms"] = Math.Round(totalMs, 2),
                     ["images_per_s"] = Math.Round(n * 1000 / totalMs, 1), ["prior_images_per_s"] = Math.Round(n * 1000 / priorMs, 1),
                     ["prior_us_per_token"] = Math.Round(priorMs * 1000 / ((double)n * t), 3),
                     ["prior_ms_per_step"] = Math.Round(priorMs / (Math.Ceiling((double)n / bs) * t), 4),
+                    ["prior_pack_ms"] = Math.Round(sampler.PackMilliseconds, 3),
                     ["prior_parameters"] = prior.ParameterCount, ["prior"] = JsonNode.Parse(pc.ToJson()),
-                });
+                };
+                if (PriorSampler.Profiling)
+                {
+                    // MVQ_SAMPLE_PROFILE=1: median milliseconds per prior step of each op kind (the timer calls add a little).
+                    var prof = new JsonObject();
+                    double steps = Math.Ceiling((double)n / bs) * t;
+                    for (int k = 0; k < PriorSampler.ProfileNames.Length; k++)
+                        prof[PriorSampler.ProfileNames[k]] = Math.Round(Median(res.Select(x => x.PriorProfile![k])) / steps, 4);
+                    row["profile_ms_per_step"] = prof;
+                }
+                rows.Add(row);
             }
             var o = new JsonObject { ["device"] = backend.Name, ["threads"] = CpuParallel.Threads, ["rows"] = rows, ["speedups"] = Speedups(rows) };
             if (r.GetValue(json)) Cli.PrintJson(o);
