@@ -24,7 +24,8 @@ mibc=$(ls ~/.nuget/packages/microsoft.netcore.app.runtime.linux-x64/*/tools/Stan
 ilc_obj=native/abi/obj/Release/net10.0/linux-x64/native
 publish() {  # NAME EXTRA-PROPERTIES...
   local name=$1; shift
-  [ -f "$out/$name/libmvqnative.so" ] && return
+  # Reused only while newer than build/abi/libmvqnative.so (the sources have not been rebuilt since).
+  [ "$out/$name/libmvqnative.so" -nt build/abi/libmvqnative.so ] && return
   echo "publishing $name ..." >&2
   # ILC does not notice a changed optimisation setting: its native objects go first, before and after (so that the
   # next CMake build does not link a variant's objects into build/abi/libmvqnative.so).
