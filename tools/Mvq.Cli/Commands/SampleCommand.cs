@@ -19,9 +19,10 @@ internal static class SampleCommand
         var topP = new Option<float>("--top-p") { Description = "keep the most probable tokens up to this mass, in (0, 1]", DefaultValueFactory = _ => 1f };
         var batch = new Option<int>("--batch") { Description = "sequences decoded together", DefaultValueFactory = _ => 64 };
         var mask = new Option<string>("--mask") { Description = "MVQ: prior (w from the prior) | random (a fresh Bernoulli mask per image)", DefaultValueFactory = _ => "prior" };
+        var graphs = Cli.Switch("--cuda-graphs", "cuda: capture one decoding step as a CUDA graph and replay it per position (default on for cuda devices)");
         var device = Cli.Device(); var seed = Cli.Seed();
         var cmd = new Command("sample", "Generate images: codes from the prior, decoded by the autoencoder.\nExample: mvq sample --model runs/vq/model.safetensors --prior runs/vq-prior/prior.safetensors --count 64 --output samples")
-        { model, prior, count, output, temperature, topK, topP, batch, mask, device, seed };
+        { model, prior, count, output, temperature, topK, topP, batch, mask, graphs, device, seed };
         cmd.SetAction(r =>
         {
             // Options first: nothing is loaded or written when one is wrong.
@@ -41,10 +42,13 @@ internal static class SampleCommand
             var priorPath = r.GetValue(prior)!.FullName;
             if (!File.Exists(modelPath)) throw new MvqInputException(modelPath, "model file does not exist");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            bool onCuda = backend is MvqNative.Backends.Cuda.CudaBackend;
+            if (!onCuda && r.GetValue(graphs) == "on") throw new MvqUsageException("--cuda-graphs on needs a cuda device");
             using var ae = ModelCheckpoint.Load(modelPath, backend);
             if (maskSource == MaskSource.Random && !ae.Config.IsMvq) throw new MvqUsageException($"--mask random needs an MVQ model; {modelPath} is {ae.Config.Kind}");
             using var p = PriorCheckpoint.Load(priorPath, backend, AutoencoderRef.Of(ae), new CodeLayout(ae.Bottleneck.Segments));
-            var g = ImageGenerator.Run(ae, p, n, bs, opt, maskSource);
+            using var sampler = new PriorSampler(p, cudaGraphs: Cli.On(r.GetValue(graphs), onCuda));
+            var g = ImageGenerator.Run(ae, p, n, bs, opt, maskSource, sampler);
 
             var dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);
