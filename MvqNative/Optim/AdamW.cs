@@ -24,6 +24,7 @@ internal sealed class AdamW : IDisposable
     // adamw_multi's arguments, built once: the gradients, and gradNormSq then (param, m, v) per parameter.
     private readonly Tensor[] _multiIn = [], _multiOut = [];
     private readonly bool[] _decay;
+    private readonly GradientArena? _grads;
 
     /// <param name="parameters">The model's parameters (non-trainable ones are skipped).</param>
     /// <param name="lr">Default learning rate (<see cref="Step()"/>).</param>
@@ -39,6 +40,8 @@ internal sealed class AdamW : IDisposable
         _backend = _params.Length > 0 ? _params[0].Value.Backend : null;
         foreach (var p in _params)
             if (p.Value.Backend != _backend) throw new ArgumentException($"AdamW: parameter {p.Name} lives on {p.Value.Backend.Name}, others on {_backend!.Name}");
+        // One buffer for all gradients: ZeroGrad is one fill (one memset on CUDA) instead of one per parameter.
+        _grads = _backend is null ? null : new GradientArena(_backend, _params);
         _m = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _v = _params.Select(p => p.Value.Backend.Zeros(p.Value.Shape)).ToArray();
         _gradNormSq = _backend?.Zeros(1);
@@ -123,10 +126,7 @@ internal sealed class AdamW : IDisposable
     }
 
     /// <summary>Zeroes the gradients of the trainable parameters.</summary>
-    public void ZeroGrad()
-    {
-        foreach (var p in _params) p.Grad.Zero();
-    }
+    public void ZeroGrad() => _grads?.Zero();
 
     /// <summary>The device scalar holding the squared global gradient norm of the last step (null without parameters).</summary>
     public Tensor? GradNormSquared => _gradNormSq;
@@ -178,5 +178,6 @@ internal sealed class AdamW : IDisposable
         foreach (var t in _m) t.Dispose();
         foreach (var t in _v) t.Dispose();
         _gradNormSq?.Dispose();
+        _grads?.Release();
     }
 }

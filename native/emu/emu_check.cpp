@@ -207,7 +207,9 @@ void note_pointer(const LaunchInfo* L, std::uintptr_t v) {
         tls_loaded->clear();
         tls_loaded_launch = L->id;
     }
-    if (inside(L->args, v, 0) || inside(*tls_loaded, v, 0)) return;
+    // Covered only if v is inside a known region (n = 1): a pointer equal to one region's end may be the start of the
+    // next sub-region (gradients packed in one buffer), which must be looked up, not taken for the first one's end.
+    if (inside(L->args, v, 1) || inside(*tls_loaded, v, 1)) return;
     Region r;
     if (mem_region_of(v, &r)) tls_loaded->push_back(r);
 }

@@ -2,7 +2,8 @@
 // shapes). The hypothesis statistics and fused scoring are in mvq_score.cu; token mixing is
 // cuBLAS (CudaMvq.cs), so it has no kernel here.
 //   mvq_select_words_forward: masks[B,J] (int), index[B] -> words[B] = masks[b, index[b]]
-//     (an index outside [0, J) gives word 0: nothing can throw on the device).
+//     An index outside [0, J) gives word 0 and claims the backend's fault word (DeviceFaults.cs:
+//     [1, index, instance, J], first fault wins), which the host raises at its next wait.
 //   mask_apply_forward: g[B,L,D2], words[B] -> y = bit i of words[b] ? g[b,l,i] : 0 (D2 <= 32).
 //   batchnorm_frozen_forward: a[N,F], mean, rstd, gamma, beta [F] -> y = a scale + shift with
 //     scale = gamma rstd, shift = beta - mean scale rounded as batchnorm_fold does: the formula of
@@ -14,12 +15,14 @@
 //   batchnorm_running_update: rm = (1-m) rm + m mean, rv = (1-m) rv + m var unbias (in place).
 #include "common.cuh"
 
-extern "C" __global__ void mvq_select_words_forward(const int* masks, const int* index, int* words, int b, int j)
+extern "C" __global__ void mvq_select_words_forward(const int* masks, const int* index, int* words, int b, int j, int* fault)
 {
     for (long long i = mvq_global_index(); i < b; i += mvq_grid_stride())
     {
         const int k = index[i];
-        words[i] = (unsigned)k < (unsigned)j ? masks[i * j + k] : 0;
+        if ((unsigned)k < (unsigned)j) { words[i] = masks[i * j + k]; continue; }
+        words[i] = 0;
+        if (atomicCAS(fault, 0, 1) == 0) { fault[1] = k; fault[2] = (int)i; fault[3] = j; }
     }
 }
 

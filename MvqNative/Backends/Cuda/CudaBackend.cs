@@ -96,6 +96,7 @@ internal sealed class CudaBackend : Backend
         _currentContext = _ctx;
         _stream = StreamHandle.Create(_context);
         StreamPtr = _stream.DangerousGetHandle();
+        Faults = new DeviceFaults(this);
     }
 
     /// <summary>
@@ -189,10 +190,23 @@ internal sealed class CudaBackend : Backend
         fixed (T* p = dst)
         {
             Check.Cu(CudaDriver.cuMemcpyDtoHAsync_v2(p, At(src, offset), (nuint)(dst.Length * sizeof(T)), StreamPtr));
+            QueueFaultRead();
             Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
         }
         Interlocked.Increment(ref Counters.DtoH);
         Interlocked.Increment(ref Counters.Syncs);
+        Faults.ThrowIfRaised();
+    }
+
+    /// <summary>Kernels that find bad input record it here (<see cref="DeviceFaults"/>); raised at the next wait.</summary>
+    internal DeviceFaults Faults { get; }
+
+    // Queues the fault word's copy before a wait the caller does anyway (nothing until a faulting kernel ran).
+    private unsafe void QueueFaultRead()
+    {
+        if (!Faults.Armed) return;
+        fixed (int* h = Faults.Host) Check.Cu(CudaDriver.cuMemcpyDtoHAsync_v2(h, Faults.Word, (nuint)(Faults.Host.Length * sizeof(int)), StreamPtr));
+        Interlocked.Increment(ref Counters.DtoH);
     }
 
     public override void Copy(DeviceBuffer src, long srcOffset, DeviceBuffer dst, long dstOffset, long count)
@@ -213,8 +227,10 @@ internal sealed class CudaBackend : Backend
     public override void Synchronize()
     {
         MakeCurrent();
+        QueueFaultRead();
         Check.Cu(CudaDriver.cuStreamSynchronize(StreamPtr));
         Interlocked.Increment(ref Counters.Syncs);
+        Faults.ThrowIfRaised();
     }
 
     // NUL-terminated UTF-8 range names, encoded once per name so that a range costs no allocation.

@@ -5,6 +5,7 @@
 using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
 using MvqNative.Backends.Cuda.Kernels;
+using MvqNative.Benchmarks;
 using MvqNative.Conformance;
 using MvqNative.Mvq;
 using MvqNative.Ops;
@@ -112,6 +113,35 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         }
     }
 
+    public static IEnumerable<object[]> AllDevices() => TestDevices.All.Select(d => new object[] { d });
+
+    /// <summary>
+    /// An out-of-range winner index is an error on every backend with the same message: the CPU throws at once, a CUDA
+    /// device records it in its fault word and the next wait (here the download of the words) throws; the fault is
+    /// cleared, so the backend keeps working.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AllDevices))]
+    public void OutOfRangeWinnerIsReportedOnEveryBackend(string device)
+    {
+        var be = TestDevices.Get(device);
+        const int b = 4, j = 5;
+        using var masks = be.FromArray(Enumerable.Range(100, b * j).ToArray(), b, j);
+        using var index = be.FromArray(new[] { 0, 4, 7, 2 }, b);
+        using var words = be.EmptyInt(b);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+        {
+            MvqOps.SelectWords.Run(be, [masks, index], [words]);
+            words.ToIntArray();
+        });
+        output.WriteLine($"{device}: {e.Message}");
+        Assert.Contains("mvq_select_words: index 7 of instance 2 outside [0, 5)", e.Message);
+        // Cleared: a valid call afterwards runs and downloads without an error.
+        using var good = be.FromArray(new[] { 0, 4, 3, 2 }, b);
+        MvqOps.SelectWords.Run(be, [masks, good], [words]);
+        Assert.Equal(new[] { 100, 109, 113, 117 }, words.ToIntArray());
+    }
+
     [Theory]
     [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
     public void FusedAndSimpleVariantsPickTheSameWinners(string device)
@@ -195,6 +225,29 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
             }
             for (int i = 0; i < cpu.Dist.Length; i++) Assert.Equal(cpu.Dist[i], gpu.Dist[i], 1e-4f);
             Assert.Equal(cpu.Win, gpu.Win);
+        }
+    }
+
+    /// <summary>
+    /// `mvq bench kernels` at the grid configurations (64x64 and 128x128 RGB, one image, J cut to 4 for the emulator:
+    /// which scoring kernel runs does not depend on J) times every kernel, and its mvq_score rows say the fused kernel
+    /// ran: the rows the issue found measuring the simple kernel without saying so now carry variant and fallback.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CudaDeviceTests.Devices), MemberType = typeof(CudaDeviceTests))]
+    public void KernelBenchRunsTheFusedKernelAtGridSizes(string device)
+    {
+        if (NoDevice(device)) return;
+        var configs = new[] { KernelBenchConfig.Rgb64Grid(1) with { J = 4 }, KernelBenchConfig.Rgb128Grid(1) with { J = 4 } };
+        var res = KernelBench.Run(TestDevices.Get(device), configs, repeats: 1, warmup: 0);
+        foreach (var c in configs)
+        {
+            var score = Assert.Single(res.Rows, r => r.Config == c.Name && r.Kernel == MvqScoreOps.Score.Name);
+            output.WriteLine($"{c.Name}: mvq_score {score.MedianMs:F1} ms, variant {score.Variant}, fallback {score.Fallback}");
+            Assert.NotNull(score.MedianMs);
+            Assert.Equal(CudaMvqScore.Fused, score.Variant);
+            Assert.False(score.Fallback);
+            Assert.All(res.Rows.Where(r => r.Config == c.Name), r => Assert.NotNull(r.MedianMs));
         }
     }
 

@@ -109,6 +109,41 @@ public class AdamWTests
         for (int k = 0; k < per.Length; k++) Assert.Equal(per[k], multi[k]);
     }
 
+    /// <summary>
+    /// The gradients live in one buffer (GradientArena): values written before the optimiser existed are kept, each
+    /// gradient is a view of its parameter's shape, ZeroGrad zeroes them all with one fill (one memset on CUDA), and the
+    /// buffer outlives the optimiser while parameters still use it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cuda.CudaMvqTests.AllDevices), MemberType = typeof(Cuda.CudaMvqTests))]
+    public void GradientsShareOneBufferAndZeroWithOneFill(string device)
+    {
+        var be = TestDevices.Get(device);
+        var ps = new[] { ("w", new[] { 3, 50 }), ("b", new[] { 7 }), ("s", new[] { 64 }) }
+            .Select(x => new Parameter(x.Item1, be.Zeros(x.Item2))).ToList();
+        var frozen = new Parameter("frozen", be.Zeros(5), trainable: false);
+        ps[1].Grad.CopyFrom(new float[] { 1, 2, 3, 4, 5, 6, 7 });
+        frozen.Grad.CopyFrom(new float[] { 9, 9, 9, 9, 9 });
+        var opt = new AdamW([.. ps, frozen]);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6, 7 }, ps[1].Grad.ToArray());
+        Assert.All(ps, p => Assert.Same(ps[0].Grad.Buffer, p.Grad.Buffer));
+        Assert.All(ps, p => Assert.Equal(p.Value.Shape, p.Grad.Shape));
+        Assert.All(ps, p => Assert.Equal(0, p.Grad.Offset % 64));
+        Assert.NotSame(ps[0].Grad.Buffer, frozen.Grad.Buffer);
+        foreach (var p in ps) p.Grad.Fill(3f);
+        var counters = (be as MvqNative.Backends.Cuda.CudaBackend)?.Counters;
+        long before = counters?.Snapshot().Memsets ?? 0;
+        opt.ZeroGrad();
+        if (counters is not null) Assert.Equal(1, counters.Snapshot().Memsets - before);
+        Assert.All(ps, p => Assert.All(p.Grad.ToArray(), g => Assert.Equal(0f, g)));
+        Assert.All(frozen.Grad.ToArray(), g => Assert.Equal(9f, g)); // not the optimiser's: untouched
+        opt.Dispose();
+        ps[2].Grad.Fill(2f); // the parameters still hold the buffer
+        Assert.All(ps[2].Grad.ToArray(), g => Assert.Equal(2f, g));
+        foreach (var p in ps) p.Dispose();
+        frozen.Dispose();
+    }
+
     [Fact]
     public void AdamWMultiChecksItsTensorList()
     {

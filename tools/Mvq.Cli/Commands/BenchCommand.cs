@@ -127,15 +127,21 @@ internal static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "timed samples per kernel (median reported)", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "untimed calls first", DefaultValueFactory = _ => 3 };
         var batch = new Option<int?>("--batch") { Description = "override B of every config (small values for cuda-emu)" };
-        var configs = new Option<string[]>("--config") { Description = "only these configs (fmnist-mvq-global, rgb64-grid)", AllowMultipleArgumentsPerToken = true };
+        var hyps = new Option<int?>("--hypotheses") { Description = "override J of every config (small values for cuda-emu; which mvq_score kernel runs does not depend on J)" };
+        var configs = new Option<string[]>("--config") { Description = "only these configs (fmnist-mvq-global, rgb64-grid, rgb128-grid)", AllowMultipleArgumentsPerToken = true };
         var device = Cli.Device(); var json = Cli.Json();
         var cmd = new Command("kernels",
             "Median time of the fused kernels (vq_lookup, mvq_hidden_stats, mvq_score) and a calibration GEMM (linear_forward) against the floor counted from the shapes (bytes moved, flops) and the card's peak figures.\n" +
             "Example: mvq bench kernels --device cuda --json")
-        { repeats, warmup, batch, configs, device, json };
+        { repeats, warmup, batch, hyps, configs, device, json };
         cmd.SetAction(r =>
         {
             var all = KernelBenchConfig.Defaults(r.GetValue(batch));
+            if (r.GetValue(hyps) is int j)
+            {
+                if (j < 1) throw new MvqUsageException($"--hypotheses: {j} is not a positive count");
+                all = all.Select(c => c with { J = j }).ToList();
+            }
             var names = r.GetValue(configs) ?? [];
             var chosen = names.Length == 0 ? all : all.Where(c => names.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
             if (chosen.Count == 0) throw new MvqUsageException($"--config: unknown ({string.Join(", ", names)}); known: {string.Join(", ", all.Select(c => c.Name))}");
@@ -145,10 +151,11 @@ internal static class BenchCommand
             else
             {
                 Console.WriteLine($"{res.Device} ({res.DeviceName}), timing: {res.Timing}, peaks: {(res.Peak is { } p ? $"{p.BandwidthGBs} GB/s, {p.Fp32Tflops} TFLOP/s FP32" : "n/a")}");
-                var t = new Table().AddColumns("config", "kernel", "median ms", "GB/s", "GFLOP/s", "floor ms", "of floor");
+                var t = new Table().AddColumns("config", "kernel", "median ms", "GB/s", "GFLOP/s", "floor ms", "of floor", "variant");
                 foreach (var x in res.Rows)
                     t.AddRow(x.Config, x.Kernel, x.MedianMs?.ToString("F4") ?? "-", x.AchievedGBs?.ToString("F1") ?? "-", x.AchievedGflops?.ToString("F1") ?? "-",
-                        x.FloorMs?.ToString("F4") ?? "-", x.FractionOfFloor?.ToString("P1") ?? Markup.Escape(x.Note ?? "-"));
+                        x.FloorMs?.ToString("F4") ?? "-", x.FractionOfFloor?.ToString("P1") ?? Markup.Escape(x.Note ?? "-"),
+                        x.Variant is null ? "-" : Markup.Escape(x.Fallback == true ? $"FALLBACK {x.Variant}" : x.Variant));
                 AnsiConsole.Write(t);
             }
             return 0;
@@ -177,6 +184,7 @@ internal static class BenchCommand
             ["bytes"] = x.Bytes, ["flops"] = x.Flops, ["bytes_formula"] = x.BytesFormula, ["flops_formula"] = x.FlopsFormula,
             ["achieved_gbs"] = x.AchievedGBs, ["achieved_gflops"] = x.AchievedGflops,
             ["floor_ms"] = x.FloorMs, ["fraction_of_floor"] = x.FractionOfFloor, ["note"] = x.Note,
+            ["variant"] = x.Variant, ["fallback"] = x.Fallback,
         }).ToArray()),
     };
 

@@ -23,7 +23,7 @@ internal static class CudaMvq
         var m = c.In[0];
         int n = m.Dim(0);
         if (n == 0) return;
-        b.Kernel(SelectK).Launch(b.Blocks(n), CudaBackend.Threads, 0, P(m), P(c.In[1]), P(c.Out[0]), n, m.Dim(1));
+        b.Kernel(SelectK).Launch(b.Blocks(n), CudaBackend.Threads, 0, P(m), P(c.In[1]), P(c.Out[0]), n, m.Dim(1), b.Faults.Word);
     }
 
     public static void MaskApply(in OpCall c)
