@@ -7,13 +7,16 @@ namespace MvqNative;
 
 /// <summary>
 /// Images held in memory as floats in [0, 1], [Count, Channels, Height, Width] (NCHW, row-major):
-/// the data of <see cref="MvqModel.Train"/> and <see cref="MvqModel.Evaluate"/>. Immutable.
+/// the data of <see cref="MvqModel.Train"/> and <see cref="MvqModel.Evaluate(MvqImages, MvqEvalOptions)"/>. Immutable.
 /// </summary>
 public sealed class MvqImages
 {
     internal MvqImages(ImageDataset data) => Data = data;
 
     internal ImageDataset Data { get; }
+
+    /// <summary>Wraps a loaded dataset (not copied).</summary>
+    internal static MvqImages FromDataset(ImageDataset data) => new(data);
 
     /// <summary>Name of the source (a data spec, a folder, or the name given).</summary>
     public string Name => Data.Name;

@@ -34,8 +34,9 @@ public sealed class MvqModel : IDisposable
     private TrainConfig _train;
     private bool _disposed;
 
-    private MvqModel(Backend backend, bool ownsBackend, Autoencoder net, TrainConfig train, string device)
+    private MvqModel(Backend backend, bool ownsBackend, Autoencoder net, TrainConfig train, string device, string source)
     {
+        Source = source;
         _backend = backend;
         _ownsBackend = ownsBackend;
         Net = net;
@@ -48,8 +49,19 @@ public sealed class MvqModel : IDisposable
 
     internal object Gate => _gate;
 
+    /// <summary>Where the model came from (its checkpoint path, or the recipe's source): the name in error messages.</summary>
+    internal string Source { get; }
+
     /// <summary>The device name the model was opened on: cpu, cuda[:N] or cuda-emu[:N].</summary>
     public string Device { get; }
+    /// <summary>The backend the model runs on: "cpu", "cuda" or "cuda-emu" (<see cref="Device"/> is the name as given).</summary>
+    public string DeviceKind => _backend.Name;
+    /// <summary>Threads the CPU backend uses (MVQ_THREADS, else the processor count), process-wide.</summary>
+    public static int CpuThreads => CpuParallel.Threads;
+    /// <summary>SHA-256 (hex) of what decoding depends on besides the weights: codes files and priors are tied to it.</summary>
+    public string ConfigHash { get { lock (_gate) { ThrowIfDisposed(); return ModelIdentity.ConfigHash(Net); } } }
+    /// <summary>SHA-256 (hex) of the weights: a prior is tied to the exact weights it was trained on.</summary>
+    public string WeightsHash { get { lock (_gate) { ThrowIfDisposed(); return ModelIdentity.WeightsHash(Net); } } }
     /// <summary>"vq" or "mvq".</summary>
     public string Kind => Net.Config.Kind.Name();
     /// <summary>Channels of an input image (1 or 3).</summary>
@@ -64,6 +76,37 @@ public sealed class MvqModel : IDisposable
     public int CodeLength => Net.Bottleneck.CodeLength;
     /// <summary>The layout of a code: k1 (and for MVQ k2 and w).</summary>
     public IReadOnlyList<MvqCodeSegment> Segments => Net.Bottleneck.Segments.Select(s => new MvqCodeSegment(s.Name, s.Start, s.Length, s.Vocabulary)).ToArray();
+    /// <summary>MVQ: bits of a mask word (D2, the secondary tokens a mask selects from); 0 for VQ.</summary>
+    public int MaskBits => Net.Bottleneck is MvqBottleneck m ? m.Sizes.D2 : 0;
+
+    /// <summary>
+    /// MVQ: the mask word that code token w selects (word w of the evaluation bank, bit i set = secondary token i kept).
+    /// Decoding a code with <see cref="MvqCodes.MaskWords"/> replaces this word per image.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model is not MVQ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="w"/> is outside the w segment's vocabulary.</exception>
+    public uint EvaluationMask(int w)
+    {
+        var m = Net.Bottleneck as MvqBottleneck ?? throw new InvalidOperationException($"a {Kind} model has no masks");
+        var bank = m.EvalBank;
+        ArgumentOutOfRangeException.ThrowIfNegative(w);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(w, bank.Length);
+        return bank[w];
+    }
+
+    /// <summary>
+    /// MVQ: <paramref name="count"/> random mask words of <see cref="MaskBits"/> bits, each bit dropped with the model's
+    /// drop rate, from a counter-based hash of (<paramref name="seed"/>, index): the same seed gives the same words.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model is not MVQ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> &lt; 0.</exception>
+    public uint[] RandomMasks(int count, int seed)
+    {
+        var m = Net.Bottleneck as MvqBottleneck ?? throw new InvalidOperationException($"a {Kind} model has no masks");
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return count == 0 ? [] : Mvq.MaskHash.Bank(seed, 0, count, m.Sizes.D2, Net.Config.Mvq!.DropRate);
+    }
+
     /// <summary>Trainable values.</summary>
     public long ParameterCount => Net.ParameterCount;
     /// <summary>The model config as JSON (camelCase keys, as in the preset files).</summary>
@@ -92,7 +135,7 @@ public sealed class MvqModel : IDisposable
         mc.Validate();
         ConfigChecks.CheckMemory(mc, 1, training: false, source);
         var (backend, owns) = OpenDevice(device);
-        try { return new MvqModel(backend, owns, new Autoencoder(backend, mc, tc.Seed), tc, device); }
+        try { return new MvqModel(backend, owns, new Autoencoder(backend, mc, tc.Seed), tc, device, source); }
         catch { if (owns) backend.Dispose(); throw; }
     }
 
@@ -108,11 +151,11 @@ public sealed class MvqModel : IDisposable
         var file = ModelCheckpoint.ReadFile(path);
         var train = ModelCheckpoint.ReadTrainConfig(file, path) ?? new TrainConfig();
         var (backend, owns) = OpenDevice(device);
-        try { return new MvqModel(backend, owns, ModelCheckpoint.Load(path, backend), train, device); }
+        try { return new MvqModel(backend, owns, ModelCheckpoint.Load(path, backend), train, device, path); }
         catch { if (owns) backend.Dispose(); throw; }
     }
 
-    private static (Backend, bool Owns) OpenDevice(string device) =>
+    internal static (Backend, bool Owns) OpenDevice(string device) =>
         device.Trim().Equals("cpu", StringComparison.OrdinalIgnoreCase) ? (CpuBackend.Instance, false) : (Devices.Open(device), true);
 
     /// <summary>Codes of images [count, C, H, W] (count = images.Length / ImageSize).</summary>
@@ -132,7 +175,27 @@ public sealed class MvqModel : IDisposable
     {
         int n = Count(images, nameof(images));
         if (codes.Length < (long)n * CodeLength) throw new ArgumentException($"codes holds {codes.Length} ints, {n} codes need {(long)n * CodeLength}", nameof(codes));
-        RunForward(images, n, null, codes);
+        RunForward(images, n, null, codes, InferenceBatch);
+    }
+
+    /// <summary>
+    /// Codes of images [count, C, H, W], running <paramref name="batch"/> images per forward pass instead of
+    /// <see cref="InferenceBatch"/> (as <c>mvq encode --batch</c>): a larger batch uses more memory; on some devices
+    /// it can change float rounding, so codes equal those of the same batch size.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="images"/> is empty or not a whole number of images.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> &lt; 1.</exception>
+    /// <exception cref="MvqConfigException">A forward pass of min(batch, count) images does not fit the memory limit.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public MvqCodes Encode(ReadOnlySpan<float> images, int batch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        int n = Count(images, nameof(images));
+        int bs = Math.Min(batch, n);
+        ConfigChecks.CheckMemory(Net.Config, bs, training: false, Source);
+        var codes = new int[checked(n * CodeLength)];
+        RunForward(images, n, null, codes, bs);
+        return new MvqCodes(codes, Segments);
     }
 
     /// <summary>Codes of ImageSharp images (each resized and centre-cropped to the model's size; colour converted to gray or the reverse where needed).</summary>
@@ -155,7 +218,7 @@ public sealed class MvqModel : IDisposable
     {
         int n = Count(images, nameof(images));
         if (output.Length < images.Length) throw new ArgumentException($"output holds {output.Length} floats, {n} images need {images.Length}", nameof(output));
-        RunForward(images, n, output, default);
+        RunForward(images, n, output, default, InferenceBatch);
     }
 
     /// <summary>Reconstructions of ImageSharp images, as images of the model's size.</summary>
@@ -167,14 +230,24 @@ public sealed class MvqModel : IDisposable
 
     /// <summary>Images [count, C, H, W] decoded from codes (for MVQ random-mask samples, with their mask words).</summary>
     /// <exception cref="ArgumentException">The codes' length differs from <see cref="CodeLength"/>, or a token is outside its segment's vocabulary.</exception>
-    public float[] Decode(MvqCodes codes)
+    public float[] Decode(MvqCodes codes) => Decode(codes, InferenceBatch);
+
+    /// <summary>
+    /// As <see cref="Decode(MvqCodes)"/>, decoding <paramref name="batch"/> codes per pass instead of
+    /// <see cref="InferenceBatch"/> (a larger batch uses more memory; on some devices it can change float rounding).
+    /// </summary>
+    /// <exception cref="ArgumentException">The codes' length differs from <see cref="CodeLength"/>, a token is outside its segment's vocabulary, or mask words for a VQ model.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> &lt; 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public float[] Decode(MvqCodes codes, int batch)
     {
         ArgumentNullException.ThrowIfNull(codes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         if (codes.Length != CodeLength) throw new ArgumentException($"codes of length {codes.Length}, this model's are {CodeLength}", nameof(codes));
         lock (_gate)
         {
             ThrowIfDisposed();
-            return new InferenceSession(Net, InferenceBatch).Decode(codes.Values, codes.MaskWords);
+            return new InferenceSession(Net, batch).Decode(codes.Values, codes.MaskWords);
         }
     }
 
@@ -223,7 +296,7 @@ public sealed class MvqModel : IDisposable
     }
 
     // Forward passes of InferenceBatch images: reconstructions into output and/or codes into codes.
-    private void RunForward(ReadOnlySpan<float> images, int n, Span<float> output, Span<int> codes)
+    private void RunForward(ReadOnlySpan<float> images, int n, Span<float> output, Span<int> codes, int batch)
     {
         int per = ImageSize, cl = CodeLength;
         lock (_gate)
@@ -231,10 +304,10 @@ public sealed class MvqModel : IDisposable
             ThrowIfDisposed();
             Net.SetTraining(false);
             var im = Net.Config.Image;
-            var host = codes.IsEmpty ? null : new int[InferenceBatch * cl];
-            for (int start = 0; start < n; start += InferenceBatch)
+            var host = codes.IsEmpty ? null : new int[batch * cl];
+            for (int start = 0; start < n; start += batch)
             {
-                int b = Math.Min(InferenceBatch, n - start);
+                int b = Math.Min(batch, n - start);
                 using var x = _backend.FromArray(images.Slice(start * per, b * per), b, im.Channels, im.Height, im.Width);
                 var y = Net.Forward(x);
                 if (!output.IsEmpty) _backend.Download(y.Buffer, y.Offset, output.Slice(start * per, b * per));
@@ -355,24 +428,97 @@ public sealed class MvqModel : IDisposable
     }
 
     /// <summary>
-    /// Reconstruction quality and code usage over the first <paramref name="limit"/> images (evaluation mode):
-    /// mean MSE, PSNR (dB) and SSIM per image, and the share of primary codes used.
+    /// Reconstruction quality and code usage over the first <paramref name="limit"/> images (evaluation mode, 256 images
+    /// per pass): mean MSE, PSNR (dB) and SSIM per image, and the share of primary codes used. No feature-space figures
+    /// (see <see cref="Evaluate(MvqImages, MvqEvalOptions)"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The data's image shape differs from the model's.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> &lt; 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public MvqEvaluation Evaluate(MvqImages data, int? limit = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (limit is < 1) throw new ArgumentOutOfRangeException(nameof(limit), limit, "must be >= 1");
-        var ds = data.Data;
-        if (ds.Channels != Channels || ds.Height != Height || ds.Width != Width)
-            throw new ArgumentException($"the data ({ds.Name}) has {ds.Channels}x{ds.Height}x{ds.Width} images, the model takes {Channels}x{Height}x{Width}", nameof(data));
+        var ds = CheckShape(data);
         lock (_gate)
         {
             ThrowIfDisposed();
-            var r = Evaluator.Run(Net, ds, 256, limit);
-            return new MvqEvaluation(r.Images, r.Mse, r.Psnr, r.Ssim, r.CodebookUsage, r.Perplexity, r.Seconds);
+            return ToPublic(Evaluator.Run(Net, ds, 256, limit));
         }
     }
+
+    /// <summary>
+    /// The figures of <c>mvq eval</c> over the first <see cref="MvqEvalOptions.Limit"/> images: MSE, PSNR (dB), SSIM,
+    /// code usage per segment and the code's bits, and, through a feature network, rFID, KID, precision/recall, the PRD
+    /// F-scores and the perceptual distance of the reconstructions against the originals. The embedded network takes
+    /// 1x28x28 images; for other shapes the feature figures are skipped (<see cref="MvqEvaluation.FeatureMetricsSkipped"/>
+    /// says why) unless <see cref="MvqEvalOptions.FeaturesPath"/> names a network of that shape.
+    /// </summary>
+    /// <exception cref="ArgumentException">The data's image shape differs from the model's.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Limit or Batch &lt; 1.</exception>
+    /// <exception cref="MvqUsageException">The network of <see cref="MvqEvalOptions.FeaturesPath"/> takes images of another shape.</exception>
+    /// <exception cref="MvqInputException">The feature network file is missing or not a feature network.</exception>
+    /// <exception cref="MvqConfigException">A pass of Batch images does not fit the memory limit.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public MvqEvaluation Evaluate(MvqImages data, MvqEvalOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Limit is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Limit, "Limit must be >= 1");
+        if (options.Batch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Batch, "Batch must be >= 1");
+        var ds = CheckShape(data);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            int bs = Math.Min(options.Batch, ds.Count);
+            ConfigChecks.CheckMemory(Net.Config, bs, training: false, Source);
+            int c = Channels, h = Height, w = Width;
+            string? skipped = !options.Features ? "not asked for"
+                : options.FeaturesPath is null && !FeatureNet.HasDefault ? "no feature network is embedded in this build; pass --features" : null;
+            var net = skipped != null ? null : FeatureNet.Load(_backend, options.FeaturesPath);
+            if (net != null && options.FeaturesPath is null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (c, h, w))
+            {
+                // The embedded network is FashionMNIST's; other image shapes need their own (FeaturesPath, mvq eval --features).
+                skipped = $"the default feature network takes {net.Config.Channels}x{net.Config.Height}x{net.Config.Width} images, the model {c}x{h}x{w}; pass --features";
+                net.Dispose(); net = null;
+            }
+            if (net != null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (c, h, w))
+            {
+                var nc = net.Config; net.Dispose();
+                throw new MvqUsageException($"--features: the network takes {nc.Channels}x{nc.Height}x{nc.Width} images, the model {c}x{h}x{w}");
+            }
+            EvalReport rep;
+            try { rep = Evaluator.Run(Net, ds, bs, options.Limit, features: net, options: DistributionOptionsOf(options)); }
+            finally { net?.Dispose(); }
+            return ToPublic(rep) with { FeatureMetricsSkipped = skipped };
+        }
+    }
+
+    internal static DistributionOptions DistributionOptionsOf(MvqEvalOptions o) =>
+        new(KidSubsets: Math.Max(1, o.KidSubsets), PrLimit: Math.Max(4, o.PrLimit), Batch: Math.Max(1, o.Batch));
+
+    private ImageDataset CheckShape(MvqImages data)
+    {
+        var ds = data.Data;
+        if (ds.Channels != Channels || ds.Height != Height || ds.Width != Width)
+            throw new ArgumentException($"the data ({ds.Name}) has {ds.Channels}x{ds.Height}x{ds.Width} images, the model takes {Channels}x{Height}x{Width}", nameof(data));
+        return ds;
+    }
+
+    private static MvqEvaluation ToPublic(EvalReport r) =>
+        new(r.Images, r.Mse, r.Psnr, r.Ssim, r.CodebookUsage, r.Perplexity, r.Seconds)
+        {
+            Dataset = r.Dataset,
+            Codes = r.Codes.ToDictionary(kv => kv.Key, kv => new MvqCodeUsage(kv.Value.Vocabulary, kv.Value.UsedFraction, kv.Value.Perplexity)),
+            TokensPerInstance = r.Budget?.Tokens ?? 0,
+            BitsPerInstance = r.Budget?.Bits ?? 0,
+            BitsPerSegment = r.Budget?.BitsPerSegment ?? new Dictionary<string, double>(),
+            Distribution = r.Distribution is { } d ? ToPublic(d) : null,
+            ReconstructionSeconds = r.ReconstructionSeconds,
+        };
+
+    internal static MvqDistributionScores ToPublic(DistributionReport d) =>
+        new(d.Images, d.Fid, d.Kid, d.KidStd, d.Precision, d.Recall, d.F8, d.F1_8, d.Perceptual, d.PrImages, d.Network) { StageSeconds = d.Seconds };
 
     /// <summary>
     /// Writes the model (and, after <see cref="Train"/>, the optimiser state and step, so <c>mvq train --resume</c>

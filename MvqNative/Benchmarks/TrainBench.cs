@@ -13,7 +13,14 @@ namespace MvqNative.Benchmarks;
 /// </summary>
 internal sealed record TrainBenchResult(int Steps, double MedianMs, double ImagesPerSecond, IReadOnlyList<double> StepMs, IReadOnlyDictionary<string, double> Sections,
     double MeanMs = 0, int[]? Collections = null, double GcPauseMs = 0, double AllocatedBytesPerStep = 0, IReadOnlyList<int>? StepsWithGc = null,
-    StepCounts? Counts = null);
+    StepCounts? Counts = null, OpTimes? Ops = null, double CpuMsPerStep = 0);
+
+/// <summary>
+/// Wall time per op name per step (CPU: ops run synchronously), from extra steps run after the timed ones with
+/// <see cref="Ops.OpTiming"/> on; StepMs is the mean step over those steps, so StepMs minus the ops' sum is the time
+/// spent outside ops (layer glue, arena, the trainer).
+/// </summary>
+internal sealed record OpTimes(int Steps, double StepMs, IReadOnlyList<(string Op, double MsPerStep, double CallsPerStep, double MinMs)> Rows);
 
 /// <summary>
 /// Driver work per timed training step on a CUDA backend (counted in the managed backend around each
@@ -26,7 +33,7 @@ internal sealed record StepCounts(IReadOnlyDictionary<string, double> Mean, IRea
 /// <summary>Times full training steps of a preset on synthetic images (uniform noise in [0, 1]).</summary>
 internal static class TrainBench
 {
-    public static TrainBenchResult Run(Backend backend, Preset preset, int steps, int warmup, TrainerOptions? options = null)
+    public static TrainBenchResult Run(Backend backend, Preset preset, int steps, int warmup, TrainerOptions? options = null, int opTimeSteps = 0)
     {
         var im = preset.Model.Image;
         int n = Math.Max(preset.Train.Batch * 4, 256);
@@ -52,6 +59,8 @@ internal static class TrainBench
         long alloc0 = GC.GetTotalAllocatedBytes(false);
         var perStep = new List<Backends.Cuda.CudaCounts>();
         ulong emu0 = Bindings.MvqEmu.Launches();
+        // CPU time of the whole process over the timed steps (all threads): on a loaded machine it counts the work, not the waiting.
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         for (int i = 0; i < steps; i++)
         {
             int c0 = GC.CollectionCount(0);
@@ -64,6 +73,7 @@ internal static class TrainBench
             if (GC.CollectionCount(0) != c0) gcSteps.Add(i);
         }
         ulong emu1 = Bindings.MvqEmu.Launches();
+        double cpuMs = steps > 0 ? (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / steps : 0;
         StepCounts? counts = null;
         if (cuda is not null && perStep.Count > 0)
         {
@@ -91,9 +101,20 @@ internal static class TrainBench
             model.Timer = new SectionTimer();
             for (int i = 0; i < Math.Min(3, steps); i++) trainer.TrainStep();
         }
+        OpTimes? ops = null;
+        if (opTimeSteps > 0)
+        {
+            var sw = Stopwatch.StartNew();
+            Ops.OpTiming.Start();
+            for (int i = 0; i < opTimeSteps; i++) trainer.TrainStep();
+            backend.Synchronize();
+            var rows = Ops.OpTiming.Stop();
+            ops = new OpTimes(opTimeSteps, sw.Elapsed.TotalMilliseconds / opTimeSteps,
+                rows.Select(r => (r.Op, r.Ms / opTimeSteps, r.Calls / (double)opTimeSteps, r.MinMs)).ToList());
+        }
         var sorted = times.OrderBy(t => t).ToList();
         double med = sorted[sorted.Count / 2];
         return new TrainBenchResult(steps, med, tc.Batch * 1000.0 / med, times, trainer.SectionShares(),
-            times.Count > 0 ? times.Average() : 0, collections, pauseMs, allocPerStep, gcSteps, counts);
+            times.Count > 0 ? times.Average() : 0, collections, pauseMs, allocPerStep, gcSteps, counts, ops, cpuMs);
     }
 }

@@ -78,7 +78,8 @@ internal static class ConvOps
 
     // Geometries shared by forward and backward: odd sizes, strides 1 and 2, padding 0/1,
     // the pointwise fast path, a kernel as large as the padded input, size 1, and a batch
-    // larger than the thread count so the chunked reduction of dw/db runs.
+    // larger than the thread count so the chunked reduction of dw/db runs; the CPU backward's stride-1 same-size path
+    // with one output channel and with k = 5.
     private static readonly (string Label, int B, int Cin, int H, int W, int Cout, int K, int S, int P)[] Geometries =
     [
         ("3x3 s1 p1 odd", 2, 3, 7, 5, 4, 3, 1, 1),
@@ -90,6 +91,9 @@ internal static class ConvOps
         ("3x3 on 1x1 p1", 1, 2, 1, 1, 3, 3, 1, 1),
         ("size1", 1, 1, 1, 1, 1, 1, 1, 0),
         ("batch 37", 37, 3, 5, 4, 6, 3, 1, 1),
+        // The CPU backward's stride-1 same-size path (dx as a convolution of dy): one output channel, and k = 5.
+        ("3x3 s1 p1 one output", 3, 4, 6, 5, 1, 3, 1, 1),
+        ("5x5 s1 p2", 2, 2, 6, 7, 3, 5, 1, 2),
     ];
 
     public static readonly OpDef Forward = new("conv2d_forward")

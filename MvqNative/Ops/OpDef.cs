@@ -186,7 +186,10 @@ internal sealed class OpDef
         var impl = ImplFor(b.ImplKind) ?? throw new NotSupportedException($"op {Name} has no {b.ImplKind} implementation (device {b.Name})");
         var call = new OpCall(b, inputs, outputs, attrs);
         Check(call);
+        if (!OpTiming.Enabled) { impl(call); return; }
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         impl(call);
+        OpTiming.Add(this, call, t0);
     }
 
     /// <summary>

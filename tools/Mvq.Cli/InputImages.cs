@@ -1,7 +1,6 @@
 // InputImages.cs: the --input of encode/traverse: one image file, a folder of images, or a dataset spec,
 // loaded at the model's input shape, with a source name per image.
 using MvqNative.Data;
-using MvqNative.Models;
 
 namespace MvqNative.Cli;
 
@@ -13,8 +12,19 @@ internal static class InputImages
     /// fashion-mnist:test) at the model's shape; the first <paramref name="limit"/> images when given.
     /// Names: the file name for files and folders, "SPEC#INDEX" for data specs.
     /// </summary>
-    public static (ImageDataset Data, string[] Names) Load(string input, ImageShape im, int? limit, bool convert = false)
+    public static (MvqImages Images, string[] Names) Load(string input, MvqModel model, int? limit, bool convert = false)
     {
+        var (ds, names) = Load(input, model.Channels, model.Height, model.Width, limit, convert);
+        return (MvqImages.FromDataset(ds), names);
+    }
+
+    /// <summary>A data spec at the model's shape, all of it (possibly empty: the caller decides what that means).</summary>
+    public static MvqImages LoadSpec(string spec, MvqModel model, bool convert) =>
+        MvqImages.FromDataset(DataSpec.Parse(spec).Load(model.Channels, model.Height, model.Width, convert));
+
+    private static (ImageDataset Data, string[] Names) Load(string input, int channels, int height, int width, int? limit, bool convert)
+    {
+        var im = (Channels: channels, Height: height, Width: width);
         if (limit is < 1) throw new MvqUsageException($"--limit must be >= 1, got {limit}");
         ImageDataset ds;
         string[] names;

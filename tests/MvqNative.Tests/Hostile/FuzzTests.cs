@@ -8,6 +8,7 @@ using MvqNative.Backends.Cpu;
 using MvqNative.Checkpoints;
 using MvqNative.Cli;
 using MvqNative.Data;
+using MvqNative.IO;
 using MvqNative.Models;
 using Xunit;
 

@@ -1,3 +1,4 @@
+// A developer command: it may reach library internals (docs/api.md, "Which commands use the facade").
 // BenchApiCommand.cs: `mvq bench api`: encode throughput of the C ABI (libmvqnative.so, NativeAOT, called through
 // function pointers from this process) against the managed facade (MvqModel.Encode), side by side in one run;
 // single-image latency; and start-up to the first code of a fresh process through each.

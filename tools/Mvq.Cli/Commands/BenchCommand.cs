@@ -1,3 +1,4 @@
+// A developer command: it may reach library internals (docs/api.md, "Which commands use the facade").
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MvqNative;
@@ -68,9 +69,10 @@ internal static class BenchCommand
         var deviceData = Cli.Switch("--device-data", "cuda: dataset uploaded once, batches, masks and AdamW scalars made on the device (default on for cuda devices)");
         var graphs = Cli.Switch("--cuda-graphs", "cuda: capture the step once as a CUDA graph and replay it (default on for cuda devices; needs --device-data)");
         var tf32 = Cli.Switch("--tf32", "cuda: cuBLAS GEMMs with TF32 tensor-op math (default off)");
+        var opTimes = new Option<int>("--op-times") { Description = "after the timed steps, run N more with a stopwatch around every op and report ms per step per op (cpu: ops are synchronous)", DefaultValueFactory = _ => 0 };
         var device = Cli.Device(); var json = Cli.Json();
         var cmd = new Command("train", "Time full training steps (forward, backward, AdamW) on synthetic data of the preset's shape. On cuda devices also counts kernel launches, cuBLAS calls, copies, synchronisations and allocations per step.\nExample: mvq bench train --device cpu --preset fmnist-vq --json")
-        { preset, batch, steps, warmup, hyp, lr, deviceData, graphs, tf32, device, json };
+        { preset, batch, steps, warmup, hyp, lr, deviceData, graphs, tf32, opTimes, device, json };
         cmd.SetAction(r =>
         {
             var p = Presets.Get(r.GetValue(preset)!);
@@ -82,13 +84,14 @@ internal static class BenchCommand
             var options = new TrainerOptions(Cli.On(r.GetValue(deviceData), onCuda), Cli.On(r.GetValue(graphs), onCuda));
             if (backend is MvqNative.Backends.Cuda.CudaBackend cb) cb.Tf32 = Cli.On(r.GetValue(tf32), false);
             else if (Cli.On(r.GetValue(tf32), false)) throw new MvqUsageException("--tf32 on needs a cuda device");
-            var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup), options);
+            var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup), options, r.GetValue(opTimes));
             var o = new JsonObject
             {
                 ["device"] = backend.Name, ["preset"] = p.Name, ["batch"] = p.Train.Batch, ["threads"] = CpuParallel.Threads,
                 ["steps"] = res.Steps, ["ms_per_step"] = res.MedianMs, ["images_per_s"] = res.ImagesPerSecond,
                 ["step_ms"] = new JsonArray(res.StepMs.Select(x => (JsonNode)x).ToArray()),
                 ["ms_per_step_mean"] = res.MeanMs,
+                ["cpu_ms_per_step"] = res.CpuMsPerStep,
                 ["gc_collections_gen0_1_2"] = new JsonArray((res.Collections ?? []).Select(x => (JsonNode)x).ToArray()),
                 ["gc_pause_ms"] = res.GcPauseMs, ["allocated_bytes_per_step"] = res.AllocatedBytesPerStep,
                 ["steps_with_gc"] = new JsonArray((res.StepsWithGc ?? []).Select(x => (JsonNode)x).ToArray()),
@@ -109,9 +112,21 @@ internal static class BenchCommand
                 o["per_step_max"] = mx;
                 if (c.EmulatorLaunchesPerStep is double e) o["emulator_launches_per_step"] = e;
             }
+            if (res.Ops is { } ops)
+            {
+                var rows = new JsonArray();
+                foreach (var (op, ms, calls, min) in ops.Rows) rows.Add(new JsonObject { ["op"] = op, ["ms_per_step"] = ms, ["calls_per_step"] = calls, ["fastest_call_ms"] = min });
+                o["op_times"] = new JsonObject { ["steps"] = ops.Steps, ["step_ms"] = ops.StepMs, ["outside_ops_ms"] = ops.StepMs - ops.Rows.Sum(x => x.MsPerStep), ["ops"] = rows };
+            }
             if (r.GetValue(json)) Cli.PrintJson(o);
             else
             {
+                if (res.Ops is { } ot)
+                {
+                    Console.WriteLine($"op times over {ot.Steps} extra steps ({ot.StepMs:F2} ms/step):");
+                    foreach (var (op, ms, calls, min) in ot.Rows) Console.WriteLine($"  {op,-32} {ms,8:F3} ms {100 * ms / ot.StepMs,5:F1}%  {calls,5:0.#} calls, fastest {min:F3} ms");
+                    Console.WriteLine($"  {"(outside ops)",-32} {ot.StepMs - ot.Rows.Sum(x => x.MsPerStep),8:F3} ms");
+                }
                 Console.WriteLine($"{p.Name} on {backend.Name}, batch {p.Train.Batch}, {CpuParallel.Threads} threads: {res.MedianMs:F1} ms/step (median of {res.Steps}), {res.ImagesPerSecond:F0} images/s");
                 if (res.Counts is { } cn)
                     Console.WriteLine("per step (mean): " + string.Join(", ", cn.Mean.Select(kv => $"{kv.Key} {kv.Value:0.##}")) +

@@ -1,3 +1,4 @@
+// A developer command: it may reach library internals (docs/api.md, "Which commands use the facade").
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MvqNative.Backends.Cpu;

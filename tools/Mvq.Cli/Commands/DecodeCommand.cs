@@ -1,11 +1,9 @@
 using System.CommandLine;
-using MvqNative.Checkpoints;
 using MvqNative.Imaging;
-using MvqNative.Models;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq decode`: codes.json -> one PNG per instance and grid.png, in evaluation mode.</summary>
+/// <summary>`mvq decode`: codes.json -> one PNG per instance and grid.png, in evaluation mode. A user command: facade only.</summary>
 internal static class DecodeCommand
 {
     /// <summary>Instances shown in grid.png at most (the PNGs of all are written).</summary>
@@ -23,20 +21,18 @@ internal static class DecodeCommand
         {
             var dir = r.GetValue(output)!;
             using var folder = MvqNative.IO.OutputFolder.Acquire(dir, "mvq decode");
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
-            var (names, c, masks) = CodesFile.ReadWithMasks(r.GetValue(codes)!, m);
-            foreach (var f in Enumerable.Range(0, names.Length).Select(FileName).Append("grid.png"))
+            using var m = MvqModel.Load(r.GetValue(model)!.FullName, r.GetValue(device)!);
+            var c = MvqCodes.Load(r.GetValue(codes)!, m);
+            int n = c.Count;
+            foreach (var f in Enumerable.Range(0, n).Select(FileName).Append("grid.png"))
                 Cli.RefuseInputAsOutput(Path.Combine(dir, f), r.GetValue(codes)!, r.GetValue(model)!.FullName);
-            using var session = new InferenceSession(m, 64);
-            var images = session.Decode(c, masks);
-            var im = m.Config.Image;
-            int per = im.Channels * im.Height * im.Width;
-            for (int i = 0; i < names.Length; i++)
-                ImageGrid.Save(Path.Combine(dir, FileName(i)), images.AsSpan(i * per, per), 1, im.Channels, im.Height, im.Width, columns: 1, scale: 1, padding: 0);
-            int g = Math.Min(GridMax, names.Length);
-            ImageGrid.Save(Path.Combine(dir, "grid.png"), images, g, im.Channels, im.Height, im.Width, columns: Math.Min(16, g), scale: 2);
-            Console.WriteLine($"wrote {names.Length} image{(names.Length == 1 ? "" : "s")} ({FileName(0)}...) and grid.png to {dir}");
+            var images = m.Decode(c);
+            int per = m.ImageSize;
+            for (int i = 0; i < n; i++)
+                ImageGrid.Save(Path.Combine(dir, FileName(i)), images.AsSpan(i * per, per), 1, m.Channels, m.Height, m.Width, columns: 1, scale: 1, padding: 0);
+            int g = Math.Min(GridMax, n);
+            ImageGrid.Save(Path.Combine(dir, "grid.png"), images, g, m.Channels, m.Height, m.Width, columns: Math.Min(16, g), scale: 2);
+            Console.WriteLine($"wrote {n} image{(n == 1 ? "" : "s")} ({FileName(0)}...) and grid.png to {dir}");
             return 0;
         });
         return cmd;

@@ -1,10 +1,8 @@
 using System.CommandLine;
-using MvqNative.Checkpoints;
-using MvqNative.Models;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq encode`: images -> codes.json (k1 for VQ; k1, k2, w for MVQ), in evaluation mode.</summary>
+/// <summary>`mvq encode`: images -> codes.json (k1 for VQ; k1, k2, w for MVQ), in evaluation mode. A user command: facade only.</summary>
 internal static class EncodeCommand
 {
     public static Command Create()
@@ -23,22 +21,12 @@ internal static class EncodeCommand
             Cli.RefuseInputAsOutput(outPath, r.GetValue(input)!, r.GetValue(model)!.FullName);
             int bs = r.GetValue(batch);
             if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            using var m = ModelCheckpoint.Load(r.GetValue(model)!.FullName, backend);
-            var (ds, names) = InputImages.Load(r.GetValue(input)!, m.Config.Image, r.GetValue(limit), Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));
-            bs = Math.Min(bs, ds.Count);
-            ConfigChecks.CheckMemory(m.Config, bs, training: false, r.GetValue(model)!.FullName);
-            using var session = new InferenceSession(m, bs);
-            var codes = new int[ds.Count * session.CodeLength];
-            for (int start = 0; start < ds.Count; start += bs)
-            {
-                int b = Math.Min(bs, ds.Count - start);
-                var (_, _, c) = session.Run(ds, start, b);
-                c.CopyTo(codes, start * session.CodeLength);
-            }
-            CodesFile.Write(outPath, m, names, codes);
-            var layout = string.Join(", ", m.Bottleneck.Segments.Select(s => $"{s.Name} [{s.Length}] of {s.Vocabulary}"));
-            Console.WriteLine($"wrote {ds.Count} code{(ds.Count == 1 ? "" : "s")} ({layout}) to {outPath}");
+            using var m = MvqModel.Load(r.GetValue(model)!.FullName, r.GetValue(device)!);
+            var (images, names) = InputImages.Load(r.GetValue(input)!, m, r.GetValue(limit), Cli.ConvertFlag(r.GetValue(convert), m.Channels));
+            var codes = m.Encode(images.Pixels, bs);
+            new MvqCodes(codes.Values, codes.Segments) { Sources = names }.Save(outPath, m);
+            var layout = string.Join(", ", m.Segments.Select(s => $"{s.Name} [{s.Length}] of {s.Vocabulary}"));
+            Console.WriteLine($"wrote {images.Count} code{(images.Count == 1 ? "" : "s")} ({layout}) to {outPath}");
             return 0;
         });
         return cmd;

@@ -1,9 +1,5 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using MvqNative.Checkpoints;
-using MvqNative.Data;
-using MvqNative.Metrics;
-using MvqNative.Models;
 using Spectre.Console;
 
 namespace MvqNative.Cli.Commands;
@@ -11,6 +7,7 @@ namespace MvqNative.Cli.Commands;
 /// <summary>
 /// `mvq eval`: reconstruction quality (rFID, KID, precision/recall, F8, F1/8, perceptual distance, mse, psnr, ssim),
 /// code usage and the code budget of a model on a dataset; with --samples, generated images (gFID, ...) against the data.
+/// A user command: facade only (MvqModel.Evaluate, MvqEvaluation.ScoreSamples).
 /// </summary>
 internal static class EvalCommand
 {
@@ -36,34 +33,20 @@ internal static class EvalCommand
             int bs = r.GetValue(batch);
             if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
             if (r.GetValue(limit) is < 1) throw new MvqUsageException($"--limit must be >= 1, got {r.GetValue(limit)}");
-            var opts = new DistributionOptions(KidSubsets: Math.Max(1, r.GetValue(kidSubsets)), PrLimit: Math.Max(4, r.GetValue(prLimit)), Batch: Math.Max(1, r.GetValue(batch)));
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            if (sampleDir != null) return Samples(backend, sampleDir, r.GetValue(data)!, r.GetValue(features)?.FullName, r.GetValue(limit), opts, r.GetValue(json));
-            using var m = ModelCheckpoint.Load(modelFile!.FullName, backend);
-            var im = m.Config.Image;
+            var opts = new MvqEvalOptions
+            {
+                Limit = r.GetValue(limit), Batch = bs, Features = !r.GetValue(noFeatures), FeaturesPath = r.GetValue(features)?.FullName,
+                KidSubsets = r.GetValue(kidSubsets), PrLimit = r.GetValue(prLimit),
+            };
+            var dev = r.GetValue(device)!;
+            if (sampleDir != null) return Samples(dev, sampleDir, r.GetValue(data)!, opts, r.GetValue(json));
+            using var m = MvqModel.Load(modelFile!.FullName, dev);
             var spec = r.GetValue(data)!;
-            var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width, Cli.ConvertFlag(r.GetValue(convert), im.Channels));
+            var ds = InputImages.LoadSpec(spec, m, Cli.ConvertFlag(r.GetValue(convert), m.Channels));
             // No figures of nothing: an empty dataset is refused, not reported as NaN.
             if (ds.Count < 1) throw new MvqInputException(spec, "dataset has no images to evaluate");
-            bs = Math.Min(bs, ds.Count);
-            ConfigChecks.CheckMemory(m.Config, bs, training: false, modelFile.FullName);
-            string? skipped = r.GetValue(noFeatures) ? "--no-features"
-                : r.GetValue(features) is null && !FeatureNet.HasDefault ? "no feature network is embedded in this build; pass --features" : null;
-            var net = skipped != null ? null : FeatureNet.Load(backend, r.GetValue(features)?.FullName);
-            if (net != null && r.GetValue(features) is null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (im.Channels, im.Height, im.Width))
-            {
-                // The committed network is FashionMNIST's; other image shapes need their own (--features).
-                skipped = $"the default feature network takes {net.Config.Channels}x{net.Config.Height}x{net.Config.Width} images, the model {im.Channels}x{im.Height}x{im.Width}; pass --features";
-                net.Dispose(); net = null;
-            }
-            if (net != null && (net.Config.Channels, net.Config.Height, net.Config.Width) != (im.Channels, im.Height, im.Width))
-            {
-                var c = net.Config; net.Dispose();
-                throw new MvqUsageException($"--features: the network takes {c.Channels}x{c.Height}x{c.Width} images, the model {im.Channels}x{im.Height}x{im.Width}");
-            }
-            EvalReport rep;
-            try { rep = Evaluator.Run(m, ds, bs, r.GetValue(limit), features: net, options: opts); }
-            finally { net?.Dispose(); }
+            var rep = m.Evaluate(ds, opts);
+            string? skipped = r.GetValue(noFeatures) ? "--no-features" : rep.FeatureMetricsSkipped;
             if (r.GetValue(json))
             {
                 var o = ToJson(rep);
@@ -78,7 +61,7 @@ internal static class EvalCommand
                 t.AddRow("mse", rep.Mse.ToString("F5"));
                 t.AddRow("psnr (dB)", rep.Psnr.ToString("F2"));
                 t.AddRow("ssim", rep.Ssim.ToString("F4"));
-                if (rep.Budget is { } b) t.AddRow("tokens / bits per instance", $"{b.Tokens} / {b.Bits:F2} ({string.Join(" + ", b.BitsPerSegment.Select(kv => $"{kv.Key} {kv.Value:F1}"))})");
+                t.AddRow("tokens / bits per instance", $"{rep.TokensPerInstance} / {rep.BitsPerInstance:F2} ({string.Join(" + ", rep.BitsPerSegment.Select(kv => $"{kv.Key} {kv.Value:F1}"))})");
                 t.AddRow("codebook usage", rep.CodebookUsage.ToString("P1"));
                 t.AddRow("perplexity", rep.Perplexity.ToString("F1"));
                 foreach (var (name, s) in rep.Codes) t.AddRow($"{name} used / perplexity", $"{s.UsedFraction:P1} of {s.Vocabulary} / {s.Perplexity:F1}");
@@ -90,34 +73,28 @@ internal static class EvalCommand
         return cmd;
     }
 
-    private static int Samples(MvqNative.Backends.Backend backend, DirectoryInfo dir, string dataSpec, string? featuresPath, int? limit, DistributionOptions opts, bool json)
+    private static int Samples(string device, DirectoryInfo dir, string dataSpec, MvqEvalOptions opts, bool json)
     {
-        using var net = FeatureNet.Load(backend, featuresPath);
-        var c = net.Config;
-        var gen = DataSpec.Parse("folder:" + dir.FullName).Load(c.Channels, c.Height, c.Width);
-        var real = DataSpec.Parse(dataSpec).Load(c.Channels, c.Height, c.Width);
-        int nGen = Math.Min(gen.Count, limit ?? int.MaxValue), nReal = Math.Min(real.Count, limit ?? int.MaxValue);
-        if (nGen < 2) throw new MvqInputException(dir.FullName, "fewer than two images to score");
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        var d = DistributionMetrics.Score(net, real.Pixels.AsSpan(0, nReal * real.ImageSize), nReal, gen.Pixels.AsSpan(0, nGen * gen.ImageSize), nGen, paired: false, opts);
+        var sc = MvqEvaluation.ScoreSamples(dir.FullName, dataSpec, opts, device);
+        var d = sc.Scores;
         if (json)
         {
-            var o = new JsonObject { ["samples"] = dir.FullName, ["sample_images"] = nGen, ["dataset"] = real.Name, ["real_images"] = nReal };
+            var o = new JsonObject { ["samples"] = dir.FullName, ["sample_images"] = sc.SampleImages, ["dataset"] = sc.Dataset, ["real_images"] = sc.RealImages };
             AddDistributionJson(o, d, "gfid");
-            o["seconds"] = sw.Elapsed.TotalSeconds;
+            o["seconds"] = sc.Seconds;
             Cli.PrintJson(o);
         }
         else
         {
             var t = new Table().AddColumns("figure", "value");
-            t.AddRow("samples", $"{dir.FullName} ({nGen} images) against {real.Name} ({nReal} images)");
+            t.AddRow("samples", $"{dir.FullName} ({sc.SampleImages} images) against {sc.Dataset} ({sc.RealImages} images)");
             AddDistribution(t, d, "gFID");
             AnsiConsole.Write(t);
         }
         return 0;
     }
 
-    private static void AddDistribution(Table t, DistributionReport d, string fidName)
+    private static void AddDistribution(Table t, MvqDistributionScores d, string fidName)
     {
         t.AddRow(fidName, d.Fid.ToString("F3"));
         t.AddRow("KID (x1000)", $"{d.Kid * 1000:F3} ± {d.KidStd * 1000:F3}");
@@ -127,7 +104,7 @@ internal static class EvalCommand
         t.AddRow("feature network", d.Network);
     }
 
-    private static void AddDistributionJson(JsonObject o, DistributionReport d, string fidName)
+    private static void AddDistributionJson(JsonObject o, MvqDistributionScores d, string fidName)
     {
         o[fidName] = d.Fid;
         o["kid"] = d.Kid;
@@ -139,10 +116,10 @@ internal static class EvalCommand
         if (d.Perceptual is double p) o["perceptual"] = p;
         o["pr_images"] = d.PrImages;
         o["feature_network"] = d.Network;
-        o["stage_seconds"] = new JsonObject(d.Seconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 3))));
+        o["stage_seconds"] = new JsonObject(d.StageSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 3))));
     }
 
-    public static JsonObject ToJson(EvalReport r)
+    public static JsonObject ToJson(MvqEvaluation r)
     {
         var o = new JsonObject
         {
@@ -153,12 +130,9 @@ internal static class EvalCommand
         o["mse"] = r.Mse;
         o["psnr"] = r.Psnr;
         o["ssim"] = r.Ssim;
-        if (r.Budget is { } b)
-        {
-            o["tokens_per_instance"] = b.Tokens;
-            o["bits_per_instance"] = b.Bits;
-            o["bits"] = new JsonObject(b.BitsPerSegment.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
-        }
+        o["tokens_per_instance"] = r.TokensPerInstance;
+        o["bits_per_instance"] = r.BitsPerInstance;
+        o["bits"] = new JsonObject(r.BitsPerSegment.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
         o["codebook_usage"] = r.CodebookUsage;
         o["perplexity"] = r.Perplexity;
         o["seconds"] = r.Seconds;

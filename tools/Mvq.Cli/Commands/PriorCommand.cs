@@ -1,18 +1,12 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using MvqNative.Backends.Cpu;
-using MvqNative.Checkpoints;
-using MvqNative.Data;
-using MvqNative.Models;
-using MvqNative.Prior;
-using MvqNative.Training;
 
 namespace MvqNative.Cli.Commands;
 
 /// <summary>
 /// `mvq prior train`: encodes the data with an autoencoder once (codes cached in the output folder, tied to the
 /// autoencoder), trains the transformer prior, evaluates held-out NLL against the unigram baselines, and writes
-/// prior.safetensors, metrics.json and loss.png.
+/// prior.safetensors, metrics.json and loss.png. A user command: facade only (MvqModel.Encode, MvqCodes caches, MvqPrior).
 /// </summary>
 internal static class PriorCommand
 {
@@ -45,21 +39,14 @@ internal static class PriorCommand
             var modelPath = r.GetValue(model)!.FullName;
             if (!File.Exists(modelPath)) throw new MvqInputException(modelPath, "model file does not exist");
             if (r.GetValue(limit) is int lim && lim < 1) throw new MvqUsageException($"--limit must be >= 1, got {lim}");
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            using var ae = ModelCheckpoint.Load(modelPath, backend);
-            var (pc, tc) = PriorConfig.DefaultFor(ae.Config);
-            if (r.GetValue(steps) is int s) tc.Steps = s;
-            if (r.GetValue(batch) is int b) tc.Batch = b;
-            if (r.GetValue(lr) is float l) tc.Lr = l;
-            if (r.GetValue(seed) is int sd) tc.Seed = sd;
-            if (r.GetValue(layers) is int ly) pc.Layers = ly;
-            if (r.GetValue(heads) is int hd) pc.Heads = hd;
-            if (r.GetValue(width) is int wd) pc.Width = wd;
-            if (r.GetValue(dropout) is float dp) pc.Dropout = dp;
-            if (tc.Steps < 1 || tc.Batch < 1) throw new MvqUsageException("--steps and --batch must be >= 1");
-            if (!(tc.Lr > 0)) throw new MvqUsageException($"--lr must be > 0, got {tc.Lr}");
-            pc.Validate();
-            return Run(ae, pc, tc, r.GetValue(data)!, r.GetValue(limit), r.GetValue(output)!.FullName, r.GetValue(resume)?.FullName, r.GetValue(json));
+            using var ae = MvqModel.Load(modelPath, r.GetValue(device)!);
+            var options = new MvqPriorOptions
+            {
+                Steps = r.GetValue(steps), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Seed = r.GetValue(seed),
+                Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width), Dropout = r.GetValue(dropout),
+                CheckpointPath = Path.Combine(r.GetValue(output)!.FullName, "prior.safetensors"),
+            };
+            return Run(ae, options, r.GetValue(data)!, r.GetValue(limit), r.GetValue(output)!.FullName, r.GetValue(resume)?.FullName, r.GetValue(json));
         });
         return cmd;
     }
@@ -77,81 +64,70 @@ internal static class PriorCommand
     }
 
     /// <summary>Codes of a data spec, from the cache in <paramref name="dir"/> or encoded now (and cached).</summary>
-    private static int[] Codes(Autoencoder ae, AutoencoderRef aeRef, CodeLayout layout, string spec, int? limit, string dir, bool json)
+    private static MvqCodes Codes(MvqModel ae, string spec, int? limit, string dir, bool json)
     {
         var path = Path.Combine(dir, CacheName(spec, limit));
         var key = spec + (limit is int n ? $" (first {n})" : "");
-        if (CodesCache.TryLoad(path, layout, aeRef, key) is int[] cached)
+        if (MvqCodes.LoadCache(path, ae, key) is MvqCodes cached)
         {
-            Log(json, $"codes of {key}: {cached.Length / layout.Length} images from the cache {path}");
+            Log(json, $"codes of {key}: {cached.Count} images from the cache {path}");
             return cached;
         }
-        var im = ae.Config.Image;
-        var ds = DataSpec.Parse(spec).Load(im.Channels, im.Height, im.Width);
-        if (limit is int m) ds = ds.Subset(Math.Min(m, ds.Count));
+        var ds = InputImages.LoadSpec(spec, ae, convert: false);
+        if (limit is int m && m < ds.Count) ds = MvqImages.FromPixels(ds.Pixels[..(m * ae.ImageSize)], ae.Channels, ae.Height, ae.Width, ds.Name);
         if (ds.Count < 1) throw new MvqUsageException($"{spec}: dataset is empty");
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var codes = DatasetEncoder.Encode(ae, ds);
-        CodesCache.Save(path, codes, layout, aeRef, key);
+        var codes = ae.Encode(ds.Pixels, batch: 256);
+        codes.SaveCache(path, ae, key);
         Log(json, $"encoded {ds.Count} images of {key} in {sw.Elapsed.TotalSeconds:F1} s; cached in {path}");
         return codes;
     }
 
-    private static int Run(Autoencoder ae, PriorConfig pc, TrainConfig tc, string spec, int? limit, string dir, string? resume, bool json)
+    /// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; would post them to the thread pool).</summary>
+    private sealed class Inline<T>(Action<T> report) : IProgress<T>
     {
-        var backend = ae.Backend;
-        var aeRef = AutoencoderRef.Of(ae);
-        var layout = new CodeLayout(ae.Bottleneck.Segments);
+        public void Report(T value) => report(value);
+    }
+
+    private static int Run(MvqModel ae, MvqPriorOptions options, string spec, int? limit, string dir, string? resume, bool json)
+    {
+        var layout = string.Join(", ", ae.Segments.Select(s => $"{s.Name} [{s.Length}] of {s.Vocabulary}"));
         // Read what --resume names before anything is written, so a bad file costs nothing.
-        if (resume != null)
-        {
-            var (rc, _, owner, _) = PriorCheckpoint.ReadHeader(resume);
-            owner.Check(aeRef, resume, "prior");
-            pc = rc;
-        }
+        using var prior = resume != null ? MvqPrior.Resume(resume, ae, options) : MvqPrior.Create(ae, options);
         Directory.CreateDirectory(dir);
-        var train = Codes(ae, aeRef, layout, spec, limit, dir, json);
-        int t = layout.Length;
-        int[] held;
+        var train = Codes(ae, spec, limit, dir, json);
+        int t = ae.CodeLength;
+        MvqCodes held;
         string heldName;
         if (spec.StartsWith("fashion-mnist", StringComparison.Ordinal))
         {
-            held = Codes(ae, aeRef, layout, "fashion-mnist:test", null, dir, json);
+            held = Codes(ae, "fashion-mnist:test", null, dir, json);
             heldName = "fashion-mnist:test";
         }
         else
         {
             // No test split: the last 10% of the images are held out (at least one), the rest trains.
-            int n = train.Length / t, h = Math.Max(1, n / 10);
+            int n = train.Count, h = Math.Max(1, n / 10);
             if (n < 2) throw new MvqUsageException($"{spec}: needs at least 2 images (one is held out)");
-            held = train[((n - h) * t)..];
-            train = train[..((n - h) * t)];
+            held = new MvqCodes(train.Values[((n - h) * t)..], train.Segments);
+            train = new MvqCodes(train.Values[..((n - h) * t)], train.Segments);
             heldName = $"last {h} images of {spec}";
         }
 
-        using var prior = new TransformerPrior(backend, pc, layout, tc.Seed);
-        using var trainer = new PriorTrainer(backend, prior, tc, train);
-        var ckpt = Path.Combine(dir, "prior.safetensors");
-        if (resume != null) Log(json, $"resumed from {resume} at step {PriorCheckpoint.RestoreTraining(resume, trainer, aeRef)}");
-        Log(json, $"training a prior ({pc.Layers} layers, {pc.Heads} heads, width {pc.Width}, {prior.ParameterCount:N0} parameters) on {backend.Name} over {layout} " +
-                  $"(T = {t}, V = {layout.Vocabulary}): {tc.Steps} steps x {tc.Batch} images of {train.Length / t} ({CpuParallel.Threads} threads)");
-        var history = new List<PriorStepStats>();
+        var ckpt = options.CheckpointPath!;
+        if (resume != null) Log(json, $"resumed from {resume} at step {prior.Step}");
+        Log(json, $"training a prior ({prior.Layers} layers, {prior.Heads} heads, width {prior.Width}, {prior.ParameterCount:N0} parameters) on {ae.DeviceKind} over {layout} " +
+                  $"(T = {t}, V = {ae.Segments.Sum(s => s.Vocabulary)}): {prior.TotalSteps} steps x {prior.Batch} images of {train.Count} ({MvqModel.CpuThreads} threads)");
+        var history = new List<MvqPriorProgress>();
         var started = DateTime.UtcNow;
-        while (trainer.Step < tc.Steps)
+        var result = prior.Train(train, new Inline<MvqPriorProgress>(st =>
         {
-            var st = trainer.TrainStep();
-            if (st != null)
-            {
-                history.Add(st);
-                Log(json, $"step {st.Step,6} | loss {st.Loss:F4} | {st.BitsPerToken:F3} bits/token | grad {st.GradNorm:F3} | lr {st.Lr:E2} | {st.MsPerStep:F1} ms | {st.TokensPerSecond:F0} tokens/s");
-            }
-            if (tc.CheckpointEvery > 0 && trainer.Step % tc.CheckpointEvery == 0 && trainer.Step < tc.Steps)
-                PriorCheckpoint.Save(ckpt, prior, aeRef, trainer);
-        }
-        PriorCheckpoint.Save(ckpt, prior, aeRef, trainer);
+            history.Add(st);
+            Log(json, $"step {st.Step,6} | loss {st.Loss:F4} | {st.BitsPerToken:F3} bits/token | grad {st.GradNorm:F3} | lr {st.LearningRate:E2} | {st.MillisecondsPerStep:F1} ms | {st.TokensPerSecond:F0} tokens/s");
+        }));
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
-        var ev = PriorEvaluator.Run(prior, held, train);
-        SavePlot(Path.Combine(dir, "loss.png"), history, $"prior over {ae.Config.Kind} {ae.Config.Head} codes (T = {t})");
+        var ev = prior.Evaluate(held, train);
+        SavePlot(Path.Combine(dir, "loss.png"), history, $"prior over {(ae.Kind == "vq" ? "Vq" : "Mvq")} {HeadName(ae)} codes (T = {t})");
         var evalJson = new JsonObject
         {
             ["dataset"] = heldName, ["images"] = ev.Images, ["tokens_per_image"] = ev.TokensPerImage,
@@ -162,20 +138,20 @@ internal static class PriorCommand
         };
         var metrics = new JsonObject
         {
-            ["autoencoder"] = new JsonObject { ["kind"] = aeRef.Kind, ["config_hash"] = aeRef.ConfigHash, ["weights_hash"] = aeRef.WeightsHash, ["layout"] = layout.ToString() },
-            ["prior"] = JsonNode.Parse(pc.ToJson()), ["train"] = JsonNode.Parse(tc.ToJson()),
-            ["device"] = backend.Name, ["threads"] = CpuParallel.Threads, ["parameters"] = prior.ParameterCount,
-            ["train_images"] = train.Length / t, ["steps"] = trainer.Step, ["seconds"] = seconds,
+            ["autoencoder"] = new JsonObject { ["kind"] = ae.Kind, ["config_hash"] = ae.ConfigHash, ["weights_hash"] = ae.WeightsHash, ["layout"] = layout },
+            ["prior"] = JsonNode.Parse(prior.ConfigJson), ["train"] = JsonNode.Parse(prior.TrainJson),
+            ["device"] = ae.DeviceKind, ["threads"] = MvqModel.CpuThreads, ["parameters"] = prior.ParameterCount,
+            ["train_images"] = train.Count, ["steps"] = result.Step, ["seconds"] = seconds,
             ["history"] = new JsonArray(history.Select(h => (JsonNode)new JsonObject
             {
                 ["step"] = h.Step, ["loss"] = h.Loss, ["bits_per_token"] = h.BitsPerToken, ["grad_norm"] = h.GradNorm,
-                ["lr"] = h.Lr, ["ms"] = h.MsPerStep, ["tokens_per_s"] = h.TokensPerSecond,
+                ["lr"] = h.LearningRate, ["ms"] = h.MillisecondsPerStep, ["tokens_per_s"] = h.TokensPerSecond,
             }).ToArray()),
             ["eval"] = evalJson,
         };
         var text = metrics.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
         MvqNative.IO.AtomicFile.Write(Path.Combine(dir, "metrics.json"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
-        if (json) Cli.PrintJson(new JsonObject { ["out"] = dir, ["steps"] = trainer.Step, ["seconds"] = seconds, ["eval"] = evalJson.DeepClone() });
+        if (json) Cli.PrintJson(new JsonObject { ["out"] = dir, ["steps"] = result.Step, ["seconds"] = seconds, ["eval"] = evalJson.DeepClone() });
         else
         {
             Console.WriteLine($"done in {seconds:F0} s; held-out ({ev.Images} images of {heldName}): {ev.NatsPerToken:F4} nats/token, {ev.BitsPerImage:F1} bits/image " +
@@ -185,7 +161,14 @@ internal static class PriorCommand
         return 0;
     }
 
-    private static void SavePlot(string path, IReadOnlyList<PriorStepStats> history, string title)
+    /// <summary>The model's head kind as the plot title names it (Grid or Global).</summary>
+    private static string HeadName(MvqModel ae)
+    {
+        var head = System.Text.Json.Nodes.JsonNode.Parse(ae.ModelJson)?["head"]?.GetValue<string>() ?? "";
+        return head.Length == 0 ? head : char.ToUpperInvariant(head[0]) + head[1..];
+    }
+
+    private static void SavePlot(string path, IReadOnlyList<MvqPriorProgress> history, string title)
     {
         var plt = new ScottPlot.Plot();
         if (history.Count > 0)

@@ -3,11 +3,10 @@ using System.Runtime.InteropServices;
 using MvqNative.Data;
 using MvqNative.Imaging;
 using MvqNative.IO;
-using MvqNative.Models;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq reconstruct`: runs images through a model (encode + decode) and writes the reconstructions.</summary>
+/// <summary>`mvq reconstruct`: runs images through a model (encode + decode) and writes the reconstructions. A user command: facade only.</summary>
 internal static class ReconstructCommand
 {
     public static Command Create()
@@ -43,11 +42,11 @@ internal static class ReconstructCommand
 
             using var m = MvqModel.Load(modelPath, r.GetValue(device)!);
             bool conv = Cli.ConvertFlag(r.GetValue(convert), m.Channels);
-            var (ds, _) = InputImages.Load(inPath, new ImageShape { Channels = m.Channels, Height = m.Height, Width = m.Width }, r.GetValue(limit), conv);
+            var (ds, _) = InputImages.Load(inPath, m, r.GetValue(limit), conv);
             if (spec) targets = Enumerable.Range(0, ds.Count).Select(i => Path.Combine(Path.GetFullPath(outPath), DecodeCommand.FileName(i))).ToArray();
             if (ds.Count != targets.Length) throw new MvqInputException(inPath, $"found {ds.Count} images for {targets.Length} names (the folder changed while being read?)");
             int per = m.ImageSize;
-            var rec = m.Reconstruct(ds.Pixels.AsSpan(0, ds.Count * per));
+            var rec = m.Reconstruct(ds.Pixels);
             for (int i = 0; i < ds.Count; i++)
                 ImageGrid.Save(targets[i], rec.AsSpan(i * per, per), 1, m.Channels, m.Height, m.Width, columns: 1, scale: 1, padding: 0);
             if (rawPath is not null) AtomicFile.Write(rawPath, s => s.Write(MemoryMarshal.AsBytes(rec.AsSpan())));

@@ -1,11 +1,10 @@
 using System.CommandLine;
-using MvqNative.Checkpoints;
 using MvqNative.Imaging;
-using MvqNative.Prior;
 
 namespace MvqNative.Cli.Commands;
 
-/// <summary>`mvq sample`: codes from a prior (KV-cache decoding), images from its autoencoder: NNNNN.png, grid.png, codes.json.</summary>
+/// <summary>`mvq sample`: codes from a prior (KV-cache decoding), images from its autoencoder: NNNNN.png, grid.png, codes.json.
+/// A user command: facade only (MvqModel, MvqPrior.Sample).</summary>
 internal static class SampleCommand
 {
     public static Command Create()
@@ -28,39 +27,31 @@ internal static class SampleCommand
             // Options first: nothing is loaded or written when one is wrong.
             int n = r.GetValue(count);
             if (n < 1) throw new MvqUsageException($"--count must be >= 1, got {n}");
-            var opt = new SamplingOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(seed) ?? 1);
-            opt.Validate();
             int bs = r.GetValue(batch);
+            var maskName = r.GetValue(mask);
+            var opt = new MvqSampleOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(seed) ?? 1, maskName == "random", bs,
+                r.GetValue(graphs) is string g0 ? g0 == "on" : null);
+            opt.Validate();
             if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
-            var maskSource = r.GetValue(mask) switch
-            {
-                "prior" => MaskSource.Prior,
-                "random" => MaskSource.Random,
-                var other => throw new MvqUsageException($"--mask must be prior or random, got '{other}'"),
-            };
+            if (maskName is not ("prior" or "random")) throw new MvqUsageException($"--mask must be prior or random, got '{maskName}'");
             var modelPath = r.GetValue(model)!.FullName;
             var priorPath = r.GetValue(prior)!.FullName;
             if (!File.Exists(modelPath)) throw new MvqInputException(modelPath, "model file does not exist");
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
-            bool onCuda = backend is MvqNative.Backends.Cuda.CudaBackend;
-            if (!onCuda && r.GetValue(graphs) == "on") throw new MvqUsageException("--cuda-graphs on needs a cuda device");
-            using var ae = ModelCheckpoint.Load(modelPath, backend);
-            if (maskSource == MaskSource.Random && !ae.Config.IsMvq) throw new MvqUsageException($"--mask random needs an MVQ model; {modelPath} is {ae.Config.Kind}");
-            using var p = PriorCheckpoint.Load(priorPath, backend, AutoencoderRef.Of(ae), new CodeLayout(ae.Bottleneck.Segments));
-            using var sampler = new PriorSampler(p, cudaGraphs: Cli.On(r.GetValue(graphs), onCuda));
-            var g = ImageGenerator.Run(ae, p, n, bs, opt, maskSource, sampler);
+            using var ae = MvqModel.Load(modelPath, r.GetValue(device)!);
+            if (opt.RandomMasks && ae.MaskBits == 0) throw new MvqUsageException($"--mask random needs an MVQ model; {modelPath} is {(ae.Kind == "vq" ? "Vq" : "Mvq")}");
+            using var p = MvqPrior.Load(priorPath, ae);
+            var g = p.Sample(n, opt);
 
             var dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);
-            var im = ae.Config.Image;
-            int per = im.Channels * im.Height * im.Width;
+            int per = ae.ImageSize;
             for (int i = 0; i < n; i++)
-                ImageGrid.Save(Path.Combine(dir, DecodeCommand.FileName(i)), g.Images.AsSpan(i * per, per), 1, im.Channels, im.Height, im.Width, columns: 1, scale: 1, padding: 0);
+                ImageGrid.Save(Path.Combine(dir, DecodeCommand.FileName(i)), g.Images.AsSpan(i * per, per), 1, ae.Channels, ae.Height, ae.Width, columns: 1, scale: 1, padding: 0);
             int shown = Math.Min(DecodeCommand.GridMax, n);
-            ImageGrid.Save(Path.Combine(dir, "grid.png"), g.Images, shown, im.Channels, im.Height, im.Width, columns: Math.Min(16, shown), scale: 2);
+            ImageGrid.Save(Path.Combine(dir, "grid.png"), g.Images, shown, ae.Channels, ae.Height, ae.Width, columns: Math.Min(16, shown), scale: 2);
             var names = Enumerable.Range(0, n).Select(i => $"sample {i} (seed {opt.Seed})").ToList();
-            CodesFile.Write(Path.Combine(dir, "codes.json"), ae, names, g.Codes, g.MaskWords);
-            Console.WriteLine($"sampled {n} image{(n == 1 ? "" : "s")} ({p.Layout.Length} tokens each) in {g.PriorMs:F0} ms (prior) + {g.DecodeMs:F0} ms (decoder); " +
+            new MvqCodes(g.Codes.Values, g.Codes.Segments, g.Codes.MaskWords) { Sources = names }.Save(Path.Combine(dir, "codes.json"), ae);
+            Console.WriteLine($"sampled {n} image{(n == 1 ? "" : "s")} ({p.CodeLength} tokens each) in {g.PriorMilliseconds:F0} ms (prior) + {g.DecodeMilliseconds:F0} ms (decoder); " +
                               $"wrote {DecodeCommand.FileName(0)}..., grid.png and codes.json to {dir}");
             return 0;
         });

@@ -1,3 +1,4 @@
+// A developer command: it may reach library internals (docs/api.md, "Which commands use the facade").
 // `mvq selftest`: the conformance suite (every registered op's cases against the float64
 // reference) on one device; JSON or a table; exit code 1 when a case failed or an op is uncovered.
 using System.CommandLine;

@@ -1,10 +1,11 @@
+// A user command whose model work runs on the facade (MvqModel.Create/TrainCore/Evaluate/Reconstruct); still internal (docs/api.md):
+// config resolution and checks, resuming a checkpoint with its optimiser state, the CUDA switches, profiler steps, the step log.
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MvqNative.Checkpoints;
 using MvqNative.Data;
 using MvqNative.IO;
 using MvqNative.Imaging;
-using MvqNative.Metrics;
 using MvqNative.Models;
 using MvqNative.Training;
 using Spectre.Console;
@@ -177,8 +178,8 @@ internal static class TrainCommand
         // Held-out figures: the test split when training on FashionMNIST, else the first images.
         var evalData = dataSpec.StartsWith("fashion-mnist", StringComparison.Ordinal)
             ? DataSpec.Parse("fashion-mnist:test").Load(mc.Image.Channels, mc.Image.Height, mc.Image.Width) : dataset;
-        var report = Evaluator.Run(model.Net, evalData, 256, limit: 2000);
-        WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model.Net, evalData);
+        var report = model.Evaluate(MvqImages.FromDataset(evalData), limit: 2000);
+        WriteReconstructions(Path.Combine(outDir, "reconstructions.png"), model, evalData);
         LossPlot.Save(Path.Combine(outDir, "loss.png"), history, $"{mc.Kind.Name()} {mc.Head.Name()}: training loss");
         var metrics = new JsonObject
         {
@@ -226,15 +227,14 @@ internal static class TrainCommand
     }
 
     /// <summary>Originals on the top row, reconstructions below, 16 test images.</summary>
-    internal static void WriteReconstructions(string path, Autoencoder model, ImageDataset data)
+    internal static void WriteReconstructions(string path, MvqModel model, ImageDataset data)
     {
         int n = Math.Min(16, data.Count);
-        using var session = new InferenceSession(model, n);
-        var (orig, recon, _) = session.Run(data, 0, n);
-        var im = model.Config.Image;
+        var orig = data.Pixels.AsSpan(0, n * model.ImageSize).ToArray();
+        var recon = model.Reconstruct(orig);
         var both = new float[orig.Length * 2];
         orig.CopyTo(both, 0);
         recon.CopyTo(both, orig.Length);
-        ImageGrid.Save(path, both, 2 * n, im.Channels, im.Height, im.Width, columns: n, scale: 3);
+        ImageGrid.Save(path, both, 2 * n, model.Channels, model.Height, model.Width, columns: n, scale: 3);
     }
 }

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using MvqNative.Checkpoints;
 using MvqNative.Imaging;
-using MvqNative.Models;
-using MvqNative.Mvq;
 
 namespace MvqNative.Cli.Commands;
 
@@ -10,6 +7,7 @@ namespace MvqNative.Cli.Commands;
 /// `mvq traverse` (MVQ only): for one image, a PNG grid of reconstructions under changed masks: row 1 the
 /// original and the winner's reconstruction; then one image per single mask bit toggled from the winner's
 /// word (D2 images, in bit order); then N random masks (seeded, drop rate p). Rows are padded with white cells.
+/// A user command: facade only (the winner's mask word, random mask words, decoding codes with mask words).
 /// </summary>
 internal static class TraverseCommand
 {
@@ -33,31 +31,24 @@ internal static class TraverseCommand
             int sc = r.GetValue(scale);
             if (sc is < 1 or > 16) throw new MvqUsageException($"--scale must be from 1 to 16, got {sc}");
             Cli.RefuseInputAsOutput(r.GetValue(output)!, r.GetValue(input)!, r.GetValue(model)!.FullName);
-            using var backend = Cli.OpenDevice(r.GetValue(device)!);
             var modelPath = r.GetValue(model)!.FullName;
-            using var m = ModelCheckpoint.Load(modelPath, backend);
-            if (m.Bottleneck is not MvqBottleneck mvq)
-                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Config.Kind.Name()}: its code has no mask to traverse)");
-            var (ds, _) = InputImages.Load(r.GetValue(input)!, m.Config.Image, 1, Cli.ConvertFlag(r.GetValue(convert), m.Config.Image.Channels));
-            var im = m.Config.Image;
-            int per = im.Channels * im.Height * im.Width, len = mvq.CodeLength, d2 = mvq.Sizes.D2;
+            using var m = MvqModel.Load(modelPath, r.GetValue(device)!);
+            if (m.MaskBits == 0)
+                throw new MvqInputException(modelPath, $"traverse needs an MVQ model (this one is {m.Kind}: its code has no mask to traverse)");
+            var (ds, _) = InputImages.Load(r.GetValue(input)!, m, 1, Cli.ConvertFlag(r.GetValue(convert), m.Channels));
+            int per = m.ImageSize, len = m.CodeLength, d2 = m.MaskBits;
 
-            float[] orig, winner; int[] code;
-            using (var s1 = new InferenceSession(m, 1)) (orig, winner, code) = s1.Run(ds, 0, 1);
+            float[] orig = ds.Pixels.ToArray(), winner = m.Reconstruct(orig);
+            int[] code = m.Encode(orig).Values;
             int w = code[len - 1];
-            uint word = mvq.EvalBank[w];
+            uint word = m.EvaluationMask(w);
             var words = new uint[d2 + nRandom];
             for (int i = 0; i < d2; i++) words[i] = word ^ (1u << i);
-            if (nRandom > 0) MaskHash.Bank(r.GetValue(seed) ?? 1, 0, nRandom, d2, m.Config.Mvq!.DropRate).CopyTo(words, d2);
+            if (nRandom > 0) m.RandomMasks(nRandom, r.GetValue(seed) ?? 1).CopyTo(words, d2);
             var codes = new int[words.Length * len];
             for (int i = 0; i < words.Length; i++) code.CopyTo(codes, i * len);
-            float[] decoded;
-            using (var s2 = new InferenceSession(m, words.Length))
-            {
-                mvq.OverrideDecodeWords(words);
-                try { decoded = s2.Decode(codes); }
-                finally { mvq.OverrideDecodeWords(null); }
-            }
+            // One pass over all masks, as one batch.
+            float[] decoded = m.Decode(new MvqCodes(codes, m.Segments, words), batch: words.Length);
 
             int cols = Math.Max(2, Math.Min(d2, 16));
             var cells = new List<float[]>();
@@ -72,7 +63,7 @@ internal static class TraverseCommand
             if (nRandom > 0) Row(Enumerable.Range(d2, nRandom).Select(i => decoded.AsSpan(i * per, per).ToArray()));
             var all = cells.SelectMany(x => x).ToArray();
             var outPath = r.GetValue(output)!;
-            ImageGrid.Save(outPath, all, cells.Count, im.Channels, im.Height, im.Width, columns: cols, scale: sc);
+            ImageGrid.Save(outPath, all, cells.Count, m.Channels, m.Height, m.Width, columns: cols, scale: sc);
             Console.WriteLine($"wrote {outPath}: winner w={w} (mask {Convert.ToString(word, 2).PadLeft(d2, '0')}, bit 0 rightmost), {d2} single-bit toggles, {nRandom} random masks; {cols} columns");
             return 0;
         });

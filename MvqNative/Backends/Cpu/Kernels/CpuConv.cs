@@ -18,6 +18,12 @@ internal static unsafe class CpuConv
     /// <summary>Target GEMM width: a group of images is laid side by side so that N = group * Ho*Wo reaches about this.</summary>
     private const int TargetCols = 1024;
 
+    /// <summary>
+    /// dx of stride-1 same convolutions as a forward convolution of dy (see Backward); MVQ_CONV_DX=col2im switches back
+    /// to W^T dy + col2im for every convolution (to compare speed, or the old summation order).
+    /// </summary>
+    internal static bool DirectDx { get; set; } = Environment.GetEnvironmentVariable("MVQ_CONV_DX") != "col2im";
+
     /// <summary>Fixed batch chunks (one per thread) and the group size inside a chunk; all sums depend only on these.</summary>
     private static (int Chunks, int Per, int Group) Plan(in ConvShape s)
     {
@@ -105,17 +111,29 @@ internal static unsafe class CpuConv
         var (chunks, per, group) = Plan(s);
         int gemmThreads = chunks == 1 ? CpuParallel.Threads : 1;
         int partLen = wLen + cout;
+        // A stride-1 "same" convolution (k > 1, 2P = k - 1) gets dx as a forward convolution of dy with the
+        // flipped kernel: dx[n] = wt * im2col'(dy[n]), wt[ci, (co, u, v)] = w[co, ci, k-1-u, k-1-v], im2col' with
+        // padding k-1-P. That is one GEMM with K = Cout*k*k and no col2im, where W^T dy has K = Cout and
+        // writes a Cin*k*k x pixels matrix that col2im then reads back: the same flops, far less memory
+        // traffic. It sums dx over (co, u, v) in the GEMM's order instead of over co then (u, v).
+        bool direct = DirectDx && s.S == 1 && s.K > 1 && 2 * s.P == s.K - 1 && rows > 0 && pix > 0;
+        var ts = direct ? new ConvShape(1, cout, s.Ho, s.Wo, s.Cin, s.K, 1, s.K - 1 - s.P, s.H, s.W) : default;
+        int tRows = direct ? ts.Rows : 0;
+        var wt = direct ? ArrayPool<float>.Shared.Rent(s.Cin * tRows) : null;
+        if (direct) FlipTranspose(w, wo, cout, s.Cin, s.K, wt!);
         var parts = ArrayPool<float>.Shared.Rent(chunks * partLen);
         try
         {
             CpuParallel.For(chunks, 1, (c0, c1) =>
             {
                 int cols = group * pix;
-                var colBuf = ArrayPool<float>.Shared.Rent(Math.Max(1, 2 * rows * cols));
+                // col [rows, cols], then dcol [rows, cols] (col2im path) or dy's im2col [tRows, cols] + dx of the group [Cin, cols].
+                long scratch = direct ? (long)(rows + tRows + s.Cin) * cols : 2L * rows * cols;
+                var colBuf = ArrayPool<float>.Shared.Rent((int)Math.Max(1, scratch));
                 var dyBuf = ArrayPool<float>.Shared.Rent(cout == 1 ? 1 : cout * cols);
                 try
                 {
-                    fixed (float* px = x, pw = w, pdy = dy, pdx = dx, pparts = parts, pscr = colBuf, pdyg = dyBuf)
+                    fixed (float* px = x, pw = w, pdy = dy, pdx = dx, pparts = parts, pscr = colBuf, pdyg = dyBuf, pwt = wt)
                     {
                         for (int ci = c0; ci < c1; ci++)
                         {
@@ -136,29 +154,49 @@ internal static unsafe class CpuConv
                                             new ReadOnlySpan<float>(pdy + dyo + (long)(n0 + i) * outImage + (long)r * pix, pix)
                                                 .CopyTo(new Span<float>(dyg + (long)r * n + i * pix, pix));
                                 for (int i = 0; i < g; i++) Im2Col(s, px + xo + (long)(n0 + i) * inImage, col + i * pix, n);
-                                if (rows > 0 && pix > 0)
+                                if (direct)
                                 {
+                                    float* tcol = dcol, dxg = dcol + (long)tRows * n;
+                                    for (int i = 0; i < g; i++) Im2Col(ts, pdy + dyo + (long)(n0 + i) * outImage, tcol + i * pix, n);
+                                    CpuGemm.SgemmThreads(gemmThreads, false, false, s.Cin, n, tRows, 1f, pwt, tRows, tcol, n, 0f, dxg, n);
+                                    for (int i = 0; i < g; i++)
+                                        for (int r = 0; r < s.Cin; r++)
+                                            new ReadOnlySpan<float>(dxg + (long)r * n + i * pix, pix)
+                                                .CopyTo(new Span<float>(pdx + dxo + (long)(n0 + i) * inImage + (long)r * pix, pix));
                                     if (cout == 1)
                                     {
-                                        // Outer product and row dots: a 1-row GEMM would waste most of each micro tile.
+                                        var dyR = new ReadOnlySpan<float>(dyg, n);
                                         for (int r = 0; r < rows; r++)
+                                            pdw[r] += System.Numerics.Tensors.TensorPrimitives.Dot(dyR, new ReadOnlySpan<float>(col + (long)r * n, n));
+                                    }
+                                    else CpuGemm.SgemmThreads(gemmThreads, false, true, cout, rows, n, 1f, dyg, n, col, n, 1f, pdw, rows);
+                                }
+                                else
+                                {
+                                    if (rows > 0 && pix > 0)
+                                    {
+                                        if (cout == 1)
                                         {
-                                            var colR = new ReadOnlySpan<float>(col + (long)r * n, n);
-                                            var dyR = new ReadOnlySpan<float>(dyg, n);
-                                            System.Numerics.Tensors.TensorPrimitives.Multiply(dyR, pw[wo + r], new Span<float>(dcol + (long)r * n, n));
-                                            pdw[r] += System.Numerics.Tensors.TensorPrimitives.Dot(dyR, colR);
+                                            // Outer product and row dots: a 1-row GEMM would waste most of each micro tile.
+                                            for (int r = 0; r < rows; r++)
+                                            {
+                                                var colR = new ReadOnlySpan<float>(col + (long)r * n, n);
+                                                var dyR = new ReadOnlySpan<float>(dyg, n);
+                                                System.Numerics.Tensors.TensorPrimitives.Multiply(dyR, pw[wo + r], new Span<float>(dcol + (long)r * n, n));
+                                                pdw[r] += System.Numerics.Tensors.TensorPrimitives.Dot(dyR, colR);
+                                            }
+                                        }
+                                        else
+                                        {
+                                            CpuGemm.SgemmThreads(gemmThreads, true, false, rows, n, cout, 1f, pw + wo, rows, dyg, n, 0f, dcol, n);
+                                            CpuGemm.SgemmThreads(gemmThreads, false, true, cout, rows, n, 1f, dyg, n, col, n, 1f, pdw, rows);
                                         }
                                     }
-                                    else
-                                    {
-                                        CpuGemm.SgemmThreads(gemmThreads, true, false, rows, n, cout, 1f, pw + wo, rows, dyg, n, 0f, dcol, n);
-                                        CpuGemm.SgemmThreads(gemmThreads, false, true, cout, rows, n, 1f, dyg, n, col, n, 1f, pdw, rows);
-                                    }
+                                    else new Span<float>(dcol, rows * n).Clear();
+                                    for (int i = 0; i < g; i++) Col2Im(s, dcol + i * pix, n, pdx + dxo + (long)(n0 + i) * inImage);
                                 }
-                                else new Span<float>(dcol, rows * n).Clear();
                                 for (int i = 0; i < g; i++)
                                 {
-                                    Col2Im(s, dcol + i * pix, n, pdx + dxo + (long)(n0 + i) * inImage);
                                     float* dyn = pdy + dyo + (long)(n0 + i) * outImage;
                                     for (int o = 0; o < cout; o++)
                                     {
@@ -194,7 +232,20 @@ internal static unsafe class CpuConv
         finally
         {
             ArrayPool<float>.Shared.Return(parts);
+            if (wt is not null) ArrayPool<float>.Shared.Return(wt);
         }
+    }
+
+    /// <summary>wt[ci, (co*k + u)*k + v] = w[co, ci, k-1-u, k-1-v]: the kernel of the transposed convolution as a forward one.</summary>
+    private static void FlipTranspose(float[] w, int wo, int cout, int cin, int k, float[] wt)
+    {
+        int kk = k * k, tRows = cout * kk;
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+            {
+                int src = wo + (co * cin + ci) * kk, dst = ci * tRows + co * kk;
+                for (int t = 0; t < kk; t++) wt[dst + t] = w[src + kk - 1 - t];
+            }
     }
 
     /// <summary>out[0, :] += sum over r, in order, of w[r] * col[r, :] (a 1-row GEMM as row axpys).</summary>

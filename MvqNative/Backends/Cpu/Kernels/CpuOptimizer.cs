@@ -38,6 +38,29 @@ internal static class CpuOptimizer
         float b1c = 1 - s.Beta1, b2c = 1 - s.Beta2;
         CpuParallel.For(n, 16384, (st, e) =>
         {
+            // Vector lanes do the scalar loop's operations in its order (no fused multiply-adds), so results are identical.
+            if (System.Numerics.Vector.IsHardwareAccelerated)
+            {
+                int w = System.Numerics.Vector<float>.Count;
+                var clip = new System.Numerics.Vector<float>(s.Clip);
+                var beta1 = new System.Numerics.Vector<float>(s.Beta1);
+                var beta2 = new System.Numerics.Vector<float>(s.Beta2);
+                var b1 = new System.Numerics.Vector<float>(b1c);
+                var b2 = new System.Numerics.Vector<float>(b2c);
+                var decay = new System.Numerics.Vector<float>(s.DecayMul);
+                var size = new System.Numerics.Vector<float>(s.StepSize);
+                var bc2 = new System.Numerics.Vector<float>(s.Bc2Sqrt);
+                var eps = new System.Numerics.Vector<float>(s.Eps);
+                for (; st <= e - w; st += w)
+                {
+                    var gi = new System.Numerics.Vector<float>(g, go + st) * clip;
+                    var mi = beta1 * new System.Numerics.Vector<float>(ma, mo + st) + b1 * gi;
+                    var vi = beta2 * new System.Numerics.Vector<float>(va, vo + st) + b2 * gi * gi;
+                    mi.CopyTo(ma, mo + st); vi.CopyTo(va, vo + st);
+                    var pi = new System.Numerics.Vector<float>(pa, po + st) * decay;
+                    (pi - size * mi / (System.Numerics.Vector.SquareRoot(vi) / bc2 + eps)).CopyTo(pa, po + st);
+                }
+            }
             for (int i = st; i < e; i++)
             {
                 float gi = g[go + i] * s.Clip;

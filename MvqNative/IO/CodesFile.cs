@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using MvqNative.Models;
 
-namespace MvqNative.Cli;
+namespace MvqNative.IO;
 
 /// <summary>
 /// codes.json: { "format", "model": { kind, config_hash, image [C, H, W], tokens_per_instance, code_length },
@@ -53,7 +53,7 @@ internal static class CodesFile
         if (maskWords is not null)
             for (int i = 0; i < names.Count; i++) o["instances"]![i]!["mask"] = maskWords[i];
         var text = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        MvqNative.IO.AtomicFile.WriteText(path, text);
+        AtomicFile.WriteText(path, text);
     }
 
     /// <summary>
@@ -70,7 +70,7 @@ internal static class CodesFile
     public static (string[] Names, int[] Codes, uint[]? Masks) ReadWithMasks(string path, Autoencoder model)
     {
         JsonNode? root;
-        var text = MvqNative.IO.InputFile.ReadAllText(path, MvqNative.IO.Limits.JsonBytes, "codes file");
+        var text = InputFile.ReadAllText(path, Limits.JsonBytes, "codes file");
         try { root = JsonNode.Parse(text); }
         catch (JsonException e) { throw new MvqInputException(path, "invalid JSON: " + e.Message); }
         try
