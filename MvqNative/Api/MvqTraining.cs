@@ -101,7 +101,11 @@ public sealed record MvqEvaluation(int Images, double Mse, double Psnr, double S
             using var net = Metrics.FeatureNet.Load(backend, o.FeaturesPath);
             var c = net.Config;
             var full = Path.GetFullPath(samplesFolder);
-            var gen = Data.DataSpec.Parse("folder:" + full).Load(c.Channels, c.Height, c.Width);
+            if (!Directory.Exists(full)) throw new MvqInputException(full, "image folder not found");
+            // A folder written by `mvq sample` / `mvq decode` (it has codes.json) also holds grid.png, the overview of the
+            // first instances: that is not a sample, and scoring it as one would add a resized grid to the generated set.
+            var skip = File.Exists(Path.Combine(full, "codes.json")) ? new HashSet<string> { "grid.png" } : null;
+            var gen = Data.ImageFolder.Load(full, c.Channels, c.Height, c.Width, skipNames: skip);
             var real = Data.DataSpec.Parse(dataSpec).Load(c.Channels, c.Height, c.Width);
             int nGen = Math.Min(gen.Count, o.Limit ?? int.MaxValue), nReal = Math.Min(real.Count, o.Limit ?? int.MaxValue);
             if (nGen < 2) throw new MvqInputException(full, "fewer than two images to score");

@@ -31,12 +31,17 @@ internal static class ImageFolder
     /// <summary>
     /// Loads every file with an image extension (.png .jpg .jpeg .bmp .gif, any case) in <paramref name="dir"/>,
     /// sorted by file name (ordinal), each through <see cref="ImageFile.Load"/> (center crop, resize, channel rule).
-    /// The result is [N, C, H, W] with no labels.
+    /// The result is [N, C, H, W] with no labels. Files named in <paramref name="skipNames"/> (exact file names) are left out.
     /// </summary>
     /// <exception cref="MvqInputException">The folder is missing or has no images, or one file is bad (named in the message).</exception>
-    public static ImageDataset Load(string dir, int channels, int height, int width, bool convert = false)
+    public static ImageDataset Load(string dir, int channels, int height, int width, bool convert = false, IReadOnlySet<string>? skipNames = null)
     {
         var files = Files(dir);
+        if (skipNames is { Count: > 0 })
+        {
+            files = files.Where(f => !skipNames.Contains(Path.GetFileName(f))).ToArray();
+            if (files.Length == 0) throw new MvqInputException(dir, "no image files (.png, .jpg, .jpeg, .bmp, .gif) in folder");
+        }
 
         int size = channels * height * width;
         long bytes = (long)files.Length * size * sizeof(float);

@@ -10,6 +10,10 @@ Usage:
   tools/experiments/sweep.py train  [--out runs/sweep] [--steps 600] [--seeds 1,2,3] [--only GROUP,...]
   tools/experiments/sweep.py eval   [--out runs/sweep] [--features PATH] [--limit N]
   tools/experiments/sweep.py list                         # the cells, their bits per instance
+  tools/experiments/sweep.py tables [--out runs/sweep] [--gen-out GEN.json]   # markdown tables for docs/results
+  tools/experiments/sweep.py gen    --runs DIR [DIR ...] [--count 2000] [--limit 2000] [--features PATH]
+      # generation: the default prior (`mvq prior train`), `mvq sample --count N --seed 1`, then
+      # `mvq eval --samples` (gFID, precision, recall) against the first N test images; DIR/gen/gen.json
 env: MVQ (command prefix, default "dotnet tools/Mvq.Cli/bin/Release/net10.0/mvq.dll"), MVQ_THREADS (set it to 1).
 """
 import argparse
@@ -53,11 +57,22 @@ CELLS = [
     ("paper-L5", "mvq-L5-K8+8", mvq(8, 5, 8, 2)),
     ("equal-bits", "vq-L5-K64", vq(64, 5)),       # 30 bits against mvq-L5-K8+8's 29
     ("j-sweep", "mvq-L2-K8+8-J32", mvq(8, 2, 8, 1, j=32)),
-    ("paper-L2-K64", "vq-L2-K64", vq(64, 2)),
-    ("paper-L2-K64", "mvq-L2-K32+32", mvq(32, 2, 32, 1)),
     ("j-sweep", "mvq-L2-K8+8-J2048", mvq(8, 2, 8, 1, j=2048)),
     ("j-sweep", "mvq-L2-K8+8-J2", mvq(8, 2, 8, 1, j=2)),
     ("j-sweep", "mvq-L2-K8+8-J8", mvq(8, 2, 8, 1, j=8)),
+    # K sweep in the paper's framing (the paper: gains "widen as codebook entries are reduced"), L = 2 then L = 5.
+    ("paper-L2-K32", "vq-L2-K32", vq(32, 2)),
+    ("paper-L2-K32", "mvq-L2-K16+16", mvq(16, 2, 16, 1)),
+    ("paper-L2-K64", "vq-L2-K64", vq(64, 2)),
+    ("paper-L2-K64", "mvq-L2-K32+32", mvq(32, 2, 32, 1)),
+    ("paper-L2-K128", "vq-L2-K128", vq(128, 2)),
+    ("paper-L2-K128", "mvq-L2-K64+64", mvq(64, 2, 64, 1)),
+    ("paper-L5-K32", "vq-L5-K32", vq(32, 5)),
+    ("paper-L5-K32", "mvq-L5-K16+16", mvq(16, 5, 16, 2)),
+    # vq-L5-K64 is in the equal-bits group above (a cell name is one run folder).
+    ("paper-L5-K64", "mvq-L5-K32+32", mvq(32, 5, 32, 2)),
+    ("paper-L5-K128", "vq-L5-K128", vq(128, 5)),
+    ("paper-L5-K128", "mvq-L5-K64+64", mvq(64, 5, 64, 2)),
 ]
 
 
@@ -182,9 +197,124 @@ def evaluate(args):
     print(f"wrote {os.path.join(args.out, 'cells.json')} ({len(out)} cells)")
 
 
+def generate(args):
+    """gFID of each run folder's model with its default prior; reuses DIR/gen/gen.json when its key matches."""
+    import re
+    out = []
+    for run in args.runs:
+        model = os.path.join(run, "model.safetensors")
+        if not os.path.exists(model):
+            print(f"error: {model}: no model", file=sys.stderr)
+            continue
+        g = os.path.join(run, "gen")
+        os.makedirs(g, exist_ok=True)
+        key = {"model_mtime": os.path.getmtime(model), "count": args.count, "limit": args.limit, "seed": 1,
+               "features": os.path.abspath(args.features) if args.features else None, "prior_steps": args.prior_steps,
+               "prior_limit": args.prior_limit}
+        rec = load(os.path.join(g, "gen.json"))
+        if not rec or rec.get("key") != key:
+            prior = os.path.join(g, "prior", "prior.safetensors")
+            t0 = time.time()
+            cmd = mvq_cmd() + ["prior", "train", "--model", model, "--data", "fashion-mnist:train", "--out", os.path.join(g, "prior"), "--seed", "1"]
+            if args.prior_steps:
+                cmd += ["--steps", str(args.prior_steps)]
+            if args.prior_limit:
+                cmd += ["--limit", str(args.prior_limit)]
+            with open(os.path.join(g, "prior.log"), "w") as log:
+                if subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT) != 0:
+                    print(f"{run}: mvq prior train failed, see {g}/prior.log", file=sys.stderr, flush=True)
+                    continue
+            t1 = time.time()
+            samples = os.path.join(g, "samples")
+            p = subprocess.run(mvq_cmd() + ["sample", "--model", model, "--prior", prior, "--count", str(args.count), "--batch", "64",
+                                            "--seed", "1", "--output", samples], capture_output=True, text=True)
+            if p.returncode != 0:
+                print(f"{run}: mvq sample failed: {p.stderr.strip()[-300:]}", file=sys.stderr, flush=True)
+                continue
+            # "sampled N images (T tokens each) in P ms (prior) + D ms (decoder); ..."
+            m = re.search(r"\((\d+) tokens each\) in (\d+) ms \(prior\) \+ (\d+) ms \(decoder\)", p.stdout)
+            t2 = time.time()
+            # grid.png (the overview) is not a sample: keep it beside the folder, out of the scored set.
+            if os.path.exists(os.path.join(samples, "grid.png")):
+                os.replace(os.path.join(samples, "grid.png"), os.path.join(g, "grid.png"))
+            cmd = mvq_cmd() + ["eval", "--samples", samples, "--data", "fashion-mnist:test", "--limit", str(args.limit), "--json"]
+            if args.features:
+                cmd += ["--features", args.features]
+            e = subprocess.run(cmd, capture_output=True, text=True)
+            if e.returncode != 0:
+                print(f"{run}: mvq eval --samples failed: {e.stderr.strip()[-300:]}", file=sys.stderr, flush=True)
+                continue
+            pm = load(os.path.join(g, "prior", "metrics.json")) or {}
+            rec = {"key": key, "run": os.path.abspath(run), "cell": load(os.path.join(run, "cell.json")),
+                   "prior_wall_s": round(t1 - t0, 1), "sample_wall_s": round(t2 - t1, 1),
+                   "tokens": int(m.group(1)) if m else None, "sample_prior_ms": int(m.group(2)) if m else None,
+                   "sample_decoder_ms": int(m.group(3)) if m else None, "sample_stdout": p.stdout.strip(),
+                   "prior_eval": pm.get("eval"), "gen_eval": json.loads(e.stdout),
+                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "threads": os.environ.get("MVQ_THREADS", "")}
+            for f in os.listdir(samples):  # the PNGs are reproducible from the prior, the seed and codes.json
+                if re.fullmatch(r"\d+\.png", f):
+                    os.remove(os.path.join(samples, f))
+            write_json(os.path.join(g, "gen.json"), rec)
+            print(f"{run}: prior {rec['prior_wall_s']} s, sampling {rec['sample_wall_s']} s, gFID {rec['gen_eval'].get('gfid')}", flush=True)
+        out.append(rec)
+    if args.gen_out:
+        write_json(args.gen_out, out)
+        print(f"wrote {args.gen_out} ({len(out)} runs)")
+
+
+def bits_text(m):
+    """'17 (6 + 3 + 8)': total, then L1 + L2 + w bits for MVQ."""
+    t = bits(m)
+    if m["kind"] != "mvq":
+        return f"{t:g}"
+    b1 = m["tokens"] * math.log2(m["codes"])
+    b2 = m["secondary"]["tokens"] * math.log2(m["secondary"]["codes"])
+    return f"{t:g} ({b1:g} + {b2:g} + {math.log2(m['mvq']['evalHypotheses']):g})"
+
+
+def mean_std(v, fmt):
+    if not v:
+        return "-"
+    m = sum(v) / len(v)
+    if len(v) == 1:
+        return f"{m:{fmt}} (1 seed)"
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+    return f"{m:{fmt}} ± {sd:{fmt}}"
+
+
+def tables(args):
+    """Markdown tables for docs/results: the cells (mean ± sample std over seeds) and, with --gen-out, generation."""
+    cells_json = load(os.path.join(args.out, "cells.json")) or []
+    print("| cell | group | bits / instance | seeds | rFID | KID | precision | recall | F8 | F1/8 | perceptual | test mse | psnr (dB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for _, name, model in CELLS:
+        runs = [c for c in cells_json if c["name"] == name]
+        if not runs:
+            continue
+        col = lambda k: [r["eval"][k] for r in runs if r["eval"].get(k) is not None]
+        print(f"| {name} | {runs[0]['group']} | {bits_text(model)} | {','.join(str(r['seed']) for r in runs)} | {mean_std(col('rfid'), '.1f')} | "
+              f"{mean_std(col('kid'), '.1f')} | {mean_std(col('precision'), '.3f')} | {mean_std(col('recall'), '.3f')} | {mean_std(col('f8'), '.3f')} | "
+              f"{mean_std(col('f1_8'), '.3f')} | {mean_std(col('perceptual'), '.3f')} | {mean_std(col('mse'), '.5f')} | {mean_std(col('psnr'), '.2f')} |")
+    if args.gen_out:
+        gen = load(args.gen_out) or []
+        print()
+        print("| run | tokens | bits / instance | rFID | gFID | KID | precision | recall | F8 | F1/8 | prior held-out bits / image | sampling: prior ms + decoder ms (2000 images) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for g in gen:
+            run = os.path.basename(g["run"].rstrip("/"))
+            ev = load(os.path.join(g["run"], "eval.json"))
+            rf = ev["eval"]["rfid"] if ev else None
+            cell = g.get("cell") or {}
+            b = bits_text(cell["model"]) if cell.get("model") else "-"
+            e = g["gen_eval"]
+            pe = g.get("prior_eval") or {}
+            print(f"| {run} | {g.get('tokens')} | {b} | {rf if rf is None else f'{rf:.1f}'} | {e['gfid']:.1f} | {e['kid']:.1f} | {e['precision']:.3f} | {e['recall']:.3f} | "
+                  f"{e.get('f8', float('nan')):.3f} | {e.get('f1_8', float('nan')):.3f} | {pe.get('bits_per_image', float('nan')):.2f} | {g.get('sample_prior_ms')} + {g.get('sample_decoder_ms')} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["train", "eval", "list"])
+    ap.add_argument("stage", choices=["train", "eval", "list", "gen", "tables"])
     ap.add_argument("--out", default="runs/sweep")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=64)
@@ -192,12 +322,23 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated groups or cell names")
     ap.add_argument("--features", default=None, help="feature network for mvq eval (default: the committed one)")
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    ap.add_argument("--runs", nargs="*", default=[], help="gen: run folders (each with model.safetensors)")
+    ap.add_argument("--count", type=int, default=2000, help="gen: images to sample")
+    ap.add_argument("--prior-steps", type=int, default=None, help="gen: prior training steps (default: the prior's recipe)")
+    ap.add_argument("--prior-limit", type=int, default=None, help="gen: train the prior on the first N training images only (smoke tests)")
+    ap.add_argument("--gen-out", default=None, help="gen: write the records of all --runs to this JSON file")
     args = ap.parse_args()
     if args.stage == "list":
         for group, name, model in CELLS:
             print(f"{group:14s} {name:22s} {bits(model):6.2f} bits")
     elif args.stage == "train":
         train(args)
+    elif args.stage == "tables":
+        tables(args)
+    elif args.stage == "gen":
+        if args.limit is None:
+            args.limit = args.count
+        generate(args)
     else:
         evaluate(args)
 

@@ -53,6 +53,34 @@ public sealed class EvalMetricsTests : IClassFixture<TinyModels>
     }
 
     [Fact]
+    public void EvalSamplesLeavesOutTheGridOfASampleFolder()
+    {
+        // `mvq sample` writes NNNNN.png, grid.png (an overview) and codes.json; only the NNNNN.png are samples.
+        using var dir = new TempDir();
+        var f = Features(dir);
+        var samples = dir.File("samples");
+        Directory.CreateDirectory(samples);
+        var test = MvqNative.Data.FashionMnist.Load("test");
+        for (int i = 0; i < 5; i++) MvqNative.Data.ImageFile.Save(Path.Combine(samples, $"{i:D5}.png"), test.Image(i * 7), 1, 28, 28);
+        var grid = new float[56 * 56];
+        for (int i = 0; i < grid.Length; i++) grid[i] = i % 3 == 0 ? 1f : 0f; // nothing like a garment
+        MvqNative.Data.ImageFile.Save(Path.Combine(samples, "grid.png"), grid, 1, 56, 56);
+        File.WriteAllText(Path.Combine(samples, "codes.json"), "{}");
+        var (code, output, err) = CliHarness.Run("eval", "--samples", samples, "--data", "folder:" + _m.Images, "--features", f, "--json");
+        Assert.True(code == 0, err);
+        var o = JsonNode.Parse(output)!;
+        Assert.Equal(5, o["sample_images"]!.GetValue<int>());
+        // The five samples are the fixture's five images (same test images, same PNG round trip): FID 0 as above.
+        Assert.Equal(0.0, o["gfid"]!.GetValue<double>(), 4);
+
+        // A plain folder of images (no codes.json) is scored whole, grid.png included.
+        File.Delete(Path.Combine(samples, "codes.json"));
+        (code, output, err) = CliHarness.Run("eval", "--samples", samples, "--data", "folder:" + _m.Images, "--features", f, "--json");
+        Assert.True(code == 0, err);
+        Assert.Equal(6, JsonNode.Parse(output)!["sample_images"]!.GetValue<int>());
+    }
+
+    [Fact]
     public void ReportWritesTableAndPlots()
     {
         using var dir = new TempDir();

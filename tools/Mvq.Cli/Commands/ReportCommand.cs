@@ -129,11 +129,13 @@ internal static class ReportCommand
         var plt = new ScottPlot.Plot();
         foreach (int l in new[] { 2, 5 })
         {
-            // Paper framing: VQ with K entries against MVQ with K/2 + K/2, plotted at K (total entries).
-            AddSeries(plt, cells.Where(c => c.Kind == "vq" && c.Tokens == l && c.Group.StartsWith("paper", StringComparison.Ordinal)), c => c.K, $"VQ, {l} tokens");
-            AddSeries(plt, cells.Where(c => c.Kind == "mvq" && c.Tokens == l && c.J == 256 && c.Group.StartsWith("paper", StringComparison.Ordinal)), c => 2 * c.K, $"MVQ, {l} primary tokens (K/2 + K/2)");
+            // Paper framing: VQ with K entries against MVQ with K/2 + K/2, plotted at K (total entries). Every VQ cell
+            // with L tokens is a point of the VQ curve whatever its group (vq-L5-K64 is also the equal-bits partner);
+            // MVQ cells other than the J sweep's (J = 256, K1 = K2) are the paper's.
+            AddSeries(plt, cells.Where(c => c.Kind == "vq" && c.Tokens == l), c => Math.Log2(c.K), $"VQ, {l} tokens");
+            AddSeries(plt, cells.Where(c => c.Kind == "mvq" && c.Tokens == l && c.J == 256), c => Math.Log2(2 * c.K), $"MVQ, {l} primary tokens (K/2 + K/2)");
         }
-        Save(plt, path, "rFID against codebook entries K (paper framing)", "K (VQ entries; MVQ K/2 primary + K/2 secondary)", "rFID");
+        Save(plt, path, "rFID against codebook entries K (paper framing)", "log2 K (VQ: K entries; MVQ: K/2 primary + K/2 secondary)", "rFID");
     }
 
     private static void PlotJ(List<Cell> cells, string? bench, string path)
