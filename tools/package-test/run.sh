@@ -3,6 +3,7 @@
 # folder feed, then builds and runs a fresh console project (Program.cs here) that references only the MvqNative
 # package. Offline: the sources are that feed and the machine's NuGet cache, and packages are restored into a fresh
 # folder, so nothing of the build tree leaks in and no stale MvqNative package is reused.
+# The README's C# example is compiled into the same project, as written.
 #   bash tools/package-test/run.sh [WORKDIR]   (needs `dotnet build MvqNative.sln -c Release` first)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,6 +18,14 @@ version=$(ls "$work/feed" | sed -nE 's/^MvqNative\.([0-9][0-9.]*[0-9])\.nupkg$/\
 packed=$(date +%s)
 cache="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
 cp "$repo/tools/package-test/Program.cs" "$work/app/"
+# The README's C# example (README.md, "Using it from a program": its first csharp block) must compile as written
+# against the package: it goes verbatim into a method of the consumer (not run here: it trains 1200 steps).
+{
+  printf 'using MvqNative;\n\n// README.md, verbatim.\ninternal static class ReadmeExample\n{\n    public static void Run()\n    {\n'
+  awk '/^```csharp$/ {f = 1; next} f && /^```$/ {exit} f {print "        " $0}' "$repo/README.md"
+  printf '    }\n}\n'
+} > "$work/app/ReadmeExample.cs"
+grep -q 'MvqModel' "$work/app/ReadmeExample.cs" || { echo "error: README.md: no C# example found (a \`\`\`csharp block)" >&2; exit 1; }
 sed "s/@VERSION@/$version/" "$repo/tools/package-test/Consumer.csproj.in" > "$work/app/Consumer.csproj"
 cat > "$work/app/NuGet.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>

@@ -112,12 +112,16 @@ internal static unsafe class BenchApiCommand
                 int calls = Math.Max(3, (int)(seconds * 1000 / Math.Max(msPerCall, 1e-3)));
                 var rateM = new List<double>(); var rateA = new List<double>();
                 var callsM = new List<double>(); var callsA = new List<double>();
+                // Process CPU time per call of each timed run: the sides alternate, so the process's CPU time during a run is
+                // that side's (the idle runtime's threads sleep). Less sensitive to a loaded machine than wall time.
+                var cpuM = new List<double>(); var cpuA = new List<double>();
                 for (int run = 0; run < runs; run++)
                 {
                     for (int side = 0; side < 2; side++)
                     {
                         bool abiSide = (side == 1) ^ (run % 2 == 1);
                         var each = abiSide ? callsA : callsM;
+                        var cpu0 = Environment.CpuUsage.TotalTime;
                         var t = Stopwatch.StartNew();
                         for (int i = 0; i < calls; i++)
                         {
@@ -127,6 +131,7 @@ internal static unsafe class BenchApiCommand
                             each.Add(Stopwatch.GetElapsedTime(c0).TotalMilliseconds);
                         }
                         (abiSide ? rateA : rateM).Add(calls * (double)b / t.Elapsed.TotalSeconds);
+                        (abiSide ? cpuA : cpuM).Add((Environment.CpuUsage.TotalTime - cpu0).TotalMilliseconds / calls);
                     }
                     if (!json) Console.Error.Write($"\rbatch {b}: run {run + 1}/{runs}");
                 }
@@ -137,6 +142,8 @@ internal static unsafe class BenchApiCommand
                     ["batch"] = b, ["calls_per_run"] = calls,
                     ["facade_images_per_s"] = mM, ["abi_images_per_s"] = mA, ["abi_over_facade"] = mA / mM,
                     ["facade_ms_per_call_median"] = Median(callsM), ["abi_ms_per_call_median"] = Median(callsA),
+                    ["facade_cpu_ms_per_call_median"] = Median(cpuM), ["abi_cpu_ms_per_call_median"] = Median(cpuA),
+                    ["abi_over_facade_cpu"] = Median(cpuM) / Median(cpuA),
                     ["facade_runs"] = new JsonArray(rateM.Select(x => (JsonNode)x).ToArray()),
                     ["abi_runs"] = new JsonArray(rateA.Select(x => (JsonNode)x).ToArray()),
                 });
@@ -206,10 +213,11 @@ internal static unsafe class BenchApiCommand
 
     private static void PrintTable(JsonObject o)
     {
-        var t = new Table().AddColumns("batch", "facade img/s", "C ABI img/s", "C ABI / facade", "facade ms/call", "C ABI ms/call");
+        var t = new Table().AddColumns("batch", "facade img/s", "C ABI img/s", "C ABI / facade", "facade ms/call", "C ABI ms/call", "CPU ms/call facade / C ABI", "C ABI / facade (CPU)");
         foreach (var row in o["encode"]!.AsArray())
             t.AddRow(row!["batch"]!.ToString(), $"{row["facade_images_per_s"]!.GetValue<double>():F0}", $"{row["abi_images_per_s"]!.GetValue<double>():F0}",
-                $"{row["abi_over_facade"]!.GetValue<double>():F3}", $"{row["facade_ms_per_call_median"]!.GetValue<double>():F3}", $"{row["abi_ms_per_call_median"]!.GetValue<double>():F3}");
+                $"{row["abi_over_facade"]!.GetValue<double>():F3}", $"{row["facade_ms_per_call_median"]!.GetValue<double>():F3}", $"{row["abi_ms_per_call_median"]!.GetValue<double>():F3}",
+                $"{row["facade_cpu_ms_per_call_median"]!.GetValue<double>():F2} / {row["abi_cpu_ms_per_call_median"]!.GetValue<double>():F2}", $"{row["abi_over_facade_cpu"]!.GetValue<double>():F3}");
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         console.Write(t);
         if (o["startup"] is JsonObject s)
