@@ -13,7 +13,9 @@ namespace MvqNative;
 /// <param name="Seed">Seed of the draws: the same seed gives the same samples.</param>
 /// <param name="RandomMasks">MVQ only: decode each image with a fresh random mask instead of the prior's w.</param>
 /// <param name="Batch">Sequences decoded together, >= 1.</param>
-public sealed record MvqSampleOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, int Seed = 1, bool RandomMasks = false, int Batch = 64)
+/// <param name="CudaGraphs">On a CUDA device: capture one decoding step as a CUDA graph and replay it per position (null:
+/// on); false runs the same device step eagerly, with the same samples. True on the CPU is refused.</param>
+public sealed record MvqSampleOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, int Seed = 1, bool RandomMasks = false, int Batch = 64, bool? CudaGraphs = null)
 {
     /// <summary>Checks the sampling settings (temperature, top-k, top-p), as <see cref="MvqPrior.Sample"/> does before any work.</summary>
     /// <exception cref="MvqUsageException">A setting is out of range (the message names it as the mvq option: --temperature, --top-k, --top-p).</exception>
@@ -301,13 +303,16 @@ public sealed class MvqPrior : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var o = options ?? new MvqSampleOptions();
         if (o.Batch < 1) throw new MvqUsageException($"batch must be >= 1, got {o.Batch}");
+        bool onCuda = _model.Backend is MvqNative.Backends.Cuda.CudaBackend;
+        if (o.CudaGraphs == true && !onCuda) throw new MvqUsageException("--cuda-graphs on needs a cuda device");
         var opt = new SamplingOptions(o.Temperature, o.TopK, o.TopP, o.Seed);
         opt.Validate();
         lock (_model.Gate)
         {
             _model.ThrowIfDisposed();
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var g = ImageGenerator.Run(_model.Net, _prior, count, o.Batch, opt, o.RandomMasks ? MaskSource.Random : MaskSource.Prior);
+            using var sampler = new PriorSampler(_prior, cudaGraphs: o.CudaGraphs ?? onCuda);
+            var g = ImageGenerator.Run(_model.Net, _prior, count, o.Batch, opt, o.RandomMasks ? MaskSource.Random : MaskSource.Prior, sampler);
             return new MvqSamples(new MvqCodes(g.Codes, _model.Segments, g.MaskWords), g.Images) { PriorMilliseconds = g.PriorMs, DecodeMilliseconds = g.DecodeMs };
         }
     }

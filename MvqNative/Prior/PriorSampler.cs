@@ -2,8 +2,11 @@
 // segment-restricted logits, temperature / top-k / top-p sampling with per-image seeds.
 using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
+using MvqNative.Backends.Cuda;
+using MvqNative.Backends.Cuda.Kernels;
 using MvqNative.Data;
 using MvqNative.Layers;
+using MvqNative.Mvq;
 using MvqNative.Ops;
 using MvqNative.Tensors;
 
@@ -45,8 +48,11 @@ internal sealed partial class PriorSampler : IDisposable
     /// <param name="model">The prior (its weights must not change while this sampler lives).</param>
     /// <param name="packWeights">Pack the weights on the CPU (default: on unless MVQ_SAMPLE_PACK=0; only with the managed
     /// GEMM, whose panel layout the packs hold). Off gives the same codes, slower.</param>
-    public PriorSampler(TransformerPrior model, bool? packWeights = null)
+    /// <param name="cudaGraphs">On CUDA: capture one decoding step as a CUDA graph and replay it per position (default
+    /// on); off runs the same device step eagerly. Ignored on the CPU.</param>
+    public PriorSampler(TransformerPrior model, bool? packWeights = null, bool cudaGraphs = true)
     {
+        _graphs = cudaGraphs;
         _pack = (packWeights ?? s_packDefault) && model.Backend is CpuBackend && CpuGemm.Provider == GemmProvider.Managed;
         _m = model;
         _b = model.Backend;
@@ -81,12 +87,16 @@ internal sealed partial class PriorSampler : IDisposable
             PackMilliseconds = sw.Elapsed.TotalMilliseconds;
         }
         Tick(0);
+        var runStart = _b is CudaBackend c0 ? c0.Counters.Snapshot() : default;
+        if (_b is CudaBackend) { StepCounts = default; CountedSteps = 0; }
         for (int start = 0; start < count; start += batch)
         {
             int b = Math.Min(batch, count - start);
+            if (_b is CudaBackend cuda) { SampleBatchDevice(cuda, b, opt, (long)firstIndex + start, codes.AsSpan(start * _t, b * _t)); continue; }
             var rngs = Enumerable.Range(start, b).Select(i => new Random(Batcher.SeedFor(opt.Seed, firstIndex + i))).ToArray();
             SampleBatch(b, opt, rngs, codes.AsSpan(start * _t, b * _t), _packs);
         }
+        if (_b is CudaBackend c1) RunCounts = c1.Counters.Snapshot() - runStart;
         LastMilliseconds = sw.Elapsed.TotalMilliseconds;
         return codes;
     }
@@ -235,6 +245,120 @@ internal sealed partial class PriorSampler : IDisposable
         }
     }
 
+    // ---- CUDA: the whole step on the device, optionally captured once and replayed ----
+
+    private readonly bool _graphs;
+    private CudaGraph? _graph;
+    private (int Batch, SamplingOptions Opt) _graphKey;
+
+    /// <summary>Test hook: leave the position advance out of the captured step (a frozen position), to show that the
+    /// graph-against-eager test catches a per-position value frozen into the graph.</summary>
+    internal bool BreakGraphFreezePosition { get; set; }
+
+    /// <summary>On CUDA: what the decoding steps after the first of each batch asked of the driver in the last
+    /// <see cref="Sample"/> (summed over batches), and how many such steps ran. Not counted: the per-batch setup
+    /// (uploads of the start tokens, position and image index), the first (eager) step and the final copy of the codes.</summary>
+    public CudaCounts StepCounts { get; private set; }
+
+    /// <summary>On CUDA: what the whole last <see cref="Sample"/> asked of the driver (setup, steps, the copy of the codes).</summary>
+    public CudaCounts RunCounts { get; private set; }
+
+    /// <summary>Decoding steps counted in <see cref="StepCounts"/>.</summary>
+    public int CountedSteps { get; private set; }
+
+    /// <summary>Nodes of the captured step graph (0 when none).</summary>
+    public long GraphNodes => _graph?.Nodes ?? 0;
+
+    /// <summary>The logits [B, V] of the last step on the device (tests).</summary>
+    internal float[] LastDeviceLogits() => _arena.Get("logits_all", _lastDeviceBatch, _m.Layout.Vocabulary).ToArray();
+    private int _lastDeviceBatch;
+
+    /// <summary>
+    /// One batch on CUDA. The position, the input tokens and the image counter live in device memory; a step is
+    /// embed (prior_sample_embed), the blocks (kv_cache_append and attention_decode read pos on the device), the
+    /// final norm, the head over the whole vocabulary and prior_sample_draw (segment bounds read per position from
+    /// a device table), then prior_sample_advance. Step 0 runs eagerly (it settles the arena, the kernels and cuBLAS);
+    /// with graphs on, step 1 is captured once per (batch size, options) and every later step is one graph launch.
+    /// The codes come back in one copy at the end.
+    /// </summary>
+    private void SampleBatchDevice(CudaBackend cb, int b, SamplingOptions opt, long imageBase, Span<int> codes)
+    {
+        var layout = _m.Layout;
+        int vocab = layout.Vocabulary;
+        var blocks = _m.Blocks.ToArray();
+        var ids = _arena.GetInt("ids", b);
+        var pos = _arena.GetInt("pos", 1);
+        var baseT = _arena.GetInt("image_base", 2);
+        var bounds = _arena.GetInt("bounds", _t, 2);
+        var codesDev = _arena.GetInt("codes", b, _t);
+        var work = _arena.Get("draw_work", b, 2 * vocab);
+        var logits = _arena.Get("logits_all", b, vocab);
+        var x = _arena.Get("x", b, _c); var h = _arena.Get("h", b, _c); var x1 = _arena.Get("x1", b, _c);
+        var mean = _arena.Get("mean", b); var rstd = _arena.Get("rstd", b);
+        var qkv = _arena.Get("qkv", b, 3 * _c); var att = _arena.Get("att", b, _c); var o = _arena.Get("o", b, _c);
+        int hidden = _m.Config.MlpRatio * _c;
+        var f = _arena.Get("f", b, hidden); var g = _arena.Get("g", b, hidden);
+        var kcs = new Tensor[blocks.Length]; var vcs = new Tensor[blocks.Length];
+        for (int l = 0; l < blocks.Length; l++) { kcs[l] = _arena.Get($"k{l}", b, _t, _c); vcs[l] = _arena.Get($"v{l}", b, _t, _c); }
+        var attrs = new AttentionAttrs(b, _t, _m.Config.Heads);
+        _lastDeviceBatch = b;
+
+        // Per-batch setup: three small uploads (and the bounds table), outside the steps.
+        var hostIds = new int[b];
+        Array.Fill(hostIds, layout.StartToken);
+        ids.CopyFrom(hostIds);
+        pos.CopyFrom([0]);
+        cb.Upload(baseT.Buffer, baseT.Offset, (ReadOnlySpan<long>)[imageBase]);
+        var hb = new int[2 * _t];
+        for (int t = 0; t < _t; t++) (hb[2 * t], hb[2 * t + 1]) = layout.Bounds(t);
+        bounds.CopyFrom(hb);
+
+        void Step(bool advance)
+        {
+            CudaPriorSample.Embed(cb, x, _m.TokEmb.Weight.Value, _m.PosEmb.Weight.Value, ids, pos);
+            for (int l = 0; l < blocks.Length; l++)
+            {
+                var blk = blocks[l];
+                PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
+                Lin(blk.Attn.Qkv, null, h, qkv);
+                PriorKernels.KvCacheAppend(_b, qkv, pos, kcs[l], vcs[l], attrs);
+                PriorKernels.AttentionDecode(_b, qkv, kcs[l], vcs[l], pos, att, attrs);
+                Lin(blk.Attn.Proj, null, att, o);
+                ElementwiseOps.Add.Run(_b, [x, o], [x1]);
+                PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
+                Lin(blk.Mlp.Fc, null, h, f);
+                PriorKernels.Gelu(_b, f, g);
+                Lin(blk.Mlp.Proj, null, g, o);
+                ElementwiseOps.Add.Run(_b, [x1, o], [x]);
+            }
+            PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Attrs);
+            Lin(_m.Head, null, h, logits);
+            CudaPriorSample.Draw(cb, codesDev, ids, logits, work, pos, bounds, baseT, opt.Temperature, opt.TopK, opt.TopP, MaskHash.Seed(opt.Seed));
+            if (advance) CudaPriorSample.Advance(cb, pos);
+        }
+
+        Step(true);
+        if (_t > 1)
+        {
+            if (_graphs && (_graph is null || _graphKey != (b, opt)))
+            {
+                _graph?.Dispose();
+                _graph = null;
+                _graph = cb.CaptureGraph(() => Step(!BreakGraphFreezePosition));
+                _graphKey = (b, opt);
+            }
+            var before = cb.Counters.Snapshot();
+            for (int t = 1; t < _t; t++)
+            {
+                if (_graph is not null && _graphs) _graph.Launch();
+                else Step(true);
+            }
+            StepCounts += cb.Counters.Snapshot() - before;
+            CountedSteps += _t - 1;
+        }
+        codesDev.Backend.Download(codesDev.Buffer, codesDev.Offset, codes);
+    }
+
     private void Lin(Linear l, CpuPackedLinear? packed, Tensor x, Tensor y)
     {
         if (packed != null) packed.Forward(x, y);
@@ -245,7 +369,26 @@ internal sealed partial class PriorSampler : IDisposable
     /// One draw from softmax(logits / temperature) restricted to the top-k entries and then to the smallest set of
     /// most probable entries whose mass reaches top-p (ties broken by index). Returns the local index.
     /// </summary>
-    public static int Draw(ReadOnlySpan<float> logits, SamplingOptions opt, Random rng, float[] probs, int[] order)
+    public static int Draw(ReadOnlySpan<float> logits, SamplingOptions opt, Random rng, float[] probs, int[] order) =>
+        Draw(logits, opt, rng.NextDouble(), probs, order);
+
+    /// <summary>
+    /// The draw of CUDA's prior_sample_draw on the host: the same rule with u = <see cref="DeviceUniform"/>(seed, image,
+    /// position) (tests compare the kernel with it).
+    /// </summary>
+    public static int DrawDevice(ReadOnlySpan<float> logits, SamplingOptions opt, long image, int position, float[] probs, int[] order) =>
+        Draw(logits, opt, DeviceUniform(MaskHash.Seed(opt.Seed), (ulong)image, (ulong)position), probs, order);
+
+    /// <summary>u in [0, 1) of image <paramref name="image"/> at <paramref name="position"/>:
+    /// (mix(mix(mix(seed + 0x9E3779B97F4A7C15) ^ image) ^ position) &gt;&gt; 11) * 2^-53 (prior_sample.cu).</summary>
+    public static double DeviceUniform(ulong seed, ulong image, ulong position)
+    {
+        ulong h = MaskHash.Mix(MaskHash.Mix(MaskHash.Mix(unchecked(seed + 0x9E3779B97F4A7C15UL)) ^ image) ^ position);
+        return (h >> 11) * (1.0 / 9007199254740992.0);
+    }
+
+    // u01: the draw's uniform number in [0, 1) (the only use of the generator, so drawing it first changes nothing).
+    private static int Draw(ReadOnlySpan<float> logits, SamplingOptions opt, double u01, float[] probs, int[] order)
     {
         int v = logits.Length;
         float mx = float.NegativeInfinity;
@@ -268,7 +411,7 @@ internal sealed partial class PriorSampler : IDisposable
             sum = 0;
             for (int j = 0; j < keep; j++) sum += probs[order[j]];
         }
-        double u = rng.NextDouble() * sum, c2 = 0;
+        double u = u01 * sum, c2 = 0;
         for (int j = 0; j < keep; j++)
         {
             c2 += probs[order[j]];
@@ -279,6 +422,8 @@ internal sealed partial class PriorSampler : IDisposable
 
     public void Dispose()
     {
+        _graph?.Dispose();
+        _graph = null;
         _packs?.Dispose();
         _packs = null;
         _arena.Dispose();

@@ -114,6 +114,14 @@ for p in fmnist-vq fmnist-mvq-global; do
   step "train_$p" 60 "$MVQ" bench train --device "$DEVICE" --preset $p --batch $BATCH --steps $STEPS --warmup $WARMUP --json
 done
 step train_fmnist-mvq-global_j$J 60 "$MVQ" bench train --device "$DEVICE" --preset fmnist-mvq-global --hypotheses $J --batch $BATCH --steps $STEPS --warmup $WARMUP --json
+# The prior's sampling step (issue 15, docs/perf/gpu-throughput.md): one decoding step captured as a CUDA graph
+# and replayed per position, against the same device step run eagerly; reports ms and launches per step and token.
+for p in fmnist-vq fmnist-mvq-global; do
+  for g in on off; do
+    step "sample_${p}_graphs${g}" 60 "$MVQ" bench sample --device "$DEVICE" --presets $p --count 256 --batch 64 --runs 5 \
+      --warmup-seconds 2 --cuda-graphs $g --json
+  done
+done
 step torch_ceilings 40 "$PY" tools/gpu/ceilings.py --device $TORCH_DEV
 for p in fmnist-vq fmnist-mvq-global; do
   step "torch_eager_$p" 60 "$PY" $REF bench --device $TORCH_DEV --preset $p --batch $BATCH --steps $TSTEPS --warmup $TWARM --threads 16 --json

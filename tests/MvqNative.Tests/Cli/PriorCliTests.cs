@@ -96,6 +96,35 @@ public sealed class PriorCliTests(TinyPriors p) : IClassFixture<TinyPriors>
         for (int i = 0; i < 5; i++) Assert.Equal(File.ReadAllBytes(t.File($"s/{i:D5}.png")), File.ReadAllBytes(t.File($"d/{i:D5}.png")));
     }
 
+    /// <summary>
+    /// `mvq sample` on cuda-emu: the graph-replayed sampling step and the eager one write the same codes.json, and
+    /// `mvq decode` of it on the same device reproduces the PNGs; --cuda-graphs on the CPU is refused.
+    /// </summary>
+    [Fact]
+    public void SampleOnCudaEmuGivesTheSameCodesWithAndWithoutGraphs()
+    {
+        using var t = new TempDir();
+        var (code, _, err) = CliHarness.Run("sample", "--model", p.M.Mvq, "--prior", p.MvqPrior, "--count", "5", "--output", t.File("c"), "--cuda-graphs", "on");
+        Assert.Equal(1, code);
+        Assert.Contains("--cuda-graphs", err);
+        var device = TestDevices.Cuda.FirstOrDefault();
+        if (device is null)
+        {
+            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
+            return;
+        }
+        foreach (var g in new[] { "on", "off" })
+        {
+            (code, _, err) = CliHarness.Run("sample", "--model", p.M.Mvq, "--prior", p.MvqPrior, "--count", "5", "--batch", "2", "--seed", "3",
+                "--device", device, "--cuda-graphs", g, "--output", t.File(g));
+            Assert.True(code == 0, err);
+        }
+        Assert.Equal(File.ReadAllText(t.File("off/codes.json")), File.ReadAllText(t.File("on/codes.json")));
+        (code, _, err) = CliHarness.Run("decode", "--model", p.M.Mvq, "--codes", t.File("on/codes.json"), "--device", device, "--output", t.File("d"));
+        Assert.True(code == 0, err);
+        for (int i = 0; i < 5; i++) Assert.Equal(File.ReadAllBytes(t.File($"on/{i:D5}.png")), File.ReadAllBytes(t.File($"d/{i:D5}.png")));
+    }
+
     [Theory]
     [InlineData("--count", "0", "--count")]
     [InlineData("--count", "-3", "--count")]

@@ -31,13 +31,17 @@ internal static class BenchSampleCommand
         var heads = new Option<int?>("--heads") { Description = "prior heads" };
         var width = new Option<int?>("--width") { Description = "prior width" };
         var device = Cli.Device(); var json = Cli.Json();
+        var graphs = Cli.Switch("--cuda-graphs", "cuda: capture one decoding step as a CUDA graph and replay it per position (default on for cuda devices)");
         var cmd = new Command("sample", "Time image generation (prior decoding + autoencoder decoding) for each preset.\nExample: mvq bench sample --json")
-        { presets, count, batch, runs, warmup, warmupSeconds, layers, heads, width, device, json };
+        { presets, count, batch, runs, warmup, warmupSeconds, layers, heads, width, graphs, device, json };
         cmd.SetAction(r =>
         {
             int n = r.GetValue(count), bs = r.GetValue(batch), nr = Math.Max(1, r.GetValue(runs));
             if (n < 1 || bs < 1) throw new MvqUsageException("--count and --batch must be >= 1");
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var cuda = backend as MvqNative.Backends.Cuda.CudaBackend;
+            if (cuda is null && r.GetValue(graphs) == "on") throw new MvqUsageException("--cuda-graphs on needs a cuda device");
+            bool useGraphs = Cli.On(r.GetValue(graphs), cuda is not null);
             var rows = new JsonArray();
             var opt = new SamplingOptions();
             foreach (var name in r.GetValue(presets)!)
@@ -52,11 +56,19 @@ internal static class BenchSampleCommand
                 using var prior = new TransformerPrior(backend, pc, new CodeLayout(ae.Bottleneck.Segments), seed: 1);
                 // One sampler for the whole benchmark, as a program that samples repeatedly keeps one: on the CPU it
                 // packs the weights once (its first run, a warm-up run; reported as prior_pack_ms).
-                using var sampler = new PriorSampler(prior);
+                using var sampler = new PriorSampler(prior, cudaGraphs: useGraphs);
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 int warmed = 0;
                 while (warmed < r.GetValue(warmup) || clock.Elapsed.TotalSeconds < r.GetValue(warmupSeconds)) { ImageGenerator.Run(ae, prior, n, bs, opt, sampler: sampler); warmed++; }
-                var res = Enumerable.Range(0, nr).Select(_ => ImageGenerator.Run(ae, prior, n, bs, opt, sampler: sampler)).ToList();
+                var runCounts = new MvqNative.Backends.Cuda.CudaCounts();
+                var stepCounts = new MvqNative.Backends.Cuda.CudaCounts();
+                int countedSteps = 0;
+                var res = Enumerable.Range(0, nr).Select(_ =>
+                {
+                    var g = ImageGenerator.Run(ae, prior, n, bs, opt, sampler: sampler);
+                    runCounts += sampler.RunCounts; stepCounts += sampler.StepCounts; countedSteps += sampler.CountedSteps;
+                    return g;
+                }).ToList();
                 double priorMs = Median(res.Select(x => x.PriorMs)), decodeMs = Median(res.Select(x => x.DecodeMs));
                 double totalMs = Median(res.Select(x => x.PriorMs + x.DecodeMs));
                 int t = prior.Layout.Length;
@@ -70,6 +82,17 @@ internal static class BenchSampleCommand
                     ["prior_pack_ms"] = Math.Round(sampler.PackMilliseconds, 3),
                     ["prior_parameters"] = prior.ParameterCount, ["prior"] = JsonNode.Parse(pc.ToJson()),
                 };
+                if (cuda is not null)
+                {
+                    // What the prior's sampling asks of the driver (CudaBackend.Counters, timed runs only): per decoding step
+                    // after the first of each batch (the replayed or eager step alone), and per sampled token over whole runs
+                    // (setup uploads, the first eager step, the steps and the one copy of the codes back).
+                    row["cuda_graphs"] = useGraphs; row["graph_nodes"] = sampler.GraphNodes;
+                    var perStep = new JsonObject(); var perToken = new JsonObject();
+                    foreach (var (k, v) in stepCounts.Fields()) perStep[k] = countedSteps == 0 ? 0 : Math.Round((double)v / countedSteps, 3);
+                    foreach (var (k, v) in runCounts.Fields()) perToken[k] = Math.Round((double)v / ((double)n * t * nr), 4);
+                    row["cuda_per_step"] = perStep; row["cuda_per_token"] = perToken;
+                }
                 if (PriorSampler.Profiling)
                 {
                     // MVQ_SAMPLE_PROFILE=1: median milliseconds per prior step of each op kind (the timer calls add a little).

@@ -18,9 +18,10 @@ internal static class SampleCommand
         var topP = new Option<float>("--top-p") { Description = "keep the most probable tokens up to this mass, in (0, 1]", DefaultValueFactory = _ => 1f };
         var batch = new Option<int>("--batch") { Description = "sequences decoded together", DefaultValueFactory = _ => 64 };
         var mask = new Option<string>("--mask") { Description = "MVQ: prior (w from the prior) | random (a fresh Bernoulli mask per image)", DefaultValueFactory = _ => "prior" };
+        var graphs = Cli.Switch("--cuda-graphs", "cuda: capture one decoding step as a CUDA graph and replay it per position (default on for cuda devices)");
         var device = Cli.Device(); var seed = Cli.Seed();
         var cmd = new Command("sample", "Generate images: codes from the prior, decoded by the autoencoder.\nExample: mvq sample --model runs/vq/model.safetensors --prior runs/vq-prior/prior.safetensors --count 64 --output samples")
-        { model, prior, count, output, temperature, topK, topP, batch, mask, device, seed };
+        { model, prior, count, output, temperature, topK, topP, batch, mask, graphs, device, seed };
         cmd.SetAction(r =>
         {
             // Options first: nothing is loaded or written when one is wrong.
@@ -28,7 +29,8 @@ internal static class SampleCommand
             if (n < 1) throw new MvqUsageException($"--count must be >= 1, got {n}");
             int bs = r.GetValue(batch);
             var maskName = r.GetValue(mask);
-            var opt = new MvqSampleOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(seed) ?? 1, maskName == "random", bs);
+            var opt = new MvqSampleOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(seed) ?? 1, maskName == "random", bs,
+                r.GetValue(graphs) is string g0 ? g0 == "on" : null);
             opt.Validate();
             if (bs < 1) throw new MvqUsageException($"--batch must be >= 1, got {bs}");
             if (maskName is not ("prior" or "random")) throw new MvqUsageException($"--mask must be prior or random, got '{maskName}'");
