@@ -107,9 +107,10 @@ internal static class ReportCommand
         eb.Color = sc.Color;
     }
 
-    private static void Save(ScottPlot.Plot plt, string path, string title, string xl, string yl)
+    private static void Save(ScottPlot.Plot plt, string path, string title, string xl, string yl, ScottPlot.Alignment legend = ScottPlot.Alignment.LowerRight)
     {
-        plt.Title(title); plt.XLabel(xl); plt.YLabel(yl); plt.ShowLegend();
+        plt.Title(title); plt.XLabel(xl); plt.YLabel(yl); plt.ShowLegend(legend);
+        plt.Axes.Margins(0.08, 0.12); // points at the ends of an axis stay clear of the frame
         var tmp = path + ".tmp.png";
         plt.SavePng(tmp, 800, 500);
         File.Move(tmp, path, overwrite: true);
@@ -121,7 +122,7 @@ internal static class ReportCommand
         var main = cells.Where(c => c.Kind == "vq" || c.J == 256).ToList(); // the J sweep has its own plot
         AddSeries(plt, main.Where(c => c.Kind == "vq"), c => c.Bits, "VQ");
         AddSeries(plt, main.Where(c => c.Kind == "mvq"), c => c.Bits, "MVQ (J = 256)");
-        Save(plt, path, "rFID against bits per instance (mean ± std over seeds)", "bits per instance (w included)", "rFID (lower is better)");
+        Save(plt, path, "rFID against bits per instance (mean ± std over seeds)", "bits per instance (w included)", "rFID (lower is better)", ScottPlot.Alignment.UpperRight);
     }
 
     private static void PlotK(List<Cell> cells, string path)
@@ -135,7 +136,7 @@ internal static class ReportCommand
             AddSeries(plt, cells.Where(c => c.Kind == "vq" && c.Tokens == l), c => Math.Log2(c.K), $"VQ, {l} tokens");
             AddSeries(plt, cells.Where(c => c.Kind == "mvq" && c.Tokens == l && c.J == 256), c => Math.Log2(2 * c.K), $"MVQ, {l} primary tokens (K/2 + K/2)");
         }
-        Save(plt, path, "rFID against codebook entries K (paper framing)", "log2 K (VQ: K entries; MVQ: K/2 primary + K/2 secondary)", "rFID");
+        Save(plt, path, "rFID against codebook entries K (paper framing)", "log2 K (VQ: K entries; MVQ: K/2 primary + K/2 secondary)", "rFID", ScottPlot.Alignment.UpperRight);
     }
 
     private static void PlotJ(List<Cell> cells, string? bench, string path)
@@ -160,7 +161,7 @@ internal static class ReportCommand
             sc.LegendText = "ms per training step (right axis; mvq bench mvq, fmnist-mvq-global)";
             plt.Axes.Right.Label.Text = "ms per step";
         }
-        Save(plt, path, "rFID and step time against J", "log2 J (hypotheses per instance; J_eval = J)", "rFID");
+        Save(plt, path, "rFID and step time against J", "log2 J (hypotheses per instance; J_eval = J)", "rFID", ScottPlot.Alignment.UpperCenter);
     }
 
     private static void PlotLoss(JsonArray arr, string path)
@@ -185,6 +186,6 @@ internal static class ReportCommand
             sc.LegendText = g.Key;
             sc.MarkerSize = 0;
         }
-        Save(plt, path, "Training reconstruction loss (mean over seeds)", "step", "log10 reconstruction mse (training batches)");
+        Save(plt, path, "Training reconstruction loss (mean over seeds)", "step", "log10 reconstruction mse (training batches)", ScottPlot.Alignment.UpperRight);
     }
 }
