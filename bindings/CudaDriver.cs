@@ -116,6 +116,17 @@ public static unsafe partial class CudaDriver
     [LibraryImport(L)] public static partial CUresult cuEventCreate(out IntPtr ev, uint flags);
     [LibraryImport(L)] public static partial CUresult cuEventRecord(IntPtr ev, IntPtr stream);
     [LibraryImport(L)] public static partial CUresult cuEventSynchronize(IntPtr ev);
+    /// <summary>Success when the event's recorded work has completed, <see cref="CUresult.ErrorNotReady"/> when not yet (never blocks).</summary>
+    [LibraryImport(L)] public static partial CUresult cuEventQuery(IntPtr ev);
+    /// <summary>Work queued on <paramref name="stream"/> after this call waits, on the device, for the event's recorded work.</summary>
+    [LibraryImport(L)] public static partial CUresult cuStreamWaitEvent(IntPtr stream, IntPtr ev, uint flags);
+
+    /// <summary>Page-locked (pinned) host memory, the source of truly asynchronous host-to-device copies.</summary>
+    [LibraryImport(L)] public static partial CUresult cuMemHostAlloc(out IntPtr pp, nuint bytes, uint flags);
+    [LibraryImport(L)] public static partial CUresult cuMemFreeHost(IntPtr p);
+
+    /// <summary>Flag of cuEventCreate: the event records no timestamp (cheaper; cuEventElapsedTime refuses it).</summary>
+    public const uint CU_EVENT_DISABLE_TIMING = 2;
     [LibraryImport(L)] public static partial CUresult cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
     [LibraryImport(L)] public static partial CUresult cuEventDestroy(IntPtr ev);
 

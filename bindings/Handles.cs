@@ -83,6 +83,9 @@ public sealed class StreamHandle : ContextBoundHandle
     /// <summary>Waits for all work queued on the stream.</summary>
     public void Synchronize() => Check.Cu(CudaDriver.cuStreamSynchronize(handle));
 
+    /// <summary>Work queued on this stream from now on waits, on the device, for the work recorded by <paramref name="e"/> (the host does not wait).</summary>
+    public void WaitEvent(EventHandle e) => Check.Cu(CudaDriver.cuStreamWaitEvent(handle, e.DangerousGetHandle(), 0));
+
     protected override bool Destroy(IntPtr h) => CudaDriver.cuStreamDestroy(h) == CUresult.Success;
 }
 
@@ -100,6 +103,15 @@ public sealed class EventHandle : ContextBoundHandle
     public void Record(StreamHandle stream) => Check.Cu(CudaDriver.cuEventRecord(handle, stream.DangerousGetHandle()));
     public void Synchronize() => Check.Cu(CudaDriver.cuEventSynchronize(handle));
 
+    /// <summary>True when the recorded work has completed, false when it has not yet (never blocks).</summary>
+    public bool Query()
+    {
+        var r = CudaDriver.cuEventQuery(handle);
+        if (r == CUresult.ErrorNotReady) return false;
+        Check.Cu(r);
+        return true;
+    }
+
     /// <summary>Milliseconds between <paramref name="start"/> and this event (both recorded and complete).</summary>
     public float ElapsedSince(EventHandle start)
     {
@@ -108,6 +120,24 @@ public sealed class EventHandle : ContextBoundHandle
     }
 
     protected override bool Destroy(IntPtr h) => CudaDriver.cuEventDestroy(h) == CUresult.Success;
+}
+
+/// <summary>Page-locked host memory (cuMemHostAlloc): the host address is the handle. Release = cuMemFreeHost.</summary>
+public sealed class PinnedHostMemory : ContextBoundHandle
+{
+    /// <summary>Bytes allocated.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Allocates <paramref name="bytes"/> of pinned host memory in <paramref name="context"/>.</summary>
+    public static PinnedHostMemory Alloc(PrimaryContextHandle context, long bytes, uint flags = 0)
+    {
+        Check.Cu(CudaDriver.cuMemHostAlloc(out var p, (nuint)bytes, flags), $"cuMemHostAlloc({bytes} bytes)");
+        var h = new PinnedHostMemory { Bytes = bytes };
+        h.Init(context.DangerousGetHandle(), p);
+        return h;
+    }
+
+    protected override bool Destroy(IntPtr h) => CudaDriver.cuMemFreeHost(h) == CUresult.Success;
 }
 
 /// <summary>A cuBLAS handle bound to one stream. Release = cublasDestroy_v2.</summary>

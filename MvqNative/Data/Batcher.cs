@@ -122,11 +122,22 @@ internal sealed class Batcher
         int size = _data.ImageSize;
         if ((long)BatchSize * size > dst.Length)
             throw new ArgumentException($"dst holds {dst.Length} floats, a batch needs {(long)BatchSize * size}", nameof(dst));
-        long g = Consumed;
-        for (int b = 0; b < BatchSize; b++, g++)
-            _data.Image(HashSampler.Index(_seed, g / _data.Count, g % _data.Count, _data.Count)).CopyTo(dst.Slice(b * size, size));
+        HashBatchAt(Consumed, dst);
         Skip(BatchSize);
         return BatchSize;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="dst"/> with the batch at global image counter <paramref name="g"/> in <see cref="HashSampler"/>
+    /// order (images g .. g+B-1), without moving the batcher: a batch staged ahead of the step that uses it.
+    /// </summary>
+    public void HashBatchAt(long g, Span<float> dst)
+    {
+        int size = _data.ImageSize;
+        if ((long)BatchSize * size > dst.Length)
+            throw new ArgumentException($"dst holds {dst.Length} floats, a batch needs {(long)BatchSize * size}", nameof(dst));
+        for (int b = 0; b < BatchSize; b++, g++)
+            _data.Image(HashSampler.Index(_seed, g / _data.Count, g % _data.Count, _data.Count)).CopyTo(dst.Slice(b * size, size));
     }
 
     private void FillPermutation(long epoch, int[] p)

@@ -37,7 +37,14 @@ public sealed class TrainingDivergedException(int step, string what, string kept
 /// shuffled order, uploaded per step (the CPU reference trajectory).
 /// </param>
 /// <param name="CudaGraphs">With <paramref name="DeviceData"/> on a CUDA backend: after two eager steps the step is captured once as a CUDA graph and replayed.</param>
-internal sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = false)
+/// <param name="PinnedData">
+/// For a dataset kept on the host (too large for the device, or device data off) on a CUDA backend: the same steps
+/// and batch order as <paramref name="DeviceData"/>, but each batch is assembled on the host into one of two pinned
+/// buffers and copied asynchronously on a second stream, the step waiting for its copy on the device
+/// (<see cref="CudaBatchStager"/>); no host synchronisation inside a step. Eager steps (no graph). Ignored when
+/// <paramref name="DeviceData"/> is on; on the CPU backend it runs the same order as DeviceData.
+/// </param>
+internal sealed record TrainerOptions(bool DeviceData = false, bool CudaGraphs = false, bool PinnedData = false)
 {
     /// <summary>The reference path: host batches in shuffled order, eager steps.</summary>
     public static readonly TrainerOptions Default = new();
@@ -91,7 +98,15 @@ internal sealed class Trainer : IDisposable
     private long _gBase;
     private int _eagerDeviceSteps;
     private CudaGraph? _graph;
+    private CudaBatchStager? _stager;
+    private int _slot;
     private const int ScheduleSlack = 64;
+
+    /// <summary>The pinned double-buffered batch path, once started (<see cref="TrainerOptions.PinnedData"/> on CUDA).</summary>
+    internal CudaBatchStager? Stager => _stager;
+
+    /// <summary>Test hook: the step does not wait for its batch copy (a deliberately missing wait, which the emulator must expose).</summary>
+    internal bool SkipBatchWait { get; set; }
 
     private void StartDevicePipeline()
     {
@@ -99,7 +114,17 @@ internal sealed class Trainer : IDisposable
         _gBase = Batcher.Consumed;
         if (_backend is CudaBackend cuda)
         {
-            _deviceData = _backend.FromArray(_data.Pixels.AsSpan(0, _data.Count * _data.ImageSize), _data.Count * _data.ImageSize);
+            if (Options.DeviceData)
+                _deviceData = _backend.FromArray(_data.Pixels.AsSpan(0, _data.Count * _data.ImageSize), _data.Count * _data.ImageSize);
+            else
+            {
+                // The first batch is staged here; every step stages the next one after queueing its own work.
+                var im = Model.Config.Image;
+                _stager = new CudaBatchStager(cuda, [Config.Batch, im.Channels, im.Height, im.Width]);
+                _slot = 0;
+                long g = Batcher.Consumed;
+                _stager.Stage(0, dst => Batcher.HashBatchAt(g, dst));
+            }
             if (Optimizer.MultiTensor && Optimizer.Parameters.Count > 0)
             {
                 _schedule = _backend.Empty(3 * (Math.Max(1, Config.Steps - Step) + ScheduleSlack));
@@ -131,9 +156,24 @@ internal sealed class Trainer : IDisposable
     private void DeviceStepBody()
     {
         var state = _state!;
+        if (_stager is not null)
+        {
+            // Pinned path: this step's batch was staged by the previous step (or the pipeline's start).
+            int slot = _slot;
+            _stager.SkipDeviceWait = SkipBatchWait;
+            var x = _stager.Acquire(slot);
+            Batcher.Skip(Config.Batch);
+            ComputeStep(LearningRate(Step), x);
+            _stager.Release(slot);
+            state.Advance();
+            // The next batch is assembled on the host while the device runs this step.
+            long g = Batcher.Consumed;
+            _stager.Stage(1 - slot, dst => Batcher.HashBatchAt(g, dst));
+            _slot = 1 - slot;
+            return;
+        }
         if (_backend is CudaBackend cuda)
         {
-            var im = Model.Config.Image;
             CudaDeviceStep.GatherBatch(cuda, _x, _deviceData!, _data.Count, _data.ImageSize, Config.Batch,
                 HashSampler.DeviceSeed(Config.Seed), _gBase, state.Ptr);
             Batcher.Skip(Config.Batch);
@@ -143,7 +183,7 @@ internal sealed class Trainer : IDisposable
             Batcher.NextHashBatch(_host);
             _x.CopyFrom(_host);
         }
-        ComputeStep(LearningRate(Step));
+        ComputeStep(LearningRate(Step), _x);
         state.Advance();
     }
 
@@ -162,7 +202,7 @@ internal sealed class Trainer : IDisposable
         var state = _state!;
         if (_schedule is not null && state.T - state.ScheduleBase >= _schedule.Length / 3) FillSchedule(state.T);
         var cuda = _backend as CudaBackend;
-        if (cuda is not null && Options.CudaGraphs && _schedule is not null)
+        if (cuda is not null && Options.CudaGraphs && _schedule is not null && _deviceData is not null)
         {
             if (_graph is not null)
             {
@@ -196,13 +236,13 @@ internal sealed class Trainer : IDisposable
         if (!_clock.IsRunning) _clock.Start();
         float lr = LearningRate(Step);
         // Started at the first step, not in the constructor: a resume restores Step, the optimiser and the batcher in between.
-        if (Options.DeviceData && _state is null) StartDevicePipeline();
+        if ((Options.DeviceData || Options.PinnedData) && _state is null) StartDevicePipeline();
         if (_state is not null) RunDeviceStep();
         else
         {
             Batcher.NextBatch(_host);
             _x.CopyFrom(_host);
-            ComputeStep(lr);
+            ComputeStep(lr, _x);
         }
         Step++;
         _stepsSinceLog++;
@@ -228,13 +268,13 @@ internal sealed class Trainer : IDisposable
         return new StepStats(Step, total, rec, terms, gn, lr, ms, Config.Batch * 1000.0 / ms);
     }
 
-    /// <summary>Forward, losses, backward, AdamW and the health flag on the batch in _x.</summary>
-    private void ComputeStep(float lr)
+    /// <summary>Forward, losses, backward, AdamW and the health flag on the batch <paramref name="x"/>.</summary>
+    private void ComputeStep(float lr, Tensor x)
     {
         Model.SetTraining(true);
         Optimizer.ZeroGrad();
-        var xhat = Model.Forward(_x);
-        var loss = _rec.Compute(xhat, _x);
+        var xhat = Model.Forward(x);
+        var loss = _rec.Compute(xhat, x);
         Model.Backward(_rec.Grad);
         using (new Section(_backend, Model.Timer, "optimizer")) Optimizer.Step(lr);
         _health.Add(loss);
@@ -270,6 +310,7 @@ internal sealed class Trainer : IDisposable
         _rec.Dispose();
         _health.Dispose();
         _graph?.Dispose();
+        _stager?.Dispose();
         _deviceData?.Dispose();
         _schedule?.Dispose();
         _state?.Dispose();

@@ -138,6 +138,7 @@ cublasStatus_t gemm(const char* call, cublasHandle_t h, int transa, int transb, 
         });
         return CUBLAS_STATUS_SUCCESS;
     }
+    if (stream_flush(h->stream)) return fail(CUBLAS_STATUS_EXECUTION_FAILED, std::string(call) + ": a deferred copy on the handle's stream failed");
     return gemm_now(call, h, transa, transb, m, n, k, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, tf32);
 }
 

@@ -2,10 +2,17 @@
 // CUDA 12's cuda.h, `_v2` symbols where the header maps to them). One emulated device with
 // the limits of the card chosen by MVQ_EMU_CARD (sm_90: H100/H200, the default; sm_80: A100);
 // contexts, modules, functions, streams and events are validated
-// handles; all work runs synchronously at the call (streams are ordered anyway), so
-// asynchronous variants complete before they return. Failures also leave a message for
-// mvqemu_last_error().
+// handles; work runs synchronously at the call (streams are ordered anyway), so
+// asynchronous variants complete before they return, with one exception that makes a missing
+// event wait visible: a host-to-device copy from pinned memory (cuMemHostAlloc) on a created
+// stream is deferred, queued on that stream with the event records behind it, and runs only when
+// something orders it: cuStreamWaitEvent or cuEventSynchronize on an event recorded after it,
+// any other operation on the same stream, a synchronisation of that stream or the context, or a
+// free. A kernel on another stream that reads the destination without waiting sees the old bytes
+// (or initcheck flags never-written ones), as it could on a GPU. Failures also leave a message
+// for mvqemu_last_error().
 #include <chrono>
+#include <deque>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -33,7 +40,15 @@ struct CUfunc_st {
     int carveout = -1;
 };
 struct CUgraph_st;
+struct CUevent_st;
+/// A deferred operation of a stream: a pinned host-to-device copy (op) or an event record behind one (event, seq).
+struct Deferred {
+    std::function<CUresult()> op;
+    CUevent_st* event = nullptr;
+    std::uint64_t seq = 0;
+};
 struct CUstream_st {
+    std::deque<Deferred> deferred;  // in stream order; empty unless a pinned copy is pending
     unsigned flags = 0;
     CUgraph_st* capture = nullptr;  // the graph being recorded while the stream captures
     int captureMode = 0;            // CU_STREAM_CAPTURE_MODE_GLOBAL 0, THREAD_LOCAL 1, RELAXED 2
@@ -53,6 +68,8 @@ struct CUgraphExec_st {
 struct CUevent_st {
     unsigned flags = 0;
     bool recorded = false;
+    CUstream_st* pendingOn = nullptr;  // the stream whose deferred queue holds this event's latest record
+    std::uint64_t pendingSeq = 0;      // that record's sequence number (0: none pending)
     std::chrono::steady_clock::time_point when;
 };
 
@@ -90,6 +107,8 @@ struct State {
     std::set<CUgraph_st*> graphs;
     std::set<CUgraphExec_st*> execs;
     int capturing = 0;  // streams capturing now
+    std::map<const void*, std::size_t> pinned;  // cuMemHostAlloc allocations: start -> bytes
+    std::uint64_t deferredSeq = 0;
     std::string lastError;
 };
 State& st() {
@@ -169,6 +188,77 @@ void record(CUstream s, std::string name, std::function<CUresult()> node) {
     s->capture->names.push_back(std::move(name));
 }
 
+bool real_stream(CUstream s) { return reinterpret_cast<std::uintptr_t>(s) > 2; }
+
+/// True when [p, p + bytes) lies inside one cuMemHostAlloc allocation.
+bool pinned_range(const void* p, std::size_t bytes) {
+    std::lock_guard<std::mutex> lk(st().m);
+    auto& m = st().pinned;
+    auto it = m.upper_bound(p);
+    if (it == m.begin()) return false;
+    --it;
+    auto* b = static_cast<const char*>(it->first);
+    auto* q = static_cast<const char*>(p);
+    return q >= b && q + bytes <= b + it->second;
+}
+
+bool has_deferred(CUstream s) {
+    if (!real_stream(s)) return false;
+    std::lock_guard<std::mutex> lk(st().m);
+    return st().streams.count(s) && !s->deferred.empty();
+}
+
+/// Runs the deferred operations of s in order: all of them, or up to the record of event `upto` (its pending one).
+CUresult flush(CUstream s, CUevent_st* upto = nullptr, std::uint64_t uptoSeq = 0) {
+    if (!real_stream(s)) return CUDA_SUCCESS;
+    for (;;) {
+        Deferred d;
+        {
+            std::lock_guard<std::mutex> lk(st().m);
+            if (!st().streams.count(s) || s->deferred.empty()) return CUDA_SUCCESS;
+            d = std::move(s->deferred.front());
+            s->deferred.pop_front();
+        }
+        CUresult r = d.op ? d.op() : CUDA_SUCCESS;
+        if (d.event) {
+            std::lock_guard<std::mutex> lk(st().m);
+            if (st().events.count(d.event) && d.event->pendingSeq == d.seq) {
+                d.event->pendingSeq = 0;
+                d.event->pendingOn = nullptr;
+                d.event->recorded = true;
+                d.event->when = std::chrono::steady_clock::now();
+            }
+        }
+        if (r) return r;
+        if (upto && d.event == upto && d.seq == uptoSeq) return CUDA_SUCCESS;
+    }
+}
+
+/// Runs the deferred operations of every stream (a context synchronisation, a free).
+CUresult flush_all() {
+    std::vector<CUstream> all;
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        for (auto* x : st().streams)
+            if (!x->deferred.empty()) all.push_back(x);
+    }
+    for (auto* x : all)
+        if (CUresult r = flush(x)) return r;
+    return CUDA_SUCCESS;
+}
+
+/// Completes the pending record of e, if any (what a wait on e orders before it).
+CUresult flush_event(CUevent_st* e) {
+    CUstream on;
+    std::uint64_t seq;
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        on = e->pendingOn;
+        seq = e->pendingSeq;
+    }
+    return on && seq ? flush(on, e, seq) : CUDA_SUCCESS;
+}
+
 bool func_ok(CUfunction f) {
     std::lock_guard<std::mutex> lk(st().m);
     return f && st().functions.count(f) != 0;
@@ -200,6 +290,24 @@ CUresult copy(const char* call, void* dst, bool dstDev, const void* src, bool sr
     if (s == nullptr && any_capturing()) return refuse_in_capture(nullptr, std::string(call) + " (synchronous copy)");
     if (bytes == 0) return CUDA_SUCCESS;
     if (!dst || !src) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": null pointer");
+    if (real_stream(s) && dstDev && !srcDev && pinned_range(src, bytes)) {
+        // A DMA from pinned memory: queued, run when something orders it (see the top of this file). The
+        // host bytes are read when it runs, so a buffer refilled before its copy ran delivers the new bytes.
+        if (!mem_range_ok(dst, bytes))
+            return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": destination " + hex(dst) + " + " + std::to_string(bytes) +
+                                                      " bytes is not inside one cuMemAlloc allocation");
+        std::string name = call;
+        std::lock_guard<std::mutex> lk(st().m);
+        s->deferred.push_back({[=]() -> CUresult {
+            if (!mem_range_ok(dst, bytes) || !pinned_range(src, bytes))
+                return fail(CUDA_ERROR_ILLEGAL_ADDRESS, name + " (deferred): the destination or the pinned source was freed before the copy ran");
+            std::memmove(dst, src, bytes);
+            mem_mark_written(dst, bytes);
+            return check_guards(name);
+        }});
+        return CUDA_SUCCESS;
+    }
+    if (CUresult r = flush(s)) return r;  // stream order: the stream's deferred copies run first
     if (dstDev && !mem_range_ok(dst, bytes))
         return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": destination " + hex(dst) + " + " + std::to_string(bytes) +
                                                   " bytes is not inside one cuMemAlloc allocation");
@@ -221,6 +329,7 @@ CUresult memset_n(const char* call, CUdeviceptr d, const void* value, std::size_
         return CUDA_SUCCESS;
     }
     if (s == nullptr && any_capturing()) return refuse_in_capture(nullptr, std::string(call) + " (synchronous memset)");
+    if (CUresult r = flush(s)) return r;
     if (count == 0) return CUDA_SUCCESS;
     auto* p = reinterpret_cast<unsigned char*>(d);
     if (elem == 4 && (d & 3)) return fail(CUDA_ERROR_INVALID_VALUE, std::string(call) + ": pointer not 4-byte aligned");
@@ -276,6 +385,7 @@ bool ptx_has_entry(const std::vector<unsigned char>& img, const std::string& nam
 }  // namespace
 
 bool stream_capturing(CUstream_st* s) { return is_capturing(s); }
+int stream_flush(CUstream_st* s) { return (int)flush(s); }
 void stream_record(CUstream_st* s, std::string name, std::function<int()> node) {
     record(s, std::move(name), [n = std::move(node)]() { return (CUresult)n(); });
 }
@@ -519,6 +629,7 @@ CUresult cuCtxGetDevice(CUdevice* dev) {
 CUresult cuCtxSynchronize(void) {
     if (CUresult r = need_ctx("cuCtxSynchronize")) return r;
     if (any_capturing()) return refuse_in_capture(nullptr, "cuCtxSynchronize");
+    if (CUresult r = flush_all()) return r;
     return check_guards("cuCtxSynchronize");
 }
 
@@ -538,6 +649,7 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
     if (dptr == 0) return CUDA_SUCCESS;
     if (any_capturing()) return refuse_in_capture(nullptr, "cuMemFree_v2");
     void* p = reinterpret_cast<void*>(dptr);
+    if (CUresult r = flush_all()) return r;  // cuMemFree synchronises the device
     // Check this allocation's guards before it disappears.
     if (CUresult r = check_guards("cuMemFree_v2")) {
         mem_free(p);
@@ -552,6 +664,36 @@ CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
     if (!free || !total) return CUDA_ERROR_INVALID_VALUE;
     *total = mem_total();
     *free = mem_total() - std::min(mem_total(), mem_used());
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostAlloc(void** pp, size_t bytes, unsigned int flags) {
+    if (CUresult r = need_ctx("cuMemHostAlloc")) return r;
+    if (!pp || bytes == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemHostAlloc: null result pointer or 0 bytes");
+    if (flags & ~7u) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemHostAlloc: unknown flags");
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuMemHostAlloc");
+    void* p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    if (!p) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemHostAlloc: out of host memory (" + std::to_string(bytes) + " bytes asked)");
+    std::lock_guard<std::mutex> lk(st().m);
+    st().pinned[p] = bytes;
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocHost_v2(void** pp, size_t bytes) { return cuMemHostAlloc(pp, bytes, 0); }
+
+CUresult cuMemFreeHost(void* p) {
+    if (CUresult r = need_ctx("cuMemFreeHost")) return r;
+    if (any_capturing()) return refuse_in_capture(nullptr, "cuMemFreeHost");
+    if (CUresult r = flush_all()) return r;  // like cuMemFree, it waits for the device
+    {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!st().pinned.erase(p)) {
+            st().lastError = "cuMemFreeHost: " + hex(p) + " is not a live cuMemHostAlloc allocation";
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+    }
+    std::free(p);
     return CUDA_SUCCESS;
 }
 
@@ -698,7 +840,10 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
     if (CUresult r = need_ctx("cuLaunchKernel")) return r;
     if (!func_ok(f)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: invalid function handle");
     if (!stream_ok(stream)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string("cuLaunchKernel '") + f->k->name + "': invalid stream");
-    if (!is_capturing(stream)) return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, stream, kernelParams, extra);
+    if (!is_capturing(stream)) {
+        if (CUresult r = flush(stream)) return r;  // stream order: its deferred copies run first
+        return launch_now(f, gx, gy, gz, bx, by, bz, sharedMemBytes, stream, kernelParams, extra);
+    }
     // Capture: the argument values are copied now (as cuLaunchKernel does), the launch runs at each
     // replay through launch_now, so every check and the sanitizer apply to replayed launches too.
     const KernelDesc* k = f->k;
@@ -862,6 +1007,8 @@ CUresult cuStreamCreateWithPriority(CUstream* phStream, unsigned int flags, int)
 
 CUresult cuStreamDestroy_v2(CUstream s) {
     if (CUresult r = need_ctx("cuStreamDestroy")) return r;
+    if (stream_ok(s) && real_stream(s))
+        if (CUresult r = flush(s)) return r;  // queued work completes after a destroy
     std::lock_guard<std::mutex> lk(st().m);
     if (!s || !st().streams.erase(s)) return CUDA_ERROR_INVALID_HANDLE;
     delete s;
@@ -873,13 +1020,15 @@ CUresult cuStreamSynchronize(CUstream s) {
     if (CUresult r = need_ctx("cuStreamSynchronize")) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
     if (is_capturing(s) || (reinterpret_cast<std::uintptr_t>(s) <= 2 && any_capturing())) return refuse_in_capture(s, "cuStreamSynchronize");
+    if (CUresult r = flush(s)) return r;
     return check_guards("cuStreamSynchronize");
 }
 
 CUresult cuStreamQuery(CUstream s) {
     if (CUresult r = need_ctx("cuStreamQuery")) return r;
     if (is_capturing(s)) return refuse_in_capture(s, "cuStreamQuery");
-    return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    return has_deferred(s) ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
 }
 
 static bool event_ok(CUevent e) {
@@ -889,7 +1038,9 @@ static bool event_ok(CUevent e) {
 
 CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int) {
     if (CUresult r = need_ctx("cuStreamWaitEvent")) return r;
-    return stream_ok(s) && event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_ok(s) || !event_ok(e)) return CUDA_ERROR_INVALID_HANDLE;
+    // Work queued on s after this call runs after e's record: run the deferred work before that record now.
+    return flush_event(e);
 }
 
 CUresult cuEventCreate(CUevent* phEvent, unsigned int flags) {
@@ -910,6 +1061,20 @@ CUresult cuEventRecord(CUevent e, CUstream s) {
         record(s, "event record", [=]() { return cuEventRecord(e, nullptr); });
         return CUDA_SUCCESS;
     }
+    if (real_stream(s)) {
+        std::lock_guard<std::mutex> lk(st().m);
+        if (!s->deferred.empty()) {
+            // Behind a deferred copy: the event completes when the copy has run.
+            std::uint64_t seq = ++st().deferredSeq;
+            s->deferred.push_back({nullptr, e, seq});
+            e->pendingOn = s;
+            e->pendingSeq = seq;
+            return CUDA_SUCCESS;
+        }
+    }
+    std::lock_guard<std::mutex> lk(st().m);
+    e->pendingOn = nullptr;
+    e->pendingSeq = 0;
     e->recorded = true;
     e->when = std::chrono::steady_clock::now();  // work before it on the stream has already run
     return CUDA_SUCCESS;
@@ -917,13 +1082,16 @@ CUresult cuEventRecord(CUevent e, CUstream s) {
 
 CUresult cuEventQuery(CUevent e) {
     if (CUresult r = need_ctx("cuEventQuery")) return r;
-    return event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!event_ok(e)) return CUDA_ERROR_INVALID_HANDLE;
+    std::lock_guard<std::mutex> lk(st().m);
+    return e->pendingSeq ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
 }
 
 CUresult cuEventSynchronize(CUevent e) {
     if (CUresult r = need_ctx("cuEventSynchronize")) return r;
     if (any_capturing()) return refuse_in_capture(nullptr, "cuEventSynchronize");
-    return event_ok(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!event_ok(e)) return CUDA_ERROR_INVALID_HANDLE;
+    return flush_event(e);
 }
 
 CUresult cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
@@ -932,6 +1100,7 @@ CUresult cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
     if (!event_ok(start) || !event_ok(end)) return CUDA_ERROR_INVALID_HANDLE;
     if ((start->flags | end->flags) & 2u)  // CU_EVENT_DISABLE_TIMING
         return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: event created with CU_EVENT_DISABLE_TIMING");
+    if (start->pendingSeq || end->pendingSeq) return CUDA_ERROR_NOT_READY;
     if (!start->recorded || !end->recorded) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: event not recorded");
     *ms = std::chrono::duration<float, std::milli>(end->when - start->when).count();
     return CUDA_SUCCESS;
@@ -942,6 +1111,9 @@ CUresult cuEventDestroy_v2(CUevent e) {
     if (CUresult r = need_ctx("cuEventDestroy")) return r;
     std::lock_guard<std::mutex> lk(st().m);
     if (!e || !st().events.erase(e)) return CUDA_ERROR_INVALID_HANDLE;
+    for (auto* x : st().streams)  // a pending record of a destroyed event still orders the queue, but marks nothing
+        for (auto& d : x->deferred)
+            if (d.event == e) d.event = nullptr;
     delete e;
     return CUDA_SUCCESS;
 }
@@ -1033,6 +1205,7 @@ CUresult cuGraphLaunch(CUgraphExec e, CUstream s) {
     if (CUresult r = need_ctx("cuGraphLaunch")) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
     if (is_capturing(s)) return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuGraphLaunch: launching a graph into a capture is not emulated");
+    if (CUresult r = flush(s)) return r;
     std::vector<std::function<CUresult()>> nodes;
     std::vector<std::string> names;
     {

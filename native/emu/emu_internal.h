@@ -21,6 +21,8 @@ namespace mvq_emu {
 bool stream_capturing(CUstream_st* s);
 /// Appends an operation (returning a CUresult / cublasStatus_t code) to the graph s is capturing.
 void stream_record(CUstream_st* s, std::string name, std::function<int()> node);
+/// Runs the deferred (pinned-copy) work queued on s, as any operation on s must first; 0 or a CUresult.
+int stream_flush(CUstream_st* s);
 
 /// Largest dynamic shared memory a launch may ask for (the opt-in limit of an sm_90 device)
 /// and the size of each generated `extern __shared__` buffer.

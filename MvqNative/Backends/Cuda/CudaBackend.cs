@@ -143,6 +143,20 @@ internal sealed class CudaBackend : Backend
     /// <summary>The raw CUstream every operation of this backend is queued on.</summary>
     public IntPtr StreamPtr { get; }
 
+    /// <summary>Device memory free now, in bytes (cuMemGetInfo).</summary>
+    public long FreeMemory()
+    {
+        MakeCurrent();
+        Check.Cu(CudaDriver.cuMemGetInfo_v2(out var free, out _));
+        return (long)free;
+    }
+
+    /// <summary>The stream of <see cref="StreamPtr"/> (for event records and waits).</summary>
+    internal StreamHandle Stream => _stream;
+
+    /// <summary>The device's primary context (for streams, events and pinned memory made outside the backend).</summary>
+    internal PrimaryContextHandle Context => _context;
+
     /// <summary>Launches, cuBLAS calls, copies, synchronisations and allocations issued so far (docs/perf/gpu-throughput.md).</summary>
     public CudaCounters Counters { get; } = new();
 

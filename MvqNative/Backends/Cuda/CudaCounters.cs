@@ -9,11 +9,11 @@ namespace MvqNative.Backends.Cuda;
 /// </summary>
 internal sealed class CudaCounters
 {
-    internal long Launches, BlasCalls, HtoD, DtoH, DtoD, Memsets, Syncs, DeviceAllocs, PinnedAllocs, Frees, GraphLaunches, GraphNodes;
+    internal long Launches, BlasCalls, HtoD, HtoDAsync, DtoH, DtoD, Memsets, Syncs, DeviceAllocs, PinnedAllocs, Frees, GraphLaunches, GraphNodes;
 
     /// <summary>The totals now.</summary>
     public CudaCounts Snapshot() => new(
-        Interlocked.Read(ref Launches), Interlocked.Read(ref BlasCalls), Interlocked.Read(ref HtoD), Interlocked.Read(ref DtoH),
+        Interlocked.Read(ref Launches), Interlocked.Read(ref BlasCalls), Interlocked.Read(ref HtoD), Interlocked.Read(ref HtoDAsync), Interlocked.Read(ref DtoH),
         Interlocked.Read(ref DtoD), Interlocked.Read(ref Memsets), Interlocked.Read(ref Syncs), Interlocked.Read(ref DeviceAllocs),
         Interlocked.Read(ref PinnedAllocs), Interlocked.Read(ref Frees), Interlocked.Read(ref GraphLaunches), Interlocked.Read(ref GraphNodes));
 }
@@ -24,16 +24,16 @@ internal sealed class CudaCounters
 /// <see cref="Syncs"/> counts every host wait: stream or context synchronisation, a device-to-host copy (which
 /// waits for the stream), an event wait.
 /// </summary>
-internal readonly record struct CudaCounts(long KernelLaunches, long BlasCalls, long CopiesHtoD, long CopiesDtoH, long CopiesDtoD,
+internal readonly record struct CudaCounts(long KernelLaunches, long BlasCalls, long CopiesHtoD, long CopiesHtoDAsync, long CopiesDtoH, long CopiesDtoD,
     long Memsets, long Syncs, long DeviceAllocs, long PinnedAllocs, long Frees, long GraphLaunches, long GraphNodes)
 {
     public static CudaCounts operator -(CudaCounts a, CudaCounts b) => new(
-        a.KernelLaunches - b.KernelLaunches, a.BlasCalls - b.BlasCalls, a.CopiesHtoD - b.CopiesHtoD, a.CopiesDtoH - b.CopiesDtoH,
+        a.KernelLaunches - b.KernelLaunches, a.BlasCalls - b.BlasCalls, a.CopiesHtoD - b.CopiesHtoD, a.CopiesHtoDAsync - b.CopiesHtoDAsync, a.CopiesDtoH - b.CopiesDtoH,
         a.CopiesDtoD - b.CopiesDtoD, a.Memsets - b.Memsets, a.Syncs - b.Syncs, a.DeviceAllocs - b.DeviceAllocs,
         a.PinnedAllocs - b.PinnedAllocs, a.Frees - b.Frees, a.GraphLaunches - b.GraphLaunches, a.GraphNodes - b.GraphNodes);
 
     public static CudaCounts operator +(CudaCounts a, CudaCounts b) => new(
-        a.KernelLaunches + b.KernelLaunches, a.BlasCalls + b.BlasCalls, a.CopiesHtoD + b.CopiesHtoD, a.CopiesDtoH + b.CopiesDtoH,
+        a.KernelLaunches + b.KernelLaunches, a.BlasCalls + b.BlasCalls, a.CopiesHtoD + b.CopiesHtoD, a.CopiesHtoDAsync + b.CopiesHtoDAsync, a.CopiesDtoH + b.CopiesDtoH,
         a.CopiesDtoD + b.CopiesDtoD, a.Memsets + b.Memsets, a.Syncs + b.Syncs, a.DeviceAllocs + b.DeviceAllocs,
         a.PinnedAllocs + b.PinnedAllocs, a.Frees + b.Frees, a.GraphLaunches + b.GraphLaunches, a.GraphNodes + b.GraphNodes);
 
@@ -43,6 +43,7 @@ internal readonly record struct CudaCounts(long KernelLaunches, long BlasCalls, 
         yield return ("kernel_launches", KernelLaunches);
         yield return ("blas_calls", BlasCalls);
         yield return ("copies_htod", CopiesHtoD);
+        yield return ("copies_htod_async", CopiesHtoDAsync);
         yield return ("copies_dtoh", CopiesDtoH);
         yield return ("copies_dtod", CopiesDtoD);
         yield return ("memsets", Memsets);

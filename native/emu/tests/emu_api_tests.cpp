@@ -327,4 +327,53 @@ TEST_F(Api, CaptureRefusesSynchronisationHostCopiesAndAllocation) {
     CU_OK(cuStreamDestroy_v2(s));
 }
 
+// Pinned host memory and a copy stream: a host-to-device copy from pinned memory on a created stream is
+// deferred until something orders it, so a reader that skips the event wait sees the old bytes.
+TEST_F(Api, PinnedCopiesAreDeferredUntilAnEventWaitOrdersThem) {
+    void* pinned = nullptr;
+    CU_OK(cuMemHostAlloc(&pinned, 4 * sizeof(float), 0));
+    auto* h = static_cast<float*>(pinned);
+    for (int i = 0; i < 4; ++i) h[i] = 10.0f + i;
+    CUdeviceptr d = upload(std::vector<float>{1, 2, 3, 4});
+    CUstream copy, compute;
+    CU_OK(cuStreamCreate(&copy, 1));
+    CU_OK(cuStreamCreate(&compute, 1));
+    CUevent done;
+    CU_OK(cuEventCreate(&done, 2));
+    CU_OK(cuMemcpyHtoDAsync_v2(d, pinned, 4 * sizeof(float), copy));
+    CU_OK(cuEventRecord(done, copy));
+    EXPECT_EQ(cuEventQuery(done), CUDA_ERROR_NOT_READY);
+    EXPECT_EQ(cuStreamQuery(copy), CUDA_ERROR_NOT_READY);
+    // A read on another stream with no wait: the copy has not run.
+    std::vector<float> seen(4);
+    CU_OK(cuMemcpyDtoHAsync_v2(seen.data(), d, 16, compute));
+    EXPECT_EQ(seen, (std::vector<float>{1, 2, 3, 4}));
+    // The host refills the pinned buffer before the copy ran: the copy delivers the new bytes (a DMA reads late).
+    h[0] = 20.0f;
+    // The wait orders the copy before later work of the compute stream.
+    CU_OK(cuStreamWaitEvent(compute, done, 0));
+    EXPECT_EQ(cuEventQuery(done), CUDA_SUCCESS);
+    CU_OK(cuMemcpyDtoHAsync_v2(seen.data(), d, 16, compute));
+    EXPECT_EQ(seen, (std::vector<float>{20, 11, 12, 13}));
+    // Other operations on the copy stream run its deferred copies first (stream order); so does an event sync.
+    h[1] = 30.0f;
+    CU_OK(cuMemcpyHtoDAsync_v2(d, pinned, 16, copy));
+    CU_OK(cuMemsetD32Async(d + 12, 0, 1, copy));
+    EXPECT_EQ(download<float>(d, 4), (std::vector<float>{20, 30, 12, 0}));
+    h[2] = 40.0f;
+    CU_OK(cuMemcpyHtoDAsync_v2(d, pinned, 16, copy));
+    CU_OK(cuEventRecord(done, copy));
+    CU_OK(cuEventSynchronize(done));
+    EXPECT_EQ(download<float>(d, 4)[2], 40.0f);
+    // Pageable sources are copied at the call, as the driver stages them.
+    std::vector<float> pageable = {5, 6, 7, 8};
+    CU_OK(cuMemcpyHtoDAsync_v2(d, pageable.data(), 16, copy));
+    EXPECT_EQ(download<float>(d, 4), pageable);
+    EXPECT_EQ(cuMemFreeHost(reinterpret_cast<void*>(0x1000)), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuEventDestroy_v2(done));
+    CU_OK(cuStreamDestroy_v2(copy));
+    CU_OK(cuStreamDestroy_v2(compute));
+    CU_OK(cuMemFreeHost(pinned));
+}
+
 }  // namespace

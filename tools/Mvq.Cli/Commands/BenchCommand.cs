@@ -81,7 +81,9 @@ internal static class BenchCommand
             if (r.GetValue(lr) is float l) p.Train.Lr = l;
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
             bool onCuda = backend is MvqNative.Backends.Cuda.CudaBackend;
-            var options = new TrainerOptions(Cli.On(r.GetValue(deviceData), onCuda), Cli.On(r.GetValue(graphs), onCuda));
+            bool onDevice = Cli.On(r.GetValue(deviceData), onCuda);
+            // On cuda, data not on the device is staged through pinned host buffers (double-buffered async copies).
+            var options = new TrainerOptions(onDevice, Cli.On(r.GetValue(graphs), onCuda), PinnedData: onCuda && !onDevice);
             if (backend is MvqNative.Backends.Cuda.CudaBackend cb) cb.Tf32 = Cli.On(r.GetValue(tf32), false);
             else if (Cli.On(r.GetValue(tf32), false)) throw new MvqUsageException("--tf32 on needs a cuda device");
             var res = TrainBench.Run(backend, p, r.GetValue(steps), r.GetValue(warmup), options, r.GetValue(opTimes));
@@ -101,6 +103,7 @@ internal static class BenchCommand
             foreach (var (k, v) in res.Sections) o["share_" + k] = v;
             o["lr"] = p.Train.Lr;
             o["device_data"] = options.DeviceData;
+            o["pinned_data"] = onCuda && !options.DeviceData;
             if (res.Counts is { } c)
             {
                 o["cuda_graphs"] = c.CudaGraphs; o["tf32"] = c.Tf32; o["graph_nodes"] = c.GraphNodes;

@@ -118,13 +118,21 @@ internal static class TrainCommand
         var cuda = backend as MvqNative.Backends.Cuda.CudaBackend;
         if (cuda is null && (gpu.Data == "on" || gpu.Graphs == "on" || gpu.Tf32 == "on"))
             throw new MvqUsageException("--device-data, --cuda-graphs and --tf32 on need a cuda device");
-        // Data on the device by default on CUDA when the dataset takes at most a quarter of the device memory.
-        bool fits = cuda is not null && (long)dataset.Count * dataset.ImageSize * 4 <= cuda.Info.TotalMemory / 4;
+        // Data on the device by default on CUDA when the dataset takes at most a quarter of the device memory and at most
+        // half of the memory free now; otherwise (or with --device-data off) batches are staged through two pinned host
+        // buffers with async copies on a second stream (docs/perf/gpu-throughput.md). The choice is logged once.
+        long dataBytes = (long)dataset.Count * dataset.ImageSize * 4;
+        long freeBytes = cuda?.FreeMemory() ?? 0;
+        bool fits = cuda is not null && dataBytes <= cuda.Info.TotalMemory / 4 && dataBytes <= freeBytes / 2;
         if (cuda is not null && gpu.Data == "on" && !fits)
-            throw new MvqUsageException($"--device-data on: the dataset ({(long)dataset.Count * dataset.ImageSize * 4 >> 20} MiB as float) exceeds a quarter of the device memory");
-        var trainerOptions = new TrainerOptions(Cli.On(gpu.Data, fits), Cli.On(gpu.Graphs, cuda is not null));
+            throw new MvqUsageException($"--device-data on: the dataset ({dataBytes >> 20} MiB as float) exceeds a quarter of the device memory ({cuda.Info.TotalMemory >> 20} MiB) or half of the free memory ({freeBytes >> 20} MiB)");
+        bool onDevice = Cli.On(gpu.Data, fits);
+        var trainerOptions = new TrainerOptions(onDevice, Cli.On(gpu.Graphs, cuda is not null), PinnedData: cuda is not null && !onDevice);
         if (cuda is not null) cuda.Tf32 = Cli.On(gpu.Tf32, false);
-        if (cuda is not null) Log(json, $"cuda: data on the device {(trainerOptions.DeviceData ? "on" : "off")}, CUDA graphs {(trainerOptions.DeviceData && trainerOptions.CudaGraphs ? "on" : "off")}, TF32 {(cuda.Tf32 ? "on" : "off")}");
+        if (cuda is not null)
+            Log(json, $"cuda: dataset {dataBytes >> 20} MiB as float, device memory {freeBytes >> 20} MiB free of {cuda.Info.TotalMemory >> 20} MiB: " +
+                (onDevice ? "data on the device" : $"batches staged through pinned host memory ({(gpu.Data == "off" ? "--device-data off" : "the dataset does not fit the budget")})") +
+                $", CUDA graphs {(trainerOptions.DeviceData && trainerOptions.CudaGraphs ? "on" : "off")}, TF32 {(cuda.Tf32 ? "on" : "off")}");
         var ckpt = folder.File("model.safetensors");
         var history = new List<StepStats>();
         var hooks = new MvqModel.TrainHooks
