@@ -12,6 +12,9 @@ internal sealed record Generated(int[] Codes, uint[]? MaskWords, float[] Images,
 {
     /// <summary>Prior milliseconds per op kind (<see cref="PriorSampler.ProfileNames"/>) when MVQ_SAMPLE_PROFILE=1.</summary>
     public double[]? PriorProfile { get; init; }
+
+    /// <summary>Process CPU milliseconds of the prior half (<see cref="PriorSampler.LastCpuMilliseconds"/>).</summary>
+    public double PriorCpuMs { get; init; }
 }
 
 internal static class ImageGenerator
@@ -36,6 +39,6 @@ internal static class ImageGenerator
         using var session = new InferenceSession(ae, batch);
         var images = session.Decode(codes, words);
         return new Generated(codes, words, images, priorMs, sw.Elapsed.TotalMilliseconds)
-        { PriorProfile = PriorSampler.Profiling ? sampler.LastProfile : null };
+        { PriorProfile = PriorSampler.Profiling ? sampler.LastProfile : null, PriorCpuMs = sampler.LastCpuMilliseconds };
     }
 }

@@ -255,9 +255,10 @@ def _setup(args):
     return layout, model
 
 
-def _median_runs(fn, warmup, steps, warmup_seconds=0.0):
+def _median_runs(fn, warmup, steps, warmup_seconds=0.0, cpu=None):
     """Median time of `steps` calls after at least `warmup` untimed calls lasting at least `warmup_seconds`
-    (the same rule as `mvq bench sample`: the warm-up is measured in time, so both sides reach steady state)."""
+    (the same rule as `mvq bench sample`: the warm-up is measured in time, so both sides reach steady state).
+    When `cpu` is a list, each timed call's process CPU time (time.process_time) is appended to it."""
     t0 = time.perf_counter()
     done = 0
     while done < warmup or time.perf_counter() - t0 < warmup_seconds:
@@ -265,9 +266,12 @@ def _median_runs(fn, warmup, steps, warmup_seconds=0.0):
         done += 1
     times = []
     for _ in range(steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
     return float(np.median(times))
 
 
@@ -296,11 +300,12 @@ def cmd_bench_train(args):
 def cmd_bench_sample(args):
     layout, model = _setup(args)
     model.eval()
-    sec = _median_runs(lambda: sample(model, args.count, args.batch, seed=1), args.warmup, args.runs, args.warmup_seconds)
+    cpu = []
+    sec = _median_runs(lambda: sample(model, args.count, args.batch, seed=1), args.warmup, args.runs, args.warmup_seconds, cpu)
     res = {"preset": args.preset, "count": args.count, "batch": args.batch, "threads": args.threads,
            "tokens_per_image": layout.length, "layers": args.layers, "heads": args.heads, "width": args.width,
            "runs": args.runs, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "prior_ms": round(1000 * sec, 3),
-           "images_per_s": round(args.count / sec, 2), "torch_version": torch.__version__}
+           "images_per_s": round(args.count / sec, 2), "prior_cpu_ms": round(1000 * float(np.median(cpu)), 3), "torch_version": torch.__version__}
     print(json.dumps(res))
 
 

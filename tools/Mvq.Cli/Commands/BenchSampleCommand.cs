@@ -75,7 +75,7 @@ internal static class BenchSampleCommand
                 var row = new JsonObject
                 {
                     ["preset"] = name, ["tokens_per_image"] = t, ["count"] = n, ["batch"] = bs, ["runs"] = nr, ["warmup_runs"] = warmed,
-                    ["prior_ms"] = Math.Round(priorMs, 2), ["decode_ms"] = Math.Round(decodeMs, 2), ["total_ms"] = Math.Round(totalMs, 2),
+                    ["prior_ms"] = Math.Round(priorMs, 2), ["prior_cpu_ms"] = Math.Round(Median(res.Select(x => x.PriorCpuMs)), 3), ["decode_ms"] = Math.Round(decodeMs, 2), ["total_ms"] = Math.Round(totalMs, 2),
                     ["images_per_s"] = Math.Round(n * 1000 / totalMs, 1), ["prior_images_per_s"] = Math.Round(n * 1000 / priorMs, 1),
                     ["prior_us_per_token"] = Math.Round(priorMs * 1000 / ((double)n * t), 3),
                     ["prior_ms_per_step"] = Math.Round(priorMs / (Math.Ceiling((double)n / bs) * t), 4),
