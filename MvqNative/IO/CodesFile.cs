@@ -123,9 +123,10 @@ internal static class CodesFile
             }
             return (names, codes, masks);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or ArgumentException)
         {
-            // Wrong JSON types (a string where a number belongs, ...).
+            // Wrong JSON types (a string where a number belongs, ...); ArgumentException: a duplicated key, which
+            // JsonNode.Parse accepts and the first lookup in that object then rejects.
             throw Bad("malformed: " + e.Message);
         }
 

@@ -142,6 +142,14 @@ public sealed class CodesTests : IClassFixture<TinyModels>
         (code, _, err) = CliHarness.Run("decode", "--model", _m.Mvq, "--codes", broken, "--output", P("x5"));
         AssertOneLineError(code, err, "broken-codes.json", "malformed");
         Assert.False(Directory.Exists(P("x5")));
+
+        // A duplicated key: JsonNode.Parse accepts it and the first lookup threw ArgumentException (found by FuzzTests).
+        var text = File.ReadAllText(codes);
+        int at = text.IndexOf("\"instances\"", StringComparison.Ordinal);
+        File.WriteAllText(broken, text[..at] + "\"instances\": [], " + text[at..]);
+        (code, _, err) = CliHarness.Run("decode", "--model", _m.Mvq, "--codes", broken, "--output", P("x6"));
+        AssertOneLineError(code, err, "broken-codes.json", "malformed");
+        Assert.False(Directory.Exists(P("x6")));
     }
 
     [Fact]
