@@ -179,13 +179,8 @@ internal sealed partial class PriorSampler : IDisposable
         var posIds = _arena.GetInt("pos_ids", b);
         var pos = _arena.GetInt("pos", 1);
         var te = _arena.Get("te", b, _c); var pe = _arena.Get("pe", b, _c);
-        var x = _arena.Get("x", b, _c); var h = _arena.Get("h", b, _c); var x1 = _arena.Get("x1", b, _c);
-        var mean = _arena.Get("mean", b); var rstd = _arena.Get("rstd", b);
-        var qkv = _arena.Get("qkv", b, 3 * _c); var att = _arena.Get("att", b, _c); var o = _arena.Get("o", b, _c);
-        int hidden = _m.Config.MlpRatio * _c;
-        var f = _arena.Get("f", b, hidden); var g = _arena.Get("g", b, hidden);
-        var kcs = new Tensor[blocks.Length]; var vcs = new Tensor[blocks.Length];
-        for (int l = 0; l < blocks.Length; l++) { kcs[l] = _arena.Get($"k{l}", b, _t, _c); vcs[l] = _arena.Get($"v{l}", b, _t, _c); }
+        var sc = Scratch(b, blocks.Length);
+        var (x, h, mean, rstd) = (sc.X, sc.H, sc.Mean, sc.Rstd);
         var hostIds = new int[b];
         Array.Fill(hostIds, layout.StartToken);
         var hostPos = new int[b];
@@ -206,33 +201,7 @@ internal sealed partial class PriorSampler : IDisposable
             PriorKernels.Embedding(_b, posIds, _m.PosEmb.Weight.Value, pe);
             ElementwiseOps.Add.Run(_b, [te, pe], [x]);
             Tick(1);
-            for (int l = 0; l < blocks.Length; l++)
-            {
-                var blk = blocks[l];
-                var pk = packs?.Blocks[l];
-                var kc = kcs[l]; var vc = vcs[l];
-                PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
-                Tick(2);
-                Lin(blk.Attn.Qkv, pk?[0], h, qkv);
-                Tick(3);
-                PriorKernels.KvCacheAppend(_b, qkv, pos, kc, vc, attrs);
-                PriorKernels.AttentionDecode(_b, qkv, kc, vc, pos, att, attrs);
-                Tick(4);
-                Lin(blk.Attn.Proj, pk?[1], att, o);
-                Tick(5);
-                ElementwiseOps.Add.Run(_b, [x, o], [x1]);
-                Tick(6);
-                PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
-                Tick(2);
-                Lin(blk.Mlp.Fc, pk?[2], h, f);
-                Tick(7);
-                PriorKernels.Gelu(_b, f, g);
-                Tick(8);
-                Lin(blk.Mlp.Proj, pk?[3], g, o);
-                Tick(9);
-                ElementwiseOps.Add.Run(_b, [x1, o], [x]);
-                Tick(6);
-            }
+            RunBlocks(blocks, sc, packs, pos, attrs);
             PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Attrs);
             Tick(2);
             var (lo, hi) = layout.Bounds(t);
@@ -302,13 +271,8 @@ internal sealed partial class PriorSampler : IDisposable
         var codesDev = _arena.GetInt("codes", b, _t);
         var work = _arena.Get("draw_work", b, 2 * vocab);
         var logits = _arena.Get("logits_all", b, vocab);
-        var x = _arena.Get("x", b, _c); var h = _arena.Get("h", b, _c); var x1 = _arena.Get("x1", b, _c);
-        var mean = _arena.Get("mean", b); var rstd = _arena.Get("rstd", b);
-        var qkv = _arena.Get("qkv", b, 3 * _c); var att = _arena.Get("att", b, _c); var o = _arena.Get("o", b, _c);
-        int hidden = _m.Config.MlpRatio * _c;
-        var f = _arena.Get("f", b, hidden); var g = _arena.Get("g", b, hidden);
-        var kcs = new Tensor[blocks.Length]; var vcs = new Tensor[blocks.Length];
-        for (int l = 0; l < blocks.Length; l++) { kcs[l] = _arena.Get($"k{l}", b, _t, _c); vcs[l] = _arena.Get($"v{l}", b, _t, _c); }
+        var sc = Scratch(b, blocks.Length);
+        var (x, h, mean, rstd) = (sc.X, sc.H, sc.Mean, sc.Rstd);
         var attrs = new AttentionAttrs(b, _t, _m.Config.Heads);
         _lastDeviceBatch = b;
 
@@ -325,21 +289,7 @@ internal sealed partial class PriorSampler : IDisposable
         void Step(bool advance)
         {
             CudaPriorSample.Embed(cb, x, _m.TokEmb.Weight.Value, _m.PosEmb.Weight.Value, ids, pos);
-            for (int l = 0; l < blocks.Length; l++)
-            {
-                var blk = blocks[l];
-                PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
-                Lin(blk.Attn.Qkv, null, h, qkv);
-                PriorKernels.KvCacheAppend(_b, qkv, pos, kcs[l], vcs[l], attrs);
-                PriorKernels.AttentionDecode(_b, qkv, kcs[l], vcs[l], pos, att, attrs);
-                Lin(blk.Attn.Proj, null, att, o);
-                ElementwiseOps.Add.Run(_b, [x, o], [x1]);
-                PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
-                Lin(blk.Mlp.Fc, null, h, f);
-                PriorKernels.Gelu(_b, f, g);
-                Lin(blk.Mlp.Proj, null, g, o);
-                ElementwiseOps.Add.Run(_b, [x1, o], [x]);
-            }
+            RunBlocks(blocks, sc, null, pos, attrs);
             PriorKernels.LayerNorm(_b, x, _m.LnF.Weight.Value, _m.LnF.Bias.Value, h, mean, rstd, _m.LnF.Attrs);
             Lin(_m.Head, null, h, logits);
             CudaPriorSample.Draw(cb, codesDev, ids, logits, work, pos, bounds, baseT, opt.Temperature, opt.TopK, opt.TopP, MaskHash.Seed(opt.Seed));
@@ -366,6 +316,53 @@ internal sealed partial class PriorSampler : IDisposable
             CountedSteps += _t - 1;
         }
         codesDev.Backend.Download(codesDev.Buffer, codesDev.Offset, codes);
+    }
+
+    // The per-batch buffers of one decoding step (arena-owned, reused across batches of the same size).
+    private sealed record StepScratch(Tensor X, Tensor H, Tensor X1, Tensor Mean, Tensor Rstd, Tensor Qkv, Tensor Att, Tensor O,
+        Tensor F, Tensor G, Tensor[] K, Tensor[] V);
+
+    private StepScratch Scratch(int b, int layers)
+    {
+        int hidden = _m.Config.MlpRatio * _c;
+        var k = new Tensor[layers]; var v = new Tensor[layers];
+        for (int l = 0; l < layers; l++) { k[l] = _arena.Get($"k{l}", b, _t, _c); v[l] = _arena.Get($"v{l}", b, _t, _c); }
+        return new StepScratch(_arena.Get("x", b, _c), _arena.Get("h", b, _c), _arena.Get("x1", b, _c), _arena.Get("mean", b), _arena.Get("rstd", b),
+            _arena.Get("qkv", b, 3 * _c), _arena.Get("att", b, _c), _arena.Get("o", b, _c), _arena.Get("f", b, hidden), _arena.Get("g", b, hidden), k, v);
+    }
+
+    // The transformer blocks of one decoding step at position pos, x -> x in place (both paths; packs only on the CPU;
+    // the ticks are host-side and cost nothing unless profiling).
+    private void RunBlocks(TransformerBlock[] blocks, StepScratch s, Packs? packs, Tensor pos, AttentionAttrs attrs)
+    {
+        var (x, h, x1, mean, rstd, qkv, att, o, f, g) = (s.X, s.H, s.X1, s.Mean, s.Rstd, s.Qkv, s.Att, s.O, s.F, s.G);
+        for (int l = 0; l < blocks.Length; l++)
+        {
+            var blk = blocks[l];
+            var pk = packs?.Blocks[l];
+            var kc = s.K[l]; var vc = s.V[l];
+            PriorKernels.LayerNorm(_b, x, blk.Ln1.Weight.Value, blk.Ln1.Bias.Value, h, mean, rstd, blk.Ln1.Attrs);
+            Tick(2);
+            Lin(blk.Attn.Qkv, pk?[0], h, qkv);
+            Tick(3);
+            PriorKernels.KvCacheAppend(_b, qkv, pos, kc, vc, attrs);
+            PriorKernels.AttentionDecode(_b, qkv, kc, vc, pos, att, attrs);
+            Tick(4);
+            Lin(blk.Attn.Proj, pk?[1], att, o);
+            Tick(5);
+            ElementwiseOps.Add.Run(_b, [x, o], [x1]);
+            Tick(6);
+            PriorKernels.LayerNorm(_b, x1, blk.Ln2.Weight.Value, blk.Ln2.Bias.Value, h, mean, rstd, blk.Ln2.Attrs);
+            Tick(2);
+            Lin(blk.Mlp.Fc, pk?[2], h, f);
+            Tick(7);
+            PriorKernels.Gelu(_b, f, g);
+            Tick(8);
+            Lin(blk.Mlp.Proj, pk?[3], g, o);
+            Tick(9);
+            ElementwiseOps.Add.Run(_b, [x1, o], [x]);
+            Tick(6);
+        }
     }
 
     private void Lin(Linear l, CpuPackedLinear? packed, Tensor x, Tensor y)
