@@ -105,5 +105,10 @@ public sealed class EvalMetricsTests : IClassFixture<TinyModels>
         Assert.Contains("| vq-L2-K16 | paper-L2 | vq | 16 | 2 | - | - | 8 | 1,2 | 600 | 11.50 ± 0.71 |", table);
         foreach (var png in new[] { "rfid-vs-bits.png", "rfid-vs-k.png", "j-sweep.png", "loss-curves.png" })
             Assert.True(new FileInfo(Path.Combine(dir.File("out"), png)).Length > 1000, png);
+        // --loss-cells draws only the named cells: one curve makes a smaller PNG than two.
+        long both = new FileInfo(Path.Combine(dir.File("out"), "loss-curves.png")).Length;
+        (code, _, err) = CliHarness.Run("report", "--cells", dir.File("cells.json"), "--out", dir.File("one"), "--loss-cells", "vq-L2-K16");
+        Assert.True(code == 0, err);
+        Assert.NotEqual(both, new FileInfo(Path.Combine(dir.File("one"), "loss-curves.png")).Length);
     }
 }

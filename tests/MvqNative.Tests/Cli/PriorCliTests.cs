@@ -192,6 +192,25 @@ public sealed class PriorCliTests(TinyPriors p) : IClassFixture<TinyPriors>
     }
 
     [Fact]
+    public void BenchMvqTimesTheModelOfAConfigFile()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("config.json"), """
+            {"model": {"kind": "mvq", "head": "global", "tokens": 2, "codes": 8, "codeDim": 16,
+             "secondary": {"tokens": 1, "codeDim": 16, "codes": 8}, "mvq": {"hypotheses": 4, "evalHypotheses": 4, "fHidden": 16, "chunk": 4}}}
+            """);
+        var (code, o, err) = CliHarness.Run("bench", "mvq", "--config", dir.File("config.json"), "--hypotheses", "1", "2", "--batch", "2", "--steps", "1", "--warmup", "0", "--json");
+        Assert.True(code == 0, err);
+        var j = JsonNode.Parse(o)!;
+        Assert.EndsWith("config.json", j["config"]!.GetValue<string>());
+        Assert.Equal([1, 2], j["rows"]!.AsArray().Select(r => r!["hypotheses"]!.GetValue<int>()));
+        Assert.All(j["rows"]!.AsArray(), r => Assert.True(r!["ms_per_step"]!.GetValue<double>() > 0));
+        var (bad, _, berr) = CliHarness.Run("bench", "mvq", "--config", dir.File("missing.json"));
+        Assert.Equal(1, bad);
+        Assert.Contains("config file not found", berr);
+    }
+
+    [Fact]
     public void BenchPriorPrintsStepTimes()
     {
         var (code, o, err) = CliHarness.Run("bench", "prior", "--preset", "fmnist-mvq-global", "--batch", "2", "--steps", "2", "--warmup", "1", "--json");

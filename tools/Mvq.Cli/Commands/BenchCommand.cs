@@ -209,13 +209,14 @@ internal static class BenchCommand
     private static Command Mvq()
     {
         var preset = new Option<string>("--preset") { Description = "MVQ model preset", DefaultValueFactory = _ => "fmnist-mvq-global" };
+        var config = new Option<FileInfo?>("--config") { Description = "model config JSON (as for mvq train --config, e.g. a sweep cell's config.json) instead of the preset" };
         var hyps = new Option<int[]>("--hypotheses") { Description = "values of J", DefaultValueFactory = _ => [1, 16, 256, 2048], AllowMultipleArgumentsPerToken = true };
         var batch = new Option<int?>("--batch") { Description = "images per step (default: the preset's)" };
         var steps = new Option<int>("--steps") { Description = "timed steps per J (median reported)", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
         var device = Cli.Device(); var json = Cli.Json();
-        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward) and in its parts: mask generation, hidden statistics, scoring, winner path (forward), backward.\nExample: mvq bench mvq --json")
-        { preset, hyps, batch, steps, warmup, device, json };
+        var cmd = new Command("mvq", "Time MVQ training steps against J, the hypotheses per instance, with the share spent in the bottleneck (forward + backward) and in its parts: mask generation, hidden statistics, scoring, winner path (forward), backward.\nExample: mvq bench mvq --json\n         mvq bench mvq --config runs/sweep/mvq-L2-K8+8-s1/config.json --hypotheses 1 2 8 32 256 2048")
+        { preset, config, hyps, batch, steps, warmup, device, json };
         cmd.SetAction(r =>
         {
             using var backend = Cli.OpenDevice(r.GetValue(device)!);
@@ -223,13 +224,24 @@ internal static class BenchCommand
             var table = new Table().AddColumns("J", "ms/step", "images/s", "bottleneck share", "bottleneck fwd", "masks", "statistics", "scoring", "winner path", "bottleneck bwd");
             string name = ""; int b0 = 0;
             // An untimed throwaway model first: the first model built in a process would otherwise pay for JIT warm-up.
-            var warm = Presets.Get(r.GetValue(preset)!);
+            var cfg = r.GetValue(config);
+            if (cfg is { Exists: false }) throw new MvqInputException(cfg.FullName, "config file not found");
+            // The preset, or a config file resolved exactly as `mvq train --config FILE` resolves it (defaults, then the
+            // file), so a sweep cell's config.json times the model that cell trained.
+            Preset Load()
+            {
+                var p = Presets.Get(r.GetValue(preset)!);
+                if (cfg is null) return p;
+                var (m, t) = TrainCommand.Resolve(null, cfg);
+                return p with { Name = Path.GetFileName(Path.GetDirectoryName(cfg.FullName)) ?? cfg.Name, Model = m, Train = t };
+            }
+            var warm = Load();
             if (warm.Model.Mvq is not null) { warm.Model.Mvq.Hypotheses = 16; warm.Model.Mvq.Chunk = 16; TrainBench.Run(backend, warm, 2, 3); }
             foreach (int j in r.GetValue(hyps)!)
             {
                 if (j < 1) throw new MvqUsageException($"--hypotheses values must be >= 1, got {j}");
-                var p = Presets.Get(r.GetValue(preset)!);
-                if (p.Model.Mvq is null) throw new MvqUsageException($"preset '{p.Name}' is not an MVQ model");
+                var p = Load();
+                if (p.Model.Mvq is null) throw new MvqUsageException($"'{p.Name}' is not an MVQ model");
                 if (r.GetValue(batch) is int b) p.Train.Batch = b;
                 p.Model.Mvq.Hypotheses = j;
                 p.Model.Mvq.Chunk = Math.Min(p.Model.Mvq.Chunk, j);
@@ -251,7 +263,7 @@ internal static class BenchCommand
             }
             var o = new JsonObject
             {
-                ["device"] = backend.Name, ["preset"] = name, ["batch"] = b0, ["threads"] = CpuParallel.Threads,
+                ["device"] = backend.Name, ["preset"] = name, ["config"] = cfg?.FullName, ["batch"] = b0, ["threads"] = CpuParallel.Threads,
                 ["steps"] = Math.Max(1, r.GetValue(steps)), ["rows"] = rows,
             };
             if (r.GetValue(json)) Cli.PrintJson(o);

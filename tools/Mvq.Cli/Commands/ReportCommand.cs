@@ -20,8 +20,9 @@ internal static class ReportCommand
         var cells = new Option<FileInfo>("--cells") { Description = "cells.json written by tools/experiments/sweep.py eval", Required = true };
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for table.md and the PNGs", Required = true };
         var bench = new Option<FileInfo?>("--bench") { Description = "mvq bench mvq --json output, for step time against J" };
-        var cmd = new Command("report", "Tables and plots of a VQ/MVQ sweep (tools/experiments/sweep.py).\nExample: mvq report --cells runs/sweep/cells.json --out docs/results --bench docs/results/bench-mvq.json")
-        { cells, output, bench };
+        var lossOnly = new Option<string?>("--loss-cells") { Description = "comma-separated groups or cell names drawn in loss-curves.png (default: every cell)" };
+        var cmd = new Command("report", "Tables and plots of a VQ/MVQ sweep (tools/experiments/sweep.py).\nExample: mvq report --cells runs/sweep/cells.json --out docs/results --bench docs/results/bench-mvq.json --loss-cells paper-L2,paper-L5,equal-bits")
+        { cells, output, bench, lossOnly };
         cmd.SetAction(r =>
         {
             var file = r.GetValue(cells)!;
@@ -36,7 +37,9 @@ internal static class ReportCommand
             PlotBits(groups, Path.Combine(dir, "rfid-vs-bits.png"));
             PlotK(groups, Path.Combine(dir, "rfid-vs-k.png"));
             PlotJ(groups, r.GetValue(bench)?.FullName, Path.Combine(dir, "j-sweep.png"));
-            PlotLoss(arr, Path.Combine(dir, "loss-curves.png"));
+            var only = r.GetValue(lossOnly)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+            PlotLoss(new JsonArray(arr.Where(o => only is null || only.Contains(o!["name"]!.GetValue<string>()) || only.Contains(o!["group"]!.GetValue<string>()))
+                .Select(o => o!.DeepClone()).ToArray()), Path.Combine(dir, "loss-curves.png"));
             Console.WriteLine($"wrote table.md, rfid-vs-bits.png, rfid-vs-k.png, j-sweep.png, loss-curves.png in {dir} ({groups.Count} cells, {arr.Count} runs)");
             return 0;
         });
@@ -152,13 +155,14 @@ internal static class ReportCommand
             var eb = plt.Add.ErrorBar(xs, ys, js.Select(c => double.IsNaN(c.Stats["rfid"].Std) ? 0 : c.Stats["rfid"].Std).ToArray());
             eb.Color = sc.Color;
         }
-        if (bench != null && File.Exists(bench) && JsonNode.Parse(File.ReadAllText(bench))?["rows"] is JsonArray rows)
+        if (bench != null && File.Exists(bench) && JsonNode.Parse(File.ReadAllText(bench)) is JsonObject bo && bo["rows"] is JsonArray rows)
         {
+            string benchName = bo["preset"]?.GetValue<string>() ?? "?";
             var xs = rows.Select(r => Math.Log2(r!["hypotheses"]!.GetValue<int>())).ToArray();
             var ys = rows.Select(r => r!["ms_per_step"]!.GetValue<double>()).ToArray();
             var sc = plt.Add.Scatter(xs, ys);
             sc.Axes.YAxis = plt.Axes.Right;
-            sc.LegendText = "ms per training step (right axis; mvq bench mvq, fmnist-mvq-global)";
+            sc.LegendText = $"ms per training step (right axis; mvq bench mvq, {benchName})";
             plt.Axes.Right.Label.Text = "ms per step";
         }
         Save(plt, path, "rFID and step time against J", "log2 J (hypotheses per instance; J_eval = J)", "rFID", ScottPlot.Alignment.UpperCenter);
