@@ -10,7 +10,7 @@ Usage:
   tools/experiments/sweep.py train  [--out runs/sweep] [--steps 600] [--seeds 1,2,3] [--only GROUP,...]
   tools/experiments/sweep.py eval   [--out runs/sweep] [--features PATH] [--limit N]
   tools/experiments/sweep.py list                         # the cells, their bits per instance
-  tools/experiments/sweep.py tables [--out runs/sweep] [--gen-out GEN.json]   # markdown tables for docs/results
+  tools/experiments/sweep.py tables [--out runs/sweep] [--gen-out GEN.json] [--bench BENCH.json]   # markdown tables for docs/results
   tools/experiments/sweep.py gen    --runs DIR [DIR ...] [--count 2000] [--limit 2000] [--features PATH]
       # generation: the default prior (`mvq prior train`), `mvq sample --count N --seed 1`, then
       # `mvq eval --samples` (gFID, precision, recall) against the first N test images; DIR/gen/gen.json
@@ -283,33 +283,101 @@ def mean_std(v, fmt):
 
 
 def tables(args):
-    """Markdown tables for docs/results: the cells (mean ± sample std over seeds) and, with --gen-out, generation."""
+    """Markdown tables for docs/results: every cell (mean ± sample std over seeds), the paper's framing against K, the
+    equal-bits pairs, the J sweep (with --bench, `mvq bench mvq --json` step times) and, with --gen-out, generation."""
     cells_json = load(os.path.join(args.out, "cells.json")) or []
+    runs_of = lambda name: [c for c in cells_json if c["name"] == name]
+    col = lambda runs, k: [r["eval"][k] for r in runs if r["eval"].get(k) is not None]
     print("| cell | group | bits / instance | seeds | rFID | KID | precision | recall | F8 | F1/8 | perceptual | test mse | psnr (dB) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for _, name, model in CELLS:
-        runs = [c for c in cells_json if c["name"] == name]
+        runs = runs_of(name)
         if not runs:
             continue
-        col = lambda k: [r["eval"][k] for r in runs if r["eval"].get(k) is not None]
-        print(f"| {name} | {runs[0]['group']} | {bits_text(model)} | {','.join(str(r['seed']) for r in runs)} | {mean_std(col('rfid'), '.1f')} | "
-              f"{mean_std(col('kid'), '.1f')} | {mean_std(col('precision'), '.3f')} | {mean_std(col('recall'), '.3f')} | {mean_std(col('f8'), '.3f')} | "
-              f"{mean_std(col('f1_8'), '.3f')} | {mean_std(col('perceptual'), '.3f')} | {mean_std(col('mse'), '.5f')} | {mean_std(col('psnr'), '.2f')} |")
+        c = lambda k, f: mean_std(col(runs, k), f)
+        print(f"| {name} | {runs[0]['group']} | {bits_text(model)} | {','.join(str(r['seed']) for r in runs)} | {c('rfid', '.1f')} | "
+              f"{c('kid', '.1f')} | {c('precision', '.3f')} | {c('recall', '.3f')} | {c('f8', '.3f')} | "
+              f"{c('f1_8', '.3f')} | {c('perceptual', '.3f')} | {c('mse', '.5f')} | {c('psnr', '.2f')} |")
+
+    def rfid(name):
+        v = col(runs_of(name), "rfid")
+        return (sum(v) / len(v), len(v)) if v else (None, 0)
+
+    def pair_row(label, a, b):
+        """One comparison row: VQ cell a against MVQ cell b, rFID change of MVQ relative to VQ."""
+        (ra, na), (rb, nb) = rfid(a), rfid(b)
+        model = {n: m for _, n, m in CELLS}
+        if ra is None or rb is None:
+            return
+        print(f"| {label} | {a}: {bits(model[a]):g} bits, {mean_std(col(runs_of(a), 'rfid'), '.1f')} | "
+              f"{b}: {bits(model[b]):g} bits, {mean_std(col(runs_of(b), 'rfid'), '.1f')} | {100 * (rb - ra) / ra:+.0f}% | {min(na, nb)} |")
+
+    print()
+    print("Paper framing: VQ with K entries against MVQ with K/2 primary + K/2 secondary entries (rFID change of MVQ; negative = MVQ better).")
+    print()
+    print("| L, K | VQ | MVQ | MVQ against VQ | seeds |")
+    print("|---|---|---|---|---|")
+    for l in (2, 5):
+        for k in (16, 32, 64, 128):
+            pair_row(f"L = {l}, K = {k}", f"vq-L{l}-K{k}", f"mvq-L{l}-K{k // 2}+{k // 2}")
+    print()
+    print("Equal bits: VQ spending as many bits per instance as MVQ (w counted).")
+    print()
+    print("| pair | VQ | MVQ | MVQ against VQ | seeds |")
+    print("|---|---|---|---|---|")
+    for label, a, b in (("L = 2 (16 vs 17 bits)", "vq-L2-K256", "mvq-L2-K8+8"), ("L = 5 (30 vs 29 bits)", "vq-L5-K64", "mvq-L5-K8+8"),
+                        ("20 bits, L = 5 vs L = 2", "vq-L5-K16", "mvq-L2-K16+16"), ("25 vs 26 bits", "vq-L5-K32", "mvq-L2-K64+64"),
+                        ("35 vs 36 bits", "vq-L5-K128", "mvq-L5-K16+16")):
+        pair_row(label, a, b)
+
+    bench = {}
+    if args.bench and load(args.bench):
+        bench = {r["hypotheses"]: r["ms_per_step"] for r in load(args.bench)["rows"]}
+    print()
+    print("J sweep at mvq-L2-K8+8 (J_eval = J; J = 1 is plain dropout of the secondary tokens)" +
+          (f"; step time: `mvq bench mvq`, {load(args.bench).get('preset')}, batch {load(args.bench).get('batch')}, "
+           f"{load(args.bench).get('threads')} threads, median ms per training step" if bench else "") + ".")
+    print()
+    print("| J | bits / instance | seeds | rFID | test mse | F8 | ms / step |")
+    print("|---|---|---|---|---|---|---|")
+    for _, name, model in CELLS:
+        if model["kind"] != "mvq" or not (name.startswith("mvq-L2-K8+8-J") or name == "mvq-L2-K8+8"):
+            continue
+        runs, j = runs_of(name), model["mvq"]["hypotheses"]
+        if runs:
+            ms = f"{bench[j]:.0f}" if j in bench else "-"
+            print(f"| {j} | {bits_text(model)} | {len(runs)} | {mean_std(col(runs, 'rfid'), '.1f')} | {mean_std(col(runs, 'mse'), '.5f')} | "
+                  f"{mean_std(col(runs, 'f8'), '.3f')} | {ms} |")
+
     if args.gen_out:
+        import re
         gen = load(args.gen_out) or []
         print()
         print("| run | tokens | bits / instance | rFID | gFID | KID | precision | recall | F8 | F1/8 | prior held-out bits / image | sampling: prior ms + decoder ms (2000 images) |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        by_cell = {}
         for g in gen:
             run = os.path.basename(g["run"].rstrip("/"))
-            ev = load(os.path.join(g["run"], "eval.json"))
-            rf = ev["eval"]["rfid"] if ev else None
+            # A sweep cell's eval.json, or eval-raw.json (plain `mvq eval --json` output) beside a preset's run.
+            ev = (load(os.path.join(g["run"], "eval.json")) or {}).get("eval") or load(os.path.join(g["run"], "eval-raw.json"))
+            rf = ev["rfid"] if ev else None
             cell = g.get("cell") or {}
-            b = bits_text(cell["model"]) if cell.get("model") else "-"
+            b = bits_text(cell["model"]) if cell.get("model") else (f"{ev['bits_per_instance']:g}" if ev and ev.get("bits_per_instance") else "-")
             e = g["gen_eval"]
             pe = g.get("prior_eval") or {}
             print(f"| {run} | {g.get('tokens')} | {b} | {rf if rf is None else f'{rf:.1f}'} | {e['gfid']:.1f} | {e['kid']:.1f} | {e['precision']:.3f} | {e['recall']:.3f} | "
                   f"{e.get('f8', float('nan')):.3f} | {e.get('f1_8', float('nan')):.3f} | {pe.get('bits_per_image', float('nan')):.2f} | {g.get('sample_prior_ms')} + {g.get('sample_decoder_ms')} |")
+            by_cell.setdefault(cell.get("name") or re.sub(r"-s\d+$", "", run), []).append((g, rf))
+        print()
+        print("| model | runs (seeds) | tokens sampled | gFID | rFID | precision | recall | prior ms / 2000 images (median) | decoder ms (median) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        med = lambda v: sorted(v)[len(v) // 2] if v else float("nan")
+        for name, gs in by_cell.items():
+            e = [g["gen_eval"] for g, _ in gs]
+            rfs = [rf for _, rf in gs if rf is not None]
+            print(f"| {name} | {len(gs)} | {gs[0][0].get('tokens')} | {mean_std([x['gfid'] for x in e], '.1f')} | {mean_std(rfs, '.1f')} | "
+                  f"{mean_std([x['precision'] for x in e], '.3f')} | {mean_std([x['recall'] for x in e], '.3f')} | "
+                  f"{med([g.get('sample_prior_ms') for g, _ in gs if g.get('sample_prior_ms')])} | {med([g.get('sample_decoder_ms') for g, _ in gs if g.get('sample_decoder_ms')])} |")
 
 
 def main():
@@ -327,6 +395,7 @@ def main():
     ap.add_argument("--prior-steps", type=int, default=None, help="gen: prior training steps (default: the prior's recipe)")
     ap.add_argument("--prior-limit", type=int, default=None, help="gen: train the prior on the first N training images only (smoke tests)")
     ap.add_argument("--gen-out", default=None, help="gen: write the records of all --runs to this JSON file")
+    ap.add_argument("--bench", default=None, help="tables: `mvq bench mvq --json` output for the J sweep's step times")
     args = ap.parse_args()
     if args.stage == "list":
         for group, name, model in CELLS:
