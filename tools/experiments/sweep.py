@@ -340,7 +340,7 @@ def tables(args):
     print()
     print("| J | bits / instance | seeds | rFID | test mse | F8 | ms / step |")
     print("|---|---|---|---|---|---|---|")
-    for _, name, model in CELLS:
+    for _, name, model in sorted(CELLS, key=lambda c: c[2].get("mvq", {}).get("hypotheses", 0)):
         if model["kind"] != "mvq" or not (name.startswith("mvq-L2-K8+8-J") or name == "mvq-L2-K8+8"):
             continue
         runs, j = runs_of(name), model["mvq"]["hypotheses"]

@@ -152,7 +152,7 @@ public sealed class CudaMvqTests(ITestOutputHelper output)
         var (ins, outs) = ConformanceRunner.Generate(c);
         int[] Winners(OpImpl impl, out float[] dist)
         {
-            var tin = ins.Select((a, i) => Upload(be, a, c.In[i])).ToArray();
+            var tin = ins.Select((a, i) => Upload(be, a, c.In[i]!)).ToArray();
             var tout = outs.Select((a, i) => Upload(be, a, c.Out[i])).ToArray();
             try
             {

@@ -20,9 +20,9 @@ public sealed class CudaMvqTrainingTests(ITestOutputHelper output)
     {
         var preset = Presets.Get("fmnist-mvq-global");
         var tc = new TrainConfig { Steps = Steps, Batch = Batch, Lr = 2e-3f, WarmupSteps = 1, LogEvery = 1, Seed = 5 };
-        int j = preset.Model.Mvq.Hypotheses;
+        int j = preset.Model.Mvq!.Hypotheses;
         var words = new uint[Batch * j];
-        MaskHash.TrainWords(words, 9, 0, preset.Model.Secondary.CodeDim, preset.Model.Mvq.DropRate);
+        MaskHash.TrainWords(words, 9, 0, preset.Model.Secondary!.CodeDim, preset.Model.Mvq.DropRate);
         using var model = new Autoencoder(b, preset.Model, tc.Seed);
         var mvq = Assert.IsType<MvqBottleneck>(model.Bottleneck);
         mvq.OverrideMasks(words);

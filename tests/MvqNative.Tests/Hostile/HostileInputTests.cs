@@ -214,7 +214,7 @@ public sealed class HostileInputTests : IClassFixture<HostileModel>, IDisposable
         var r = InProcess("reconstruct", "--model", _model.Path, "--input", dir, "--output", outDir);
         Assert.True(r.Code == 0, r.Err);
         Assert.Contains("wrote 3 reconstructions", r.Out);
-        var written = Directory.GetFiles(outDir, "*.png").Select(System.IO.Path.GetFileName).Order().ToArray();
+        var written = Directory.GetFiles(outDir, "*.png").Select(f => System.IO.Path.GetFileName(f)!).Order().ToArray();
         Assert.Equal(["shirt_bmp.png", "shirt_gif.png", "shirt_png.png"], written);
     }
 

@@ -122,9 +122,13 @@ internal static class ReportCommand
     private static void PlotBits(List<Cell> cells, string path)
     {
         var plt = new ScottPlot.Plot();
-        var main = cells.Where(c => c.Kind == "vq" || c.J == 256).ToList(); // the J sweep has its own plot
-        AddSeries(plt, main.Where(c => c.Kind == "vq"), c => c.Bits, "VQ");
-        AddSeries(plt, main.Where(c => c.Kind == "mvq"), c => c.Bits, "MVQ (J = 256)");
+        // One curve per kind and token count; the J sweep is a curve of its own (each doubling of J costs one bit of w).
+        foreach (int l in cells.Select(c => c.Tokens).Distinct().Order())
+        {
+            AddSeries(plt, cells.Where(c => c.Kind == "vq" && c.Tokens == l), c => c.Bits, $"VQ, {l} tokens");
+            AddSeries(plt, cells.Where(c => c.Kind == "mvq" && c.Tokens == l && c.J == 256), c => c.Bits, $"MVQ, {l} primary tokens (J = 256)");
+        }
+        AddSeries(plt, cells.Where(c => c.Kind == "mvq" && (c.Group == "j-sweep" || c.Name == "mvq-L2-K8+8")), c => c.Bits, "MVQ 8 + 8, 2 primary tokens, J = 1 ... 2048");
         Save(plt, path, "rFID against bits per instance (mean ± std over seeds)", "bits per instance (w included)", "rFID (lower is better)", ScottPlot.Alignment.UpperRight);
     }
 
