@@ -303,28 +303,37 @@ def tables(args):
         v = col(runs_of(name), "rfid")
         return (sum(v) / len(v), len(v)) if v else (None, 0)
 
+    def mean(name, k):
+        v = col(runs_of(name), k)
+        return sum(v) / len(v)
+
     def pair_row(label, a, b):
         """One comparison row: VQ cell a against MVQ cell b, rFID change of MVQ relative to VQ."""
         (ra, na), (rb, nb) = rfid(a), rfid(b)
         model = {n: m for _, n, m in CELLS}
         if ra is None or rb is None:
             return
-        print(f"| {label} | {a}: {bits(model[a]):g} bits, {mean_std(col(runs_of(a), 'rfid'), '.1f')} | "
-              f"{b}: {bits(model[b]):g} bits, {mean_std(col(runs_of(b), 'rfid'), '.1f')} | {100 * (rb - ra) / ra:+.0f}% | {min(na, nb)} |")
+        # The gap in units of its standard error (Welch): |t| < 2 is within the seed noise of 3 seeds a side.
+        va, vb = col(runs_of(a), "rfid"), col(runs_of(b), "rfid")
+        var = lambda v: sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else float("nan")
+        se = math.sqrt(var(va) / len(va) + var(vb) / len(vb))
+        t = (rb - ra) / se if se > 0 else float("nan")
+        print(f"| {label} | {a}: {bits(model[a]):g} bits, {mean_std(va, '.1f')} | "
+              f"{b}: {bits(model[b]):g} bits, {mean_std(vb, '.1f')} | {100 * (rb - ra) / ra:+.0f}% | {t:+.1f} | {100 * (mean(b, 'mse') - mean(a, 'mse')) / mean(a, 'mse'):+.0f}% | {min(na, nb)} |")
 
     print()
     print("Paper framing: VQ with K entries against MVQ with K/2 primary + K/2 secondary entries (rFID change of MVQ; negative = MVQ better).")
     print()
-    print("| L, K | VQ | MVQ | MVQ against VQ | seeds |")
-    print("|---|---|---|---|---|")
+    print("| L, K | VQ | MVQ | MVQ against VQ | t (Welch) | test mse, MVQ against VQ | seeds |")
+    print("|---|---|---|---|---|---|---|")
     for l in (2, 5):
         for k in (16, 32, 64, 128):
             pair_row(f"L = {l}, K = {k}", f"vq-L{l}-K{k}", f"mvq-L{l}-K{k // 2}+{k // 2}")
     print()
     print("Equal bits: VQ spending as many bits per instance as MVQ (w counted).")
     print()
-    print("| pair | VQ | MVQ | MVQ against VQ | seeds |")
-    print("|---|---|---|---|---|")
+    print("| pair | VQ | MVQ | MVQ against VQ | t (Welch) | test mse, MVQ against VQ | seeds |")
+    print("|---|---|---|---|---|---|---|")
     for label, a, b in (("L = 2 (16 vs 17 bits)", "vq-L2-K256", "mvq-L2-K8+8"), ("L = 5 (30 vs 29 bits)", "vq-L5-K64", "mvq-L5-K8+8"),
                         ("20 bits, L = 5 vs L = 2", "vq-L5-K16", "mvq-L2-K16+16"), ("25 vs 26 bits", "vq-L5-K32", "mvq-L2-K64+64"),
                         ("35 vs 36 bits", "vq-L5-K128", "mvq-L5-K16+16")):
