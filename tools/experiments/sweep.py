@@ -10,7 +10,7 @@ Usage:
   tools/experiments/sweep.py train  [--out runs/sweep] [--steps 600] [--seeds 1,2,3] [--only GROUP,...]
   tools/experiments/sweep.py eval   [--out runs/sweep] [--features PATH] [--limit N]
   tools/experiments/sweep.py list                         # the cells, their bits per instance
-  tools/experiments/sweep.py tables [--out runs/sweep] [--gen-out GEN.json] [--bench BENCH.json]   # markdown tables for docs/results
+  tools/experiments/sweep.py tables [--out runs/sweep] [--gen-out GEN.json] [--bench BENCH.json] [--versus LONG_OUT]   # markdown tables
   tools/experiments/sweep.py gen    --runs DIR [DIR ...] [--count 2000] [--limit 2000] [--features PATH]
       # generation: the default prior (`mvq prior train`), `mvq sample --count N --seed 1`, then
       # `mvq eval --samples` (gFID, precision, recall) against the first N test images; DIR/gen/gen.json
@@ -262,6 +262,43 @@ def generate(args):
         print(f"wrote {args.gen_out} ({len(out)} runs)")
 
 
+def versus(short, long):
+    """The cells of a longer sweep (--versus DIR) against the same cells and seeds of this one, and the headline
+    VQ/MVQ comparisons at both lengths with their Welch t."""
+    order = [name for _, name, _ in CELLS]
+    names = sorted({r["name"] for r in long}, key=order.index)
+    seeds = {n: sorted(r["seed"] for r in long if r["name"] == n) for n in names}
+    vals = lambda src, n, k, ss: [r["eval"][k] for r in src if r["name"] == n and r["seed"] in ss]
+    steps = lambda src: src[0]["steps"] if src else "?"
+    s0, s1 = steps(short), steps(long)
+    print()
+    print(f"| cell | bits / instance | seeds | rFID, {s0} steps | rFID, {s1} steps | test mse, {s0} | test mse, {s1} | train wall s ({s1}, each) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in names:
+        ss = seeds[n]
+        wall = ", ".join(str(round(r["wall_s"])) for r in long if r["name"] == n)
+        bits_n = next(r["bits_per_instance"] for r in long if r["name"] == n)
+        print(f"| {n} | {bits_n:g} | {','.join(map(str, ss))} | {mean_std(vals(short, n, 'rfid', ss), '.1f')} | {mean_std(vals(long, n, 'rfid', ss), '.1f')} | "
+              f"{mean_std(vals(short, n, 'mse', ss), '.5f')} | {mean_std(vals(long, n, 'mse', ss), '.5f')} | {wall} |")
+
+    def gap(src, a, b, ss):
+        va, vb = vals(src, a, "rfid", ss), vals(src, b, "rfid", ss)
+        ma, mb = sum(va) / len(va), sum(vb) / len(vb)
+        var = lambda v: sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1)
+        t = f" ({(mb - ma) / math.sqrt(var(va) / len(va) + var(vb) / len(vb)):+.1f})" if len(va) > 1 and len(vb) > 1 else ""
+        return f"{100 * (mb - ma) / ma:+.0f}%{t}"
+
+    print()
+    print(f"| comparison | MVQ against VQ, {s0} steps (t) | MVQ against VQ, {s1} steps (t) |")
+    print("|---|---|---|")
+    for label, a, b in (("paper framing, L = 2, K = 16", "vq-L2-K16", "mvq-L2-K8+8"), ("equal bits, L = 2 (16 vs 17)", "vq-L2-K256", "mvq-L2-K8+8"),
+                        ("paper framing, L = 5, K = 16", "vq-L5-K16", "mvq-L5-K8+8"), ("equal bits, L = 5 (30 vs 29)", "vq-L5-K64", "mvq-L5-K8+8"),
+                        ("paper framing, L = 5, K = 32", "vq-L5-K32", "mvq-L5-K16+16")):
+        common = sorted(set(seeds.get(a, [])) & set(seeds.get(b, [])))
+        if common:
+            print(f"| {label} (seeds {','.join(map(str, common))}) | {gap(short, a, b, common)} | {gap(long, a, b, common)} |")
+
+
 def bits_text(m):
     """'17 (6 + 3 + 8)': total, then L1 + L2 + w bits for MVQ."""
     t = bits(m)
@@ -358,6 +395,9 @@ def tables(args):
             print(f"| {j} | {bits_text(model)} | {len(runs)} | {mean_std(col(runs, 'rfid'), '.1f')} | {mean_std(col(runs, 'mse'), '.5f')} | "
                   f"{mean_std(col(runs, 'f8'), '.3f')} | {ms} |")
 
+    if args.versus:
+        versus(cells_json, load(os.path.join(args.versus, "cells.json")) or [])
+
     if args.gen_out:
         import re
         gen = load(args.gen_out) or []
@@ -404,6 +444,7 @@ def main():
     ap.add_argument("--prior-steps", type=int, default=None, help="gen: prior training steps (default: the prior's recipe)")
     ap.add_argument("--prior-limit", type=int, default=None, help="gen: train the prior on the first N training images only (smoke tests)")
     ap.add_argument("--gen-out", default=None, help="gen: write the records of all --runs to this JSON file")
+    ap.add_argument("--versus", default=None, help="tables: a longer sweep's OUT folder, compared cell by cell with this one")
     ap.add_argument("--bench", default=None, help="tables: `mvq bench mvq --json` output for the J sweep's step times")
     args = ap.parse_args()
     if args.stage == "list":
