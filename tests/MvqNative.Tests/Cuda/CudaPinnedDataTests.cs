@@ -85,17 +85,20 @@ public sealed class CudaPinnedDataTests(ITestOutputHelper output)
     [MemberData(nameof(Devices))]
     public void AMissingWaitForTheBatchCopyIsCaught(string device)
     {
-        // Only the emulator makes a missing wait deterministic; on a GPU it is a race that may go either way.
+        // Only the emulator defers the copy until something orders it; on a GPU it is a race that may go either way.
         if (device != "cuda-emu") return;
         using var b = Open(device);
         if (b is null) return;
-        const int steps = 6;
+        const int steps = 8;
         var good = Train(b, "fmnist-vq", new TrainerOptions(PinnedData: true), steps, 4);
         // From step 3 on the step reads its device buffer before the copy ran: it trains on the batch of two steps before.
         var stale = Train(b, "fmnist-vq", new TrainerOptions(PinnedData: true), steps, 4, skipWaitFrom: 3);
         output.WriteLine($"losses with the wait [{string.Join(", ", good.Loss.Select(x => x.ToString("G9")))}], without it from step 3 [{string.Join(", ", stale.Loss.Select(x => x.ToString("G9")))}]");
         Assert.Equal(good.Loss[..3], stale.Loss[..3]);
-        Assert.NotEqual(good.Loss[3], stale.Loss[3]);
+        // Which unwaited step first reads a stale buffer is not fixed: the next batch is staged on another thread, and
+        // its event query or wait on the copy stream can order the pending copy before the step reads it (one CI run
+        // saw step 3 intact and step 4 stale). The missing wait must show within the 5 unwaited steps.
+        Assert.NotEqual(good.Loss[3..], stale.Loss[3..]);
         // Without the wait from the first step the device buffer was never written: initcheck stops the first reader.
         if ((MvqEmu.Checkers() ?? "").Contains("initcheck"))
         {
