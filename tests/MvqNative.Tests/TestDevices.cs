@@ -2,6 +2,8 @@ using MvqNative.Backends;
 using MvqNative.Backends.Cpu;
 using MvqNative.Backends.Cuda;
 using MvqNative.Bindings;
+using Xunit;
+using Xunit.Abstractions;
 
 namespace MvqNative.Tests;
 
@@ -41,6 +43,23 @@ internal static class TestDevices
             if (CudaRequested) yield return "cuda";
             else if (!EmulatorSkipped) yield return "cuda-emu";
         }
+    }
+
+    /// <summary>
+    /// The CUDA backend of a CUDA test case, or null for the "none" case (allowed only with MVQ_SKIP_EMU=1). With
+    /// <paramref name="own"/> a backend of the test's own (a capture records everything queued on the stream, so
+    /// graph and pinned-copy tests may not share one); otherwise the shared one of <see cref="Get"/>.
+    /// </summary>
+    public static CudaBackend? OpenCuda(string device, ITestOutputHelper output, bool own = false)
+    {
+        if (device == "none")
+        {
+            Assert.True(EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
+            output.WriteLine("no CUDA device or emulator here: nothing to run (CI sets MVQ_REQUIRE_EMU=1)");
+            return null;
+        }
+        var shared = (CudaBackend)Get(device);
+        return own ? CudaBackend.Create(emulator: device == "cuda-emu") : shared;
     }
 
     public static Backend Get(string name) => name switch

@@ -22,16 +22,7 @@ public sealed class CudaDeviceTests(ITestOutputHelper output)
         return list.Select(d => new object[] { d });
     }
 
-    private CudaBackend? Open(string device)
-    {
-        if (device == "none")
-        {
-            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
-            output.WriteLine("no CUDA device or emulator here: nothing to run (CI sets MVQ_REQUIRE_EMU=1)");
-            return null;
-        }
-        return (CudaBackend)TestDevices.Get(device);
-    }
+    private CudaBackend? Open(string device) => TestDevices.OpenCuda(device, output);
 
     [Fact]
     public void EmulatorIsFoundUnlessExplicitlySkipped()

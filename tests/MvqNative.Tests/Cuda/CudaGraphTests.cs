@@ -22,20 +22,7 @@ public sealed class CudaGraphTests(ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Devices() => CudaDeviceTests.Devices();
 
-    /// <summary>
-    /// A backend of its own: a capture records everything queued on the stream, so no other test class may share it.
-    /// </summary>
-    private CudaBackend? Open(string device)
-    {
-        if (device == "none")
-        {
-            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
-            output.WriteLine("no CUDA device or emulator here: nothing to run");
-            return null;
-        }
-        _ = TestDevices.Get(device); // binds the driver (or emulator) for the process first
-        return CudaBackend.Create(emulator: device == "cuda-emu");
-    }
+    private CudaBackend? Open(string device) => TestDevices.OpenCuda(device, output, own: true);
 
     private sealed record Run(double[] Loss, double[] GradNorm, float[][] Params, float[][] Moments, CudaCounts LastSteps, CudaGraph? Graph, long GraphNodes);
 

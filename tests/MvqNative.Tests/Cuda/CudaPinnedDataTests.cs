@@ -16,17 +16,7 @@ public sealed class CudaPinnedDataTests(ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Devices() => CudaDeviceTests.Devices();
 
-    private CudaBackend? Open(string device)
-    {
-        if (device == "none")
-        {
-            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
-            output.WriteLine("no CUDA device or emulator here: nothing to run");
-            return null;
-        }
-        _ = TestDevices.Get(device);
-        return CudaBackend.Create(emulator: device == "cuda-emu");
-    }
+    private CudaBackend? Open(string device) => TestDevices.OpenCuda(device, output, own: true);
 
     private sealed record Run(double[] Loss, float[][] Params, float[][] Moments, CudaCounts Step);
 

@@ -16,16 +16,7 @@ public sealed class CudaTrainingTests(ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Devices() => CudaDeviceTests.Devices();
 
-    private CudaBackend? Open(string device)
-    {
-        if (device == "none")
-        {
-            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
-            output.WriteLine("no CUDA device or emulator here: nothing to run (CI sets MVQ_REQUIRE_EMU=1)");
-            return null;
-        }
-        return (CudaBackend)TestDevices.Get(device);
-    }
+    private CudaBackend? Open(string device) => TestDevices.OpenCuda(device, output);
 
     // Sizes: one tensor spans three chunks of the multi-tensor kernels (4096 elements each, tail 808),
     // the others are small, odd, a decay-free bias and a frozen tensor that must not move.

@@ -19,18 +19,7 @@ public sealed class PriorSamplingGraphTests(ITestOutputHelper output)
     private static readonly CodeLayout Mvq = new([new("k1", 0, 2, 5), new("k2", 2, 3, 4), new("w", 5, 1, 7)]);
     private static PriorConfig Small => new() { Layers = 2, Heads = 2, Width = 16 };
 
-    /// <summary>A backend of its own: a capture records everything queued on the stream, so no other test class may share it.</summary>
-    private CudaBackend? Open(string device)
-    {
-        if (device == "none")
-        {
-            Assert.True(TestDevices.EmulatorSkipped, "no CUDA device here: only with the opt-out MVQ_SKIP_EMU=1");
-            output.WriteLine("no CUDA device or emulator here: nothing to run");
-            return null;
-        }
-        _ = TestDevices.Get(device);
-        return CudaBackend.Create(emulator: device == "cuda-emu");
-    }
+    private CudaBackend? Open(string device) => TestDevices.OpenCuda(device, output, own: true);
 
     private static int[] Bits(float[] a) => a.Select(BitConverter.SingleToInt32Bits).ToArray();
 
