@@ -284,8 +284,7 @@ def versus(short, long):
     def gap(src, a, b, ss):
         va, vb = vals(src, a, "rfid", ss), vals(src, b, "rfid", ss)
         ma, mb = sum(va) / len(va), sum(vb) / len(vb)
-        var = lambda v: sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1)
-        t = f" ({(mb - ma) / math.sqrt(var(va) / len(va) + var(vb) / len(vb)):+.1f})" if len(va) > 1 and len(vb) > 1 else ""
+        t = f" ({welch_t(va, vb):+.1f})" if len(va) > 1 and len(vb) > 1 else ""
         return f"{100 * (mb - ma) / ma:+.0f}%{t}"
 
     print()
@@ -297,6 +296,15 @@ def versus(short, long):
         common = sorted(set(seeds.get(a, [])) & set(seeds.get(b, [])))
         if common:
             print(f"| {label} (seeds {','.join(map(str, common))}) | {gap(short, a, b, common)} | {gap(long, a, b, common)} |")
+
+
+def welch_t(va, vb):
+    """(mean(vb) - mean(va)) over its Welch standard error; nan with fewer than 2 values a side or no spread."""
+    if len(va) < 2 or len(vb) < 2:
+        return float("nan")
+    var = lambda v: sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1)
+    se = math.sqrt(var(va) / len(va) + var(vb) / len(vb))
+    return (sum(vb) / len(vb) - sum(va) / len(va)) / se if se > 0 else float("nan")
 
 
 def bits_text(m):
@@ -352,9 +360,7 @@ def tables(args):
             return
         # The gap in units of its standard error (Welch): |t| < 2 is within the seed noise of 3 seeds a side.
         va, vb = col(runs_of(a), "rfid"), col(runs_of(b), "rfid")
-        var = lambda v: sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else float("nan")
-        se = math.sqrt(var(va) / len(va) + var(vb) / len(vb))
-        t = (rb - ra) / se if se > 0 else float("nan")
+        t = welch_t(va, vb)
         print(f"| {label} | {a}: {bits(model[a]):g} bits, {mean_std(va, '.1f')} | "
               f"{b}: {bits(model[b]):g} bits, {mean_std(vb, '.1f')} | {100 * (rb - ra) / ra:+.0f}% | {t:+.1f} | {100 * (mean(b, 'mse') - mean(a, 'mse')) / mean(a, 'mse'):+.0f}% | {min(na, nb)} |")
 
